@@ -1,0 +1,140 @@
+"""The `harness` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from harness import models, server
+from harness.config import DEFAULT_PORT
+from harness.errors import HarnessError
+
+
+def _client(base_url: str | None, model: str | None):  # type: ignore[no-untyped-def]
+    from harness.client import Client
+
+    return Client(base_url=base_url, model=model)
+
+
+class HarnessGroup(click.Group):
+    """Turns HarnessError into a clear message and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HarnessError as exc:
+            click.secho(f"error: {exc.message}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
+            sys.exit(1)
+
+
+base_url_option = click.option("--base-url", envvar="HARNESS_BASE_URL",
+                               help="OpenAI-compatible vLLM server (default http://127.0.0.1:8011)")
+model_option = click.option("--model", envvar="HARNESS_MODEL", help="served model name (default: the server's first)")
+
+
+@click.group(cls=HarnessGroup)
+@click.version_option(package_name="harness")
+def main() -> None:
+    """An agent harness for models served locally by vLLM."""
+
+
+@main.command()
+@click.option("--model", "model", default=models.QWEN.name, show_default=True,
+              help="bundled model name (qwen2.5-coder-0.5b, smollm2-135m) or a local checkpoint directory")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--max-model-len", default=8192, show_default=True, type=int)
+@click.option("--tool-parser", default=None, help="also run vLLM's own tool parser (e.g. hermes)")
+@click.option("--wait", is_flag=True, help="return once the server is ready, leaving it running")
+def serve(model: str, port: int, max_model_len: int, tool_parser: str | None, wait: bool) -> None:
+    """Start a local vLLM server with the bundled model (or reuse a healthy one on the port)."""
+    spinner = "|/-\\"
+
+    def tick(elapsed: float) -> None:
+        click.echo(f"\r  waiting for the server {spinner[int(elapsed * 2) % 4]} {elapsed:5.0f} s", nl=False, err=True)
+
+    started = time.monotonic()
+    info, proc = server.start(model, port, max_model_len=max_model_len, tool_parser=tool_parser,
+                              progress=models.text_progress, on_tick=tick)
+    if info.reused:
+        click.echo(f"a healthy vLLM server is already running at {info.base_url} (model {info.model}); reusing it")
+        return
+    click.echo(f"\rvLLM server ready at {info.base_url} (model {info.model}) in {time.monotonic() - started:.0f} s",
+               err=False)
+    click.echo(f"  log: {info.log}\n  stop it with: harness stop" + (f" --port {port}" if port != DEFAULT_PORT else ""))
+    if wait or proc is None:
+        return
+    click.echo("serving in the foreground; Ctrl-C stops it")
+    try:
+        proc.wait()
+        click.secho(f"the server exited (code {proc.returncode}); see {info.log}", fg="red", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        server.stop(port)
+        click.echo("\nstopped")
+
+
+@main.command()
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+def stop(port: int) -> None:
+    """Stop the server `harness serve` started on the port."""
+    info = server.stop(port)
+    if info is None:
+        click.echo(f"no server started by harness is recorded on port {port}")
+        return
+    click.echo(f"stopped the vLLM server (pid {info.pid}) on port {port}")
+
+
+@main.command()
+@click.option("--model", "model", default=models.QWEN.name, show_default=True)
+def prepare(model: str) -> None:
+    """Assemble, verify and convert a bundled model into the cache (done once)."""
+    path = models.prepare(model, models.text_progress)
+    click.echo(f"{model}: ready at {path}")
+
+
+@main.command()
+@base_url_option
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--repeats", default=3, show_default=True, type=int)
+def doctor(base_url: str | None, model: str | None, as_json: bool, repeats: int) -> None:
+    """Check the server and measure time to first token (uncached vs cached) and decode speed."""
+    from harness.doctor import measure
+
+    with _client(base_url, model) as client:
+        client.check_model()
+        report = measure(client, repeats=repeats)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    click.echo(f"vLLM installed here: {report['installed_vllm'] or 'none'}; server {report['server_version']} "
+               f"at {report['base_url']} ({'healthy' if report['healthy'] else 'NOT healthy'})")
+    click.echo(f"model: {report['model']} (serves: {', '.join(report['models'])})")
+    click.echo(f"time to first token, {report['prompt_tokens']}-token prompt: "
+               f"uncached {report['ttft_uncached_s']:.3f} s, cached {report['ttft_cached_s']:.3f} s "
+               f"({report['ttft_speedup']}x)")
+    click.echo(f"decode: {report['decode_tokens_per_s']} tokens/s")
+    click.echo(f"prefix cache during this check: {report['prefix_cache_hits']} of "
+               f"{report['prefix_cache_queries']} queried tokens were hits")
+
+
+@main.command()
+@base_url_option
+@model_option
+def chat(base_url: str | None, model: str | None) -> None:
+    """Chat in the terminal."""
+    from harness.repl import chat as run_chat
+
+    with _client(base_url, model) as client:
+        client.check_model()  # fail early and clearly: no server, or not this model
+        run_chat(client)
+
+
+if __name__ == "__main__":
+    main()

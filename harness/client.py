@@ -1,0 +1,516 @@
+"""The vLLM client: OpenAI-compatible chat completions (streamed and not), plus vLLM's own
+endpoints (/tokenize, /metrics, /health), sync and async, on httpx.
+
+Payload building and response parsing are pure functions shared by both clients, so the
+sync and async classes are thin transports over the same logic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from harness.config import Settings
+from harness.errors import (
+    ContextTooLong,
+    HarnessError,
+    ModelNotFound,
+    RequestTimeout,
+    ServerError,
+    ServerUnreachable,
+    StreamInterrupted,
+)
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "Usage":
+        data = data or {}
+        details = data.get("prompt_tokens_details") or {}
+        return cls(
+            prompt_tokens=int(data.get("prompt_tokens") or 0),
+            completion_tokens=int(data.get("completion_tokens") or 0),
+            cached_tokens=int(details.get("cached_tokens") or 0),
+        )
+
+
+@dataclass
+class ChatDelta:
+    """One streamed piece: new text, and on the last chunks the finish reason and usage."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    stop_reason: str | int | None = None
+    usage: Usage | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ChatResult:
+    text: str
+    finish_reason: str | None
+    usage: Usage
+    model: str = ""
+    # The matched stop string or token id, when vLLM reports one.
+    stop_reason: str | int | None = None
+    # Calls parsed by the server's own tool parser (only when it runs one).
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    ttft_s: float | None = None
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class PrefixCacheCounters:
+    """vLLM's cumulative prefix-cache counters, in tokens."""
+
+    queries: float = 0.0
+    hits: float = 0.0
+
+    @property
+    def hit_rate(self) -> float:
+        return self.hits / self.queries if self.queries else 0.0
+
+
+# --- pure helpers -------------------------------------------------------------------------
+
+
+def build_chat_payload(
+    model: str,
+    messages: list[Message],
+    *,
+    stream: bool,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    stop: list[str] | None = None,
+    json_schema: dict[str, Any] | None = None,
+    response_format: dict[str, Any] | None = None,
+    cache_salt: str | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+    if stream:
+        payload["stream_options"] = {"include_usage": True}
+    if max_tokens is not None:
+        payload["max_tokens"] = max_tokens
+    if temperature is not None:
+        payload["temperature"] = temperature
+    if stop:
+        payload["stop"] = stop
+    if json_schema is not None:
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": json_schema, "strict": True},
+        }
+    if response_format is not None:
+        payload["response_format"] = response_format
+    if cache_salt is not None:
+        payload["cache_salt"] = cache_salt
+    if tools:
+        payload["tools"] = tools
+        if tool_choice is not None:
+            payload["tool_choice"] = tool_choice
+    if extra:
+        payload.update(extra)
+    return payload
+
+
+def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:
+    """The ``data:`` payloads of a server-sent-event stream, up to and excluding ``[DONE]``.
+
+    Yields the sentinel ``"[DONE]"`` itself last when the stream finished properly, so the caller
+    can tell a complete stream from one that was cut off.
+    """
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # comments, event names, blank separators
+        data = line[5:].strip()
+        if not data:
+            continue
+        yield data
+        if data == "[DONE]":
+            return
+
+
+class StreamAccumulator:
+    """Folds streamed chunks into deltas and, at the end, one ``ChatResult``."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.stop_reason: str | int | None = None
+        self.usage = Usage()
+        self.model = ""
+        self.ttft_s: float | None = None
+        self.done = False
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+
+    def feed(self, data: str) -> ChatDelta | None:
+        if data == "[DONE]":
+            self.done = True
+            return None
+        try:
+            chunk = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise StreamInterrupted(f"the server sent a malformed stream chunk: {data[:200]!r}",
+                                    partial=self.text) from exc
+        if "error" in chunk:
+            err = chunk["error"]
+            msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+            raise StreamInterrupted(f"the server reported an error mid-stream: {msg}", partial=self.text)
+        self.model = chunk.get("model") or self.model
+        delta = ChatDelta()
+        if chunk.get("usage"):
+            delta.usage = self.usage = Usage.from_json(chunk["usage"])
+        for choice in chunk.get("choices") or []:
+            piece = choice.get("delta") or {}
+            text = piece.get("content") or ""
+            if text:
+                if self.ttft_s is None:
+                    self.ttft_s = time.perf_counter() - self.started
+                self.parts.append(text)
+                delta.text += text
+            for call in piece.get("tool_calls") or []:
+                self._merge_tool_call(call)
+                delta.tool_calls.append(call)
+            if choice.get("finish_reason"):
+                delta.finish_reason = self.finish_reason = choice["finish_reason"]
+                delta.stop_reason = self.stop_reason = choice.get("stop_reason")
+        return delta
+
+    def _merge_tool_call(self, call: dict[str, Any]) -> None:
+        slot = self.tool_calls.setdefault(
+            int(call.get("index", 0)), {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        if call.get("id"):
+            slot["id"] = call["id"]
+        fn = call.get("function") or {}
+        slot["function"]["name"] += fn.get("name") or ""
+        slot["function"]["arguments"] += fn.get("arguments") or ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def result(self) -> ChatResult:
+        if not self.done and self.finish_reason is None:
+            raise StreamInterrupted(
+                "the server closed the stream before the reply finished",
+                hint="the server may have restarted or crashed; check its log (`harness serve` prints where)",
+                partial=self.text,
+            )
+        return ChatResult(
+            text=self.text,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            model=self.model,
+            stop_reason=self.stop_reason,
+            tool_calls=[self.tool_calls[i] for i in sorted(self.tool_calls)],
+            ttft_s=self.ttft_s,
+            elapsed_s=time.perf_counter() - self.started,
+        )
+
+
+def parse_chat_response(body: dict[str, Any], started: float) -> ChatResult:
+    choice = (body.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    elapsed = time.perf_counter() - started
+    return ChatResult(
+        text=message.get("content") or "",
+        finish_reason=choice.get("finish_reason"),
+        usage=Usage.from_json(body.get("usage")),
+        model=body.get("model", ""),
+        stop_reason=choice.get("stop_reason"),
+        tool_calls=message.get("tool_calls") or [],
+        elapsed_s=elapsed,
+    )
+
+
+def parse_metrics(text: str) -> PrefixCacheCounters:
+    """The prefix-cache counters from Prometheus text (summed over label sets)."""
+    counters = PrefixCacheCounters()
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        try:
+            value = float(line.rsplit(" ", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if name == "vllm:prefix_cache_queries_total":
+            counters.queries += value
+        elif name == "vllm:prefix_cache_hits_total":
+            counters.hits += value
+    return counters
+
+
+def error_for_status(status: int, body: str, *, base_url: str, model: str | None) -> HarnessError:
+    """Turn an error response into the typed exception that says what to do."""
+    try:
+        err = json.loads(body)
+        err = err.get("error", err) if isinstance(err, dict) else err
+        message = err.get("message") or err.get("detail") or body if isinstance(err, dict) else str(err)
+    except json.JSONDecodeError:
+        message = body.strip() or f"HTTP {status}"
+    message = str(message)
+    lowered = message.lower()
+    if status == 404 and ("model" in lowered or "does not exist" in lowered):
+        return ModelNotFound(
+            f"the server at {base_url} does not serve model {model!r}: {message}",
+            hint="list what it serves with `harness doctor`, then pass --model or set HARNESS_MODEL",
+        )
+    if "context length" in lowered or "too long" in lowered or "maximum input length" in lowered:
+        return ContextTooLong(
+            f"the prompt does not fit the model's context: {message}",
+            hint="start a new session, shorten the input, or serve the model with a larger --max-model-len",
+        )
+    if status == 401:
+        return ServerError(f"the server at {base_url} refused the API key: {message}",
+                           hint="set HARNESS_API_KEY to the key the server was started with", status=status)
+    return ServerError(f"the server answered {status}: {message}", status=status)
+
+
+def _unreachable(base_url: str, exc: Exception) -> ServerUnreachable:
+    return ServerUnreachable(
+        f"no server answers at {base_url} ({type(exc).__name__})",
+        hint="start one with `harness serve`, or point at yours with --base-url / HARNESS_BASE_URL",
+    )
+
+
+def _timeout(base_url: str, what: str) -> RequestTimeout:
+    return RequestTimeout(f"{what} at {base_url} timed out",
+                          hint="the server may be overloaded; retry, or raise the timeout")
+
+
+# --- transports ---------------------------------------------------------------------------
+
+
+class _Base:
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
+                 timeout: float | None = None) -> None:
+        settings = Settings.load(base_url=base_url, model=model, api_key=api_key)
+        self.base_url = settings.base_url.rstrip("/").removesuffix("/v1")
+        self._model = settings.model
+        self.headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        self.timeout = httpx.Timeout(timeout or settings.timeout_s, connect=5.0)
+
+    def _error(self, response_status: int, body: str) -> HarnessError:
+        return error_for_status(response_status, body, base_url=self.base_url, model=self._model)
+
+
+class Client(_Base):
+    """Synchronous client. ``Client()`` reads ``HARNESS_BASE_URL``/``HARNESS_MODEL``/``HARNESS_API_KEY``."""
+
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
+                 timeout: float | None = None, transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(base_url, model, api_key, timeout)
+        self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=self.timeout,
+                                 transport=transport)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise _timeout(self.base_url, f"{method} {path}") from exc
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from exc
+        if response.status_code >= 400:
+            raise self._error(response.status_code, response.text)
+        return response
+
+    @property
+    def model(self) -> str:
+        if self._model is None:
+            served = self.models()
+            if not served:
+                raise ModelNotFound(f"the server at {self.base_url} serves no model")
+            self._model = served[0]
+        return self._model
+
+    def check_model(self) -> str:
+        """The model to use, after checking the server serves it (a clear error if not)."""
+        served = self.models()
+        if self._model is not None and self._model not in served:
+            raise ModelNotFound(
+                f"the server at {self.base_url} does not serve model {self._model!r} (it serves: {', '.join(served)})",
+                hint="pass one of those with --model or HARNESS_MODEL, or leave it unset to use the first",
+            )
+        return self.model
+
+    def health(self) -> bool:
+        try:
+            return self.http.get("/health", timeout=5.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def models(self) -> list[str]:
+        return [m["id"] for m in self._request("GET", "/v1/models").json().get("data", [])]
+
+    def version(self) -> str:
+        return self._request("GET", "/version").json().get("version", "")
+
+    def tokenize(self, messages: list[Message] | None = None, prompt: str | None = None,
+                 **extra: Any) -> list[int]:
+        body: dict[str, Any] = {"model": self.model, **extra}
+        if prompt is not None:
+            body["prompt"] = prompt
+        else:
+            body["messages"] = messages or []
+        return self._request("POST", "/tokenize", json=body).json()["tokens"]
+
+    def metrics(self) -> PrefixCacheCounters:
+        return parse_metrics(self._request("GET", "/metrics").text)
+
+    def chat(self, messages: list[Message], **options: Any) -> ChatResult:
+        """One completion, not streamed."""
+        started = time.perf_counter()
+        payload = build_chat_payload(self.model, messages, stream=False, **options)
+        return parse_chat_response(self._request("POST", "/v1/chat/completions", json=payload).json(), started)
+
+    def stream_chat(self, messages: list[Message], **options: Any) -> Iterator[ChatDelta | ChatResult]:
+        """Yields ``ChatDelta``s as they arrive, then one final ``ChatResult``.
+
+        Closing the generator (or Ctrl-C in the consumer) closes the HTTP stream, which makes
+        vLLM abort the request.
+        """
+        started = time.perf_counter()
+        payload = build_chat_payload(self.model, messages, stream=True, **options)
+        acc = StreamAccumulator(started)
+        try:
+            with self.http.stream("POST", "/v1/chat/completions", json=payload) as response:
+                if response.status_code >= 400:
+                    raise self._error(response.status_code, response.read().decode(errors="replace"))
+                for data in iter_sse_data(response.iter_lines()):
+                    delta = acc.feed(data)
+                    if delta is not None:
+                        yield delta
+        except httpx.TimeoutException as exc:
+            raise _timeout(self.base_url, "the streamed reply") from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise StreamInterrupted("the connection dropped in the middle of the reply",
+                                    hint="the server may have restarted; check it with `harness doctor`",
+                                    partial=acc.text) from exc
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from exc
+        yield acc.result()
+
+    def complete(self, messages: list[Message], **options: Any) -> ChatResult:
+        """Stream a completion and return only the final result (measures time to first token)."""
+        result: ChatResult | None = None
+        for item in self.stream_chat(messages, **options):
+            if isinstance(item, ChatResult):
+                result = item
+        assert result is not None
+        return result
+
+
+class AsyncClient(_Base):
+    """Asynchronous twin of ``Client``; many can share one server (vLLM batches them)."""
+
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
+                 timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(base_url, model, api_key, timeout)
+        self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=self.timeout,
+                                      limits=httpx.Limits(max_connections=256), transport=transport)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise _timeout(self.base_url, f"{method} {path}") from exc
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from exc
+        if response.status_code >= 400:
+            raise self._error(response.status_code, response.text)
+        return response
+
+    async def get_model(self) -> str:
+        if self._model is None:
+            served = await self.models()
+            if not served:
+                raise ModelNotFound(f"the server at {self.base_url} serves no model")
+            self._model = served[0]
+        return self._model
+
+    async def health(self) -> bool:
+        try:
+            return (await self.http.get("/health", timeout=5.0)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def models(self) -> list[str]:
+        return [m["id"] for m in (await self._request("GET", "/v1/models")).json().get("data", [])]
+
+    async def metrics(self) -> PrefixCacheCounters:
+        return parse_metrics((await self._request("GET", "/metrics")).text)
+
+    async def chat(self, messages: list[Message], **options: Any) -> ChatResult:
+        started = time.perf_counter()
+        payload = build_chat_payload(await self.get_model(), messages, stream=False, **options)
+        response = await self._request("POST", "/v1/chat/completions", json=payload)
+        return parse_chat_response(response.json(), started)
+
+    async def stream_chat(self, messages: list[Message], **options: Any) -> AsyncIterator[ChatDelta | ChatResult]:
+        started = time.perf_counter()
+        payload = build_chat_payload(await self.get_model(), messages, stream=True, **options)
+        acc = StreamAccumulator(started)
+        try:
+            async with self.http.stream("POST", "/v1/chat/completions", json=payload) as response:
+                if response.status_code >= 400:
+                    raise self._error(response.status_code, (await response.aread()).decode(errors="replace"))
+                async for line in response.aiter_lines():
+                    for data in iter_sse_data([line]):
+                        delta = acc.feed(data)
+                        if delta is not None:
+                            yield delta
+                    if acc.done:
+                        break
+        except httpx.TimeoutException as exc:
+            raise _timeout(self.base_url, "the streamed reply") from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise StreamInterrupted("the connection dropped in the middle of the reply",
+                                    hint="the server may have restarted; check it with `harness doctor`",
+                                    partial=acc.text) from exc
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from exc
+        yield acc.result()
+
+    async def complete(self, messages: list[Message], **options: Any) -> ChatResult:
+        result: ChatResult | None = None
+        async for item in self.stream_chat(messages, **options):
+            if isinstance(item, ChatResult):
+                result = item
+        assert result is not None
+        return result

@@ -1,0 +1,1 @@
+"""Persistent memory in SQLite. Knows nothing of the harness."""

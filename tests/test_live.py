@@ -1,0 +1,135 @@
+"""Against the real vLLM server serving the bundled model (started once per session)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import jsonschema
+import pytest
+
+from harness.client import ChatDelta, ChatResult
+from harness.errors import ModelNotFound
+from harness.client import Client
+
+pytestmark = pytest.mark.live
+
+LONG = " ".join(f"Paragraph {i}: the harness keeps its prompt append-only for the prefix cache." for i in range(80))
+
+
+def test_streamed_chat_returns_text_and_usage(client):
+    items = list(client.stream_chat([{"role": "user", "content": "Say hello in French."}],
+                                    max_tokens=20, temperature=0))
+    deltas = [i for i in items if isinstance(i, ChatDelta) and i.text]
+    result = items[-1]
+    assert isinstance(result, ChatResult)
+    assert len(deltas) >= 2 and result.text == "".join(d.text for d in deltas)
+    assert result.text.strip()
+    assert result.finish_reason in ("stop", "length")
+    assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
+    assert result.ttft_s is not None and result.ttft_s <= result.elapsed_s
+
+
+def test_same_long_prompt_twice_is_served_from_cache(client):
+    messages = [{"role": "user", "content": f"{uuid.uuid4()} {LONG}\nHow many paragraphs?"}]
+    first = client.complete(messages, max_tokens=1, temperature=0)
+    second = client.complete(messages, max_tokens=1, temperature=0)
+    assert first.usage.prompt_tokens > 1000
+    assert first.usage.cached_tokens == 0  # the nonce at the start makes it new
+    assert second.usage.cached_tokens > 0
+    # Whole blocks of 128 (CPU), i.e. everything but the partial last block.
+    assert second.usage.cached_tokens >= second.usage.prompt_tokens - 128
+
+
+def test_cache_salt_separates_caches(client):
+    messages = [{"role": "user", "content": f"{uuid.uuid4()} {LONG}"}]
+    client.complete(messages, max_tokens=1, cache_salt="tenant-a")
+    other = client.complete(messages, max_tokens=1, cache_salt="tenant-b")
+    same = client.complete(messages, max_tokens=1, cache_salt="tenant-a")
+    assert other.usage.cached_tokens == 0
+    assert same.usage.cached_tokens > 0
+
+
+def test_json_schema_request_returns_valid_json(client):
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+        "additionalProperties": False,
+    }
+    result = client.chat([{"role": "user", "content": "Name a large city and its population as JSON."}],
+                         json_schema=schema, max_tokens=60, temperature=0)
+    jsonschema.validate(json.loads(result.text), schema)
+
+
+def test_metrics_counters_increase(client):
+    before = client.metrics()
+    client.complete([{"role": "user", "content": f"{uuid.uuid4()} {LONG}"}], max_tokens=1)
+    after = client.metrics()
+    assert after.queries > before.queries
+
+
+def test_tokenize_and_models(client):
+    assert client.model in client.models()
+    tokens = client.tokenize(messages=[{"role": "user", "content": "hello"}])
+    assert len(tokens) > 3 and all(isinstance(t, int) for t in tokens)
+
+
+def test_model_the_server_lacks(live_server):
+    with Client(base_url=live_server.base_url, model="no-such-model") as c:
+        with pytest.raises(ModelNotFound, match="no-such-model"):
+            c.chat([{"role": "user", "content": "hi"}], max_tokens=1)
+
+
+def test_async_client_streams(async_client):
+    async def run():
+        async with async_client as c:
+            results = await asyncio.gather(*[
+                c.complete([{"role": "user", "content": f"Say the number {i}."}], max_tokens=8, temperature=0)
+                for i in range(3)
+            ])
+        return results
+
+    results = asyncio.run(run())
+    assert all(r.text and r.usage.completion_tokens > 0 for r in results)
+
+
+def harness_cli(*args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def test_doctor_json(live_server):
+    out = harness_cli("doctor", "--json", "--repeats", "1", "--base-url", live_server.base_url)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    for key in ("model", "ttft_uncached_s", "ttft_cached_s", "decode_tokens_per_s",
+                "prefix_cache_hits", "prefix_cache_queries"):
+        assert key in report
+    assert report["ttft_cached_s"] < report["ttft_uncached_s"]
+    assert report["prefix_cache_hits"] > 0 and report["decode_tokens_per_s"] > 0
+
+
+def test_chat_streams_an_answer(live_server):
+    out = harness_cli("chat", "--base-url", live_server.base_url, input="What is 2+2? Answer with a number.\n")
+    assert out.returncode == 0, out.stderr
+    assert "4" in out.stdout and "prompt tokens" in out.stdout
+
+
+def test_wrong_base_url_is_clear():
+    out = harness_cli("doctor", "--base-url", "http://127.0.0.1:9")
+    assert out.returncode == 1
+    assert "no server answers at http://127.0.0.1:9" in out.stderr and "harness serve" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_serve_reuses_a_healthy_server(live_server):
+    if not live_server.port:
+        pytest.skip("external server")
+    out = harness_cli("serve", "--port", str(live_server.port))
+    assert out.returncode == 0, out.stderr
+    assert "reusing it" in out.stdout
