@@ -124,6 +124,51 @@ def doctor(base_url: str | None, model: str | None, as_json: bool, repeats: int)
                f"{report['prefix_cache_queries']} queried tokens were hits")
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks (medians of repeated runs; --json for one object)."""
+
+
+@bench.command("parser")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--size", default=1_000_000, show_default=True, help="bytes of model text")
+@click.option("--repeats", default=5, show_default=True)
+def bench_parser_cmd(as_json: bool, size: int, repeats: int) -> None:
+    """Tool-call parser throughput, batch and streaming, in MB/s of model text."""
+    from harness.bench import bench_parser
+
+    report = bench_parser(size, repeats=repeats)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    click.echo(f"parser over {report['bytes']:,} bytes of model text ({report['calls']} calls), "
+               f"median of {report['repeats']}:")
+    click.echo(f"  batch:     {report['batch_mb_s']} MB/s")
+    click.echo(f"  streaming: {report['stream_mb_s']} MB/s (in {report['chunk_chars']}-character deltas)")
+
+
+@bench.command("constrained")
+@base_url_option
+@model_option
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--repeats", default=5, show_default=True)
+def bench_constrained_cmd(base_url: str | None, model: str | None, as_json: bool, repeats: int) -> None:
+    """Decode speed of tool-call turns with and without guided decoding (live server)."""
+    from harness.bench import bench_constrained
+
+    with _client(base_url, model) as client:
+        client.check_model()
+        report = bench_constrained(client, repeats=repeats)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    click.echo(f"{report['model']}, {report['questions']} tool questions x {report['repeats']}, medians:")
+    for mode in ("free", "constrained"):
+        click.echo(f"  {mode:<12} decode {report[f'{mode}_decode_tokens_per_s']:6.2f} tok/s, "
+                   f"ttft {report[f'{mode}_ttft_s']:.3f} s, valid calls {report[f'{mode}_valid_call_share']:.0%}")
+    click.echo(f"  constrained/free decode speed: {report['decode_ratio']}")
+
+
 @main.command()
 @base_url_option
 @model_option

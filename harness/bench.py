@@ -1,0 +1,130 @@
+"""Benchmarks behind `harness bench ...`. Each reports medians of repeated runs, measured in one
+process, so ratios compare like with like on a noisy shared machine."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from typing import Any
+
+from harness.client import Client
+from harness.constrained import action_schema, tools_for_prompt
+from harness.prompt import render_system
+from harness.toolcalls import StreamingToolCallParser, parse_tool_calls
+from tools import ToolSet, tool
+
+
+def model_text_corpus(target_bytes: int = 1_000_000, seed: int = 7) -> str:
+    """Realistic model output: prose, code fences, thinking, calls in every format."""
+    rng = random.Random(seed)
+    pieces = [
+        "I'll look at the file first, then summarise what it does. ",
+        "The function `parse(text)` returns a dict like {\"a\": 1} and a list [1, 2, 3].\n",
+        "<think>The user wants the weather; I should call the tool with the city name.</think>",
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Zürich", "unit": "celsius"}}\n</tool_call>\n',
+        '```json\n{"name": "read_file", "arguments": {"path": "src/main.py", "start_line": 1}}\n```\n',
+        '[TOOL_CALLS][{"name": "search_files", "arguments": {"pattern": "*.py", "text": "def \\\\w+"}}]',
+        '<|python_tag|>{"name": "now", "parameters": {}}; {"name": "list_dir", "parameters": {"path": "."}}',
+        '[get_weather(city="Oslo", days=3), now()]',
+        "```python\nfor i in range(10):\n    print({i: [i, i * 2]})\n```\n",
+        "Done. See [the docs](https://example.org) for more — 日本語もOK 😀.\n",
+    ]
+    out: list[str] = []
+    size = 0
+    while size < target_bytes:
+        piece = rng.choice(pieces)
+        out.append(piece)
+        size += len(piece.encode())
+    return "".join(out)
+
+
+def _median_time(fn: Any, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def bench_parser(size_bytes: int = 1_000_000, chunk_chars: int = 4, repeats: int = 5) -> dict[str, Any]:
+    """Parser throughput in MB of model text per second, batch and streamed in token-sized chunks."""
+    text = model_text_corpus(size_bytes)
+    mb = len(text.encode()) / 1e6
+    chunks = [text[i:i + chunk_chars] for i in range(0, len(text), chunk_chars)]
+
+    def streamed() -> None:
+        parser = StreamingToolCallParser()
+        for c in chunks:
+            parser.feed(c)
+        parser.finish()
+
+    batch_s = _median_time(lambda: parse_tool_calls(text), repeats)
+    stream_s = _median_time(streamed, repeats)
+    calls = len(parse_tool_calls(text).calls)
+    return {"bytes": len(text.encode()), "calls": calls, "chunk_chars": chunk_chars, "repeats": repeats,
+            "batch_mb_s": round(mb / batch_s, 2), "stream_mb_s": round(mb / stream_s, 2)}
+
+
+@tool
+def get_weather(city: str, unit: str = "celsius") -> dict[str, Any]:
+    """Get the current weather for a city.
+
+    Args:
+        city: the city name
+        unit: celsius or fahrenheit
+    """
+    return {"city": city, "temperature": 21, "unit": unit}
+
+
+@tool
+def search_notes(query: str, limit: int = 5) -> list[str]:
+    """Search the user's notes.
+
+    Args:
+        query: words to look for
+        limit: how many notes to return
+    """
+    return []
+
+
+BENCH_QUESTIONS = ["What's the weather in Oslo?", "Find my notes about the budget meeting.",
+                   "What's the weather in Buenos Aires in fahrenheit?", "Search my notes for 'vLLM prefix cache'."]
+
+
+def bench_constrained(client: Client, repeats: int = 5) -> dict[str, Any]:
+    """Decode speed of tool-call turns with and without guided decoding, on the live server.
+
+    Both modes answer the same questions from the same cached system prompt; decode speed is
+    (completion tokens - 1) / (time after the first token), time to first token includes any
+    grammar compilation.
+    """
+    tools = ToolSet([get_weather, search_notes])
+    system = render_system("You are a helpful assistant.", tools_for_prompt(tools), "json")
+    schema = action_schema(tools)
+    modes: dict[str, dict[str, list[float]]] = {"free": {"tps": [], "ttft": [], "ok": []},
+                                                "constrained": {"tps": [], "ttft": [], "ok": []}}
+    for _ in range(repeats):
+        for question in BENCH_QUESTIONS:
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+            for mode in ("free", "constrained"):
+                options: dict[str, Any] = {"max_tokens": 96, "temperature": 0}
+                if mode == "constrained":
+                    options["json_schema"] = schema
+                result = client.complete(messages, **options)
+                decode = result.elapsed_s - (result.ttft_s or 0.0)
+                if result.usage.completion_tokens > 1 and decode > 0:
+                    modes[mode]["tps"].append((result.usage.completion_tokens - 1) / decode)
+                modes[mode]["ttft"].append(result.ttft_s or result.elapsed_s)
+                parsed = parse_tool_calls(result.text)
+                modes[mode]["ok"].append(float(bool(parsed.calls) and not parsed.errors
+                                               and all(tools.check(c.name, c.arguments) is None
+                                                       or c.name == "final_answer" for c in parsed.calls)))
+    report: dict[str, Any] = {"model": client.model, "repeats": repeats, "questions": len(BENCH_QUESTIONS)}
+    for mode, m in modes.items():
+        report[f"{mode}_decode_tokens_per_s"] = round(statistics.median(m["tps"]), 2)
+        report[f"{mode}_ttft_s"] = round(statistics.median(m["ttft"]), 4)
+        report[f"{mode}_valid_call_share"] = round(sum(m["ok"]) / len(m["ok"]), 3)
+    report["decode_ratio"] = round(report["constrained_decode_tokens_per_s"] / report["free_decode_tokens_per_s"], 3)
+    return report

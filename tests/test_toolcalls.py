@@ -1,0 +1,166 @@
+"""The tool-call parser: tables of realistic model outputs per format, streaming at every
+split position, and a property test that it never raises and never depends on the split."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.toolcalls import (
+    CallParsed,
+    ContentDelta,
+    StreamingToolCallParser,
+    ThinkingDelta,
+    parse_stream,
+    parse_tool_calls,
+)
+
+# (model output, format, expected content, expected [(name, arguments)], number of errors)
+CASES = [
+    # Hermes / ChatML (Qwen2.5 with its own template, Hermes-2-Pro, ...)
+    ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', "hermes",
+     "", [("get_weather", {"city": "Paris"})], 0),
+    ('Let me check both.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
+     '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Zürich"}}\n</tool_call>', "auto",
+     "Let me check both.", [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Zürich"})], 0),
+    ('<tool_call>{"name": "write_file", "arguments": {"path": "a.json", "content": "{\\"k\\": [1, {\\"x\\": \\"}\\"}]}"}}'
+     '</tool_call> done', "auto", "done",
+     [("write_file", {"path": "a.json", "content": '{"k": [1, {"x": "}"}]}'})], 0),
+    ('<tool_call>{"name": "search", "arguments": {"query": "日本語 😀", "filters": {"tags": ["a", "b"], "n": 2}}}'
+     '</tool_call>', "hermes", "", [("search", {"query": "日本語 😀", "filters": {"tags": ["a", "b"], "n": 2}})], 0),
+    ('<tool_call>{"name": "a", "arguments": {"x": 1}</tool_call>', "hermes", "", [], 1),  # broken JSON
+    ('<tool_call>{"name": "a", "arguments": {"x": 1}}', "hermes", "", [("a", {"x": 1})], 0),  # no closing tag
+    ('<tool_call>{"name": "a", "argu', "hermes", "", [], 1),  # truncated
+    # Llama-3.x JSON
+    ('{"name": "get_weather", "parameters": {"city": "Paris"}}', "llama3", "", [("get_weather", {"city": "Paris"})], 0),
+    ('<|python_tag|>{"name": "a", "parameters": {"x": 1}}; {"name": "b", "parameters": {"y": "z"}}', "llama3",
+     "", [("a", {"x": 1}), ("b", {"y": "z"})], 0),
+    ('{"type": "function", "function": {"name": "now", "arguments": "{}"}}', "auto", "", [("now", {})], 0),
+    # Mistral
+    ('[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "now", "arguments": {}}]',
+     "mistral", "", [("get_weather", {"city": "Paris"}), ("now", {})], 0),
+    ('[TOOL_CALLS] [{"name": "a", "arguments": {"s": "x]y"}}]', "auto", "", [("a", {"s": "x]y"})], 0),
+    ("[TOOL_CALLS] not json", "mistral", "not json", [], 1),
+    # pythonic (Llama-3.2 / Llama-4 style)
+    ('[get_weather(city="Paris", days=3), now()]', "pythonic", "",
+     [("get_weather", {"city": "Paris", "days": 3}), ("now", {})], 0),
+    ("[search(query='it\\'s ] here', tags=['a', 'b'], opts={'n': 1}, exact=True)]", "auto", "",
+     [("search", {"query": "it's ] here", "tags": ["a", "b"], "opts": {"n": 1}, "exact": True})], 0),
+    ("[f(1, 2)]", "pythonic", "", [], 1),
+    # bare JSON and ```json fences (Qwen2.5-Coder writes its calls like this)
+    ('```json\n{"name": "read_file", "arguments": {"path": "notes.md"}}\n```', "auto", "",
+     [("read_file", {"path": "notes.md"})], 0),
+    ('I will list it.\n```json\n[{"name": "list_dir", "arguments": {"path": "."}}, '
+     '{"name": "now", "arguments": {}}]\n```\nThen read.', "auto", "I will list it.\n\nThen read.",
+     [("list_dir", {"path": "."}), ("now", {})], 0),
+    ('{"name": "calc", "arguments": "{\\"expr\\": \\"2+2\\"}"}', "json", "", [("calc", {"expr": "2+2"})], 0),
+    ('{"name": "calc", "arguments": "{not json"}', "auto", "", [], 1),
+    ('```json\n{"name": "calc", "arguments": {"expr": "2+2"}\n```', "auto", "", [], 1),
+    ('{"name": "calc", "arguments": {"expr": "2+', "auto", "", [], 1),
+    # content that merely looks like JSON or brackets stays content
+    ('The config is {"debug": true} and the list [1, 2].', "auto", 'The config is {"debug": true} and the list [1, 2].', [], 0),
+    ("See [the docs](http://x) and `code` < 3 {braces", "auto", "See [the docs](http://x) and `code` < 3 {braces", [], 0),
+    ("```python\ndef f(d={}):\n    return [d]\n```", "auto", "```python\ndef f(d={}):\n    return [d]\n```", [], 0),
+    ('{"name": "Alice", "age": 3}', "auto", '{"name": "Alice", "age": 3}', [], 0),
+    # reasoning is separated, never parsed as calls
+    ('<think>Maybe {"name": "a", "arguments": {}}?</think>No call needed: 4.', "auto", "No call needed: 4.", [], 0),
+]
+
+
+@pytest.mark.parametrize(("text", "fmt", "content", "calls", "n_errors"), CASES)
+def test_formats(text, fmt, content, calls, n_errors):
+    out = parse_tool_calls(text, fmt)
+    assert out.content == content
+    assert [(c.name, c.arguments) for c in out.calls] == calls
+    assert len(out.errors) == n_errors, out.errors
+
+
+def test_raw_text_is_kept_verbatim():
+    text = 'a <tool_call>{"name": "x", "arguments": {}}</tool_call> b'
+    assert parse_tool_calls(text).calls[0].raw == '<tool_call>{"name": "x", "arguments": {}}</tool_call>'
+
+
+def test_thinking_is_returned_separately():
+    out = parse_tool_calls("<think>step 1\nstep 2</think>\nAnswer.")
+    assert (out.thinking, out.content) == ("step 1\nstep 2", "Answer.")
+
+
+def test_errors_name_the_problem():
+    out = parse_tool_calls('<tool_call>{"name": "a", "arguments": {"x": 1}</tool_call>')
+    assert "not valid JSON" in out.errors[0] and "column" in out.errors[0]
+
+
+def _stream(text: str, cuts: list[int], fmt: str = "auto"):
+    pieces, last = [], 0
+    for c in sorted(set(cuts)):
+        pieces.append(text[last:c])
+        last = c
+    pieces.append(text[last:])
+    parser = StreamingToolCallParser(fmt)  # type: ignore[arg-type]
+    events = []
+    for p in pieces:
+        events += parser.feed(p)
+    events += parser.finish()
+    return parser.result, events
+
+
+@pytest.mark.parametrize(("text", "fmt", "content", "calls", "n_errors"), CASES)
+def test_every_single_split_matches_batch(text, fmt, content, calls, n_errors):
+    batch = parse_tool_calls(text, fmt)
+    for cut in range(len(text) + 1):
+        result, _ = _stream(text, [cut], fmt)
+        assert result == batch, f"split at {cut}"
+
+
+def test_char_by_char_stream_emits_calls_as_soon_as_they_close():
+    text = ('First.<tool_call>{"name": "a", "arguments": {}}</tool_call>Middle'
+            '<tool_call>{"name": "b", "arguments": {}}</tool_call>')
+    parser = StreamingToolCallParser()
+    seen_at = {}
+    for i, ch in enumerate(text):
+        for ev in parser.feed(ch):
+            if isinstance(ev, CallParsed):
+                seen_at[ev.call.name] = i
+    assert seen_at["a"] == text.index("</tool_call>") + len("</tool_call>") - 1
+    assert seen_at["b"] == len(text) - 1
+
+
+def test_content_streams_before_the_end():
+    parser = StreamingToolCallParser()
+    events = parser.feed("Hello there, ")
+    assert [e.text for e in events if isinstance(e, ContentDelta)] == ["Hello there, "]
+    assert parser.feed("wait <tool") == [ContentDelta("wait ")]  # "<tool" may begin a tag: held
+
+
+def test_thinking_streams_as_deltas():
+    events = list(parse_stream(["<think>a", "b</th", "ink>c"]))
+    assert [e.text for e in events if isinstance(e, ThinkingDelta)] == ["a", "b"]
+    assert [e.text for e in events if isinstance(e, ContentDelta)] == ["c"]
+
+
+FRAGMENTS = ['<tool_call>', '</tool_call>', '{"name": "f", "arguments": {"a": 1}}', '[TOOL_CALLS]', '<think>',
+             '</think>', '```json\n', '```', '<|python_tag|>', '[f(x=1)]', '{', '}', '[', ']', '"', "'", ';',
+             'text ', '\n', 'ü', '\\']
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), max_size=14),
+       st.lists(st.integers(min_value=0, max_value=200), max_size=6),
+       st.sampled_from(["auto", "hermes", "llama3", "mistral", "pythonic", "json"]))
+def test_never_raises_and_split_never_matters(parts, cuts, fmt):
+    text = "".join(parts)
+    batch = parse_tool_calls(text, fmt)
+    result, _ = _stream(text, [c for c in cuts if c <= len(text)], fmt)
+    assert result == batch
+    for call in batch.calls:
+        assert isinstance(call.arguments, dict) and isinstance(call.name, str)
+        json.dumps(call.arguments)  # always serialisable back to the model
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_arbitrary_text_never_raises(text):
+    parse_tool_calls(text)

@@ -1,0 +1,279 @@
+"""Declaring tools from typed functions, validating calls, running them safely, and the
+built-in tools' confinement to the workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Literal
+
+import jsonschema
+import pydantic
+import pytest
+
+from harness.constrained import action_schema
+from harness.prompt import render_system, tool_results_message
+from harness.toolcalls import parse_tool_calls
+from tools import PathEscape, Tool, ToolSet, Workspace, allow_all, builtin_tools, canonical_json, deny_all, tool
+
+
+class Unit(str, enum.Enum):
+    celsius = "celsius"
+    fahrenheit = "fahrenheit"
+
+
+class Point(pydantic.BaseModel):
+    x: float
+    y: float = 0.0
+
+
+@tool
+def get_weather(city: str, unit: Unit = Unit.celsius, days: int | None = None) -> dict:
+    """Get the weather for a city.
+
+    Args:
+        city: the city name,
+            e.g. 'Oslo'
+        unit: temperature unit
+        days (int): forecast days
+    """
+    return {"city": city, "unit": unit.value, "days": days}
+
+
+@tool(timeout_s=5)
+async def plot(points: list[Point], style: Literal["line", "dots"] = "line") -> str:
+    """Plot points."""
+    await asyncio.sleep(0)
+    return f"{len(points)} {style} {points[0].x + points[0].y}"
+
+
+def test_schema_from_signature():
+    schema = get_weather.parameters
+    assert get_weather.description == "Get the weather for a city."
+    assert schema["required"] == ["city"]
+    assert schema["properties"]["city"] == {"description": "the city name, e.g. 'Oslo'", "type": "string"}
+    assert schema["additionalProperties"] is False
+    assert "title" not in json.dumps(schema)  # pydantic's titles are noise in the prompt
+    unit = schema["properties"]["unit"]
+    assert unit["default"] == "celsius"
+    assert "$ref" in unit or unit.get("enum")
+    assert {"type": "null"} in schema["properties"]["days"]["anyOf"]
+    assert schema["properties"]["days"]["description"] == "forecast days"
+
+
+def test_nested_models_and_literals():
+    schema = plot.parameters
+    assert schema["properties"]["style"]["enum"] == ["line", "dots"]
+    assert schema["properties"]["points"]["type"] == "array"
+    assert "Point" in schema["$defs"]
+    result = ToolSet([plot]).run_sync("plot", {"points": [{"x": 1, "y": 2}], "style": "dots"})
+    assert result.ok and result.output == "1 dots 3.0"
+
+
+def test_schemas_serialise_to_the_same_bytes_every_run():
+    code = ("from tools import ToolSet, builtin_tools; import tempfile; "
+            "print(ToolSet(builtin_tools(tempfile.gettempdir())).specs_json())")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2)}
+    assert len(runs) == 1
+    assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": "ü"}]}) == '{"a":[1,{"c":"ü","d":2}],"b":1}'
+
+
+def test_explicit_schema_tool():
+    t = Tool.from_schema("add", "Add two numbers.", {
+        "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+        "required": ["a", "b"], "additionalProperties": False}, lambda a, b: a + b)
+    ts = ToolSet([t])
+    assert ts.run_sync("add", {"a": 2, "b": 3}).output == "5"
+    assert "'b' is a required property" in ts.run_sync("add", {"a": 2}).output
+
+
+def test_unknown_tool_names_the_valid_ones():
+    ts = ToolSet([get_weather, plot])
+    msg = ts.check("get_wether", {})
+    assert "no tool named 'get_wether'" in msg and "Did you mean 'get_weather'" in msg
+    assert "Available tools: get_weather, plot" in msg
+
+
+def test_invalid_arguments_name_field_and_expectation():
+    msg = ToolSet([get_weather]).check("get_weather", {"city": 3, "unit": "kelvin", "extra": 1})
+    assert "at city: 3 is not of type 'string'" in msg
+    assert "at unit: 'kelvin' is not one of" in msg
+    assert "'extra' was unexpected" in msg
+    assert "Call it again" in msg
+
+
+def test_tool_that_raises_becomes_an_error_result():
+    @tool
+    def broken(x: int) -> int:
+        """Fails."""
+        raise RuntimeError("disk on fire")
+
+    result = ToolSet([broken]).run_sync("broken", {"x": 1})
+    assert not result.ok and result.output == "'broken' failed: RuntimeError: disk on fire"
+
+
+def test_tool_that_hangs_times_out_and_the_loop_goes_on():
+    @tool(timeout_s=0.3)
+    def hang() -> str:
+        """Never returns."""
+        time.sleep(3600)
+        return "never"
+
+    ts = ToolSet([hang, get_weather])
+    started = time.perf_counter()
+    results = asyncio.run(ts.run_all([("hang", {}), ("get_weather", {"city": "Oslo"})]))
+    assert time.perf_counter() - started < 2
+    assert not results[0].ok and "0.3 s timeout" in results[0].output
+    assert results[1].ok
+
+
+def test_tool_printing_10_mb_is_truncated_with_a_note():
+    @tool(max_output=1000)
+    def flood() -> str:
+        """Lots of output."""
+        return "x" * 10_000_000
+
+    result = ToolSet([flood]).run_sync("flood", {})
+    assert result.truncated and len(result.output) < 1200
+    assert "output truncated: 10,000,000 characters" in result.output
+
+
+def test_parallel_calls_run_concurrently():
+    @tool
+    def slow(n: int) -> int:
+        """Sleeps."""
+        time.sleep(0.5)
+        return n
+
+    @tool
+    async def aslow(n: int) -> int:
+        """Sleeps (async)."""
+        await asyncio.sleep(0.5)
+        return n
+
+    ts = ToolSet([slow, aslow])
+    started = time.perf_counter()
+    results = asyncio.run(ts.run_all([("slow", {"n": 1}), ("slow", {"n": 2}), ("aslow", {"n": 3}), ("aslow", {"n": 4})]))
+    assert time.perf_counter() - started < 1.2
+    assert [r.output for r in results] == ["1", "2", "3", "4"]
+
+
+@pytest.fixture
+def ws(tmp_path):
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "notes.txt").write_text("line one\nsecret? no\nline three\n")
+    (root / "sub").mkdir()
+    (root / "sub" / "code.py").write_text("def f():\n    return 42\n")
+    (tmp_path / "outside.txt").write_text("private")
+    os.symlink(tmp_path / "outside.txt", root / "link_out")
+    os.symlink(tmp_path, root / "dir_out")
+    os.symlink(root / "notes.txt", root / "link_in")
+    return Workspace(root)
+
+
+@pytest.mark.parametrize("path", ["../outside.txt", "sub/../../outside.txt", "link_out", "dir_out/outside.txt",
+                                  "/etc/passwd", "sub/../notes.txt"])
+def test_path_escapes_are_refused(ws, path):
+    with pytest.raises(PathEscape):
+        ws.resolve(path)
+    ts = ToolSet(builtin_tools(ws))
+    result = ts.run_sync("read_file", {"path": path})
+    assert not result.ok and "PathEscape" in result.output
+
+
+def test_symlink_inside_and_absolute_inside_are_fine(ws):
+    ts = ToolSet(builtin_tools(ws))
+    assert "line one" in ts.run_sync("read_file", {"path": "link_in"}).output
+    assert "line one" in ts.run_sync("read_file", {"path": str(ws.root / "notes.txt")}).output
+
+
+def test_file_tools(ws):
+    ts = ToolSet(builtin_tools(ws))
+    assert ts.run_sync("read_file", {"path": "notes.txt", "start_line": 2, "max_lines": 1}).output == \
+        "    2  secret? no\n[1 more lines; read on with start_line]"
+    assert ts.run_sync("list_dir", {}).output.splitlines()[:2] == ["dir_out/", "sub/"]
+    assert ts.run_sync("search_files", {"pattern": "*.py"}).output == "sub/code.py"
+    assert ts.run_sync("search_files", {"text": "RETURN \\d+"}).output == "sub/code.py:2: return 42"
+    assert ts.run_sync("write_file", {"path": "new/a.txt", "content": "hi"}).ok is False  # needs approval
+    assert ts.run_sync("write_file", {"path": "new/a.txt", "content": "hi"}, allow_all).ok
+    assert (ws.root / "new" / "a.txt").read_text() == "hi"
+    edit = ts.run_sync("edit_file", {"path": "notes.txt", "old": "line", "new": "LINE"}, allow_all)
+    assert not edit.ok and "occurs 2 times" in edit.output
+    assert ts.run_sync("edit_file", {"path": "notes.txt", "old": "three", "new": "3"}, allow_all).ok
+    assert "line 3" in (ws.root / "notes.txt").read_text()
+
+
+def test_writes_outside_are_refused_even_when_approved(ws, tmp_path):
+    ts = ToolSet(builtin_tools(ws))
+    result = ts.run_sync("write_file", {"path": "../evil.txt", "content": "x"}, allow_all)
+    assert not result.ok and not (tmp_path / "evil.txt").exists()
+
+
+def test_shell_and_python_need_approval_and_run_in_the_workspace(ws):
+    ts = ToolSet(builtin_tools(ws))
+    denied = ts.run_sync("run_shell", {"command": "touch pwned"}, deny_all)
+    assert not denied.ok and "did not approve" in denied.output and not (ws.root / "pwned").exists()
+    assert ts.run_sync("run_shell", {"command": "pwd"}, allow_all).output.strip() == str(ws.root)
+    out = ts.run_sync("run_python", {"code": "import os; print(sorted(os.listdir('.'))[-1], 6*7)"}, allow_all)
+    assert out.output.strip() == "sub 42"
+    failed = ts.run_sync("run_shell", {"command": "echo oops >&2; exit 3"}, allow_all)
+    assert "oops" in failed.output and "[exit code 3]" in failed.output
+
+
+def test_shell_command_that_hangs_is_killed(ws):
+    from tools.process import process_tools
+
+    ts = ToolSet(process_tools(ws, timeout_s=0.5))
+    started = time.perf_counter()
+    result = ts.run_sync("run_shell", {"command": "echo started; sleep 600"}, allow_all)
+    assert time.perf_counter() - started < 5
+    assert "started" in result.output and "killed: still running after 0.5 s" in result.output
+
+
+def test_shell_printing_10_mb_is_capped(ws):
+    result = ToolSet(builtin_tools(ws)).run_sync("run_shell", {"command": "head -c 10485760 /dev/zero | tr '\\0' a"},
+                                                 allow_all)
+    assert result.truncated and "10,485,760 characters" in result.output
+
+
+def test_now():
+    out = ToolSet(builtin_tools(".")).run_sync("now", {}).output
+    assert out[:4].isdigit() and "T" in out
+
+
+def test_rendered_system_prompt_has_every_tool_in_stable_order():
+    ts = ToolSet([plot, get_weather])
+    system = render_system("Be helpful.", ts)
+    assert system.index('"name":"get_weather"') < system.index('"name":"plot"')
+    assert "<tools>" in system and "<tool_call>" in system
+    assert render_system("Be helpful.", ToolSet([get_weather, plot])) == system
+    assert "[TOOL_CALLS]" in render_system("x", ts, "mistral")
+
+
+def test_tool_results_go_back_as_a_user_turn():
+    result = ToolSet([get_weather]).run_sync("get_weather", {"city": "Oslo"})
+    (msg,) = tool_results_message([result])
+    assert msg["role"] == "user" and "Tool result for get_weather" in msg["content"]
+    assert tool_results_message([result], role="tool")[0]["role"] == "tool"
+
+
+def test_action_schema_admits_exactly_valid_calls_and_a_final_answer():
+    ts = ToolSet([get_weather, plot])
+    schema = action_schema(ts)
+    jsonschema.validate({"name": "get_weather", "arguments": {"city": "Oslo"}}, schema)
+    jsonschema.validate({"name": "plot", "arguments": {"points": [{"x": 1}]}}, schema)
+    jsonschema.validate({"name": "final_answer", "arguments": {"answer": "42"}}, schema)
+    for bad in ({"name": "get_weather", "arguments": {}}, {"name": "nope", "arguments": {}},
+                {"name": "plot", "arguments": {"points": [{"x": 1, "z": 2}]}}, {"answer": "x"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+    # Whatever the schema admits, the parser reads back as exactly that call.
+    call = parse_tool_calls('{"name":"get_weather","arguments":{"city":"Oslo"}}').calls[0]
+    assert (call.name, call.arguments) == ("get_weather", {"city": "Oslo"})
