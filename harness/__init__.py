@@ -1,6 +1,10 @@
 """harness: an agent harness for language models served locally by vLLM."""
 
+from harness.agent import Agent
 from harness.client import AsyncClient, ChatDelta, ChatResult, Client, Usage
 from harness.errors import HarnessError
+from harness.events import Result
+from tools import Tool, tool
 
-__all__ = ["AsyncClient", "ChatDelta", "ChatResult", "Client", "HarnessError", "Usage"]
+__all__ = ["Agent", "AsyncClient", "ChatDelta", "ChatResult", "Client", "HarnessError", "Result", "Tool", "Usage",
+           "tool"]

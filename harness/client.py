@@ -433,8 +433,13 @@ class AsyncClient(_Base):
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
                  timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(base_url, model, api_key, timeout)
+        self._transport = transport
+        self.reopen()
+
+    def reopen(self) -> None:
+        """A fresh connection pool: an httpx.AsyncClient belongs to the event loop that first used it."""
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=self.timeout,
-                                      limits=httpx.Limits(max_connections=256), transport=transport)
+                                      limits=httpx.Limits(max_connections=256), transport=self._transport)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -60,10 +60,13 @@ def render_system(instructions: str, tools: ToolSet | None = None, format: ToolF
     return "\n\n".join(parts)
 
 
+# Measured with the bundled 0.5B model: without an explicit nudge it calls tools forever.
 FOLLOW_UP = "Use this result to answer my question. Call another tool only if you still need one."
+FOLLOW_UP_FREE = "Now answer my question in plain text, unless you still need another tool."
 
 
-def tool_results_message(results: list[ToolResult], role: Literal["user", "tool"] = "user") -> list[dict[str, Any]]:
+def tool_results_message(results: list[ToolResult], role: Literal["user", "tool"] = "user",
+                         constrained: bool = True) -> list[dict[str, Any]]:
     """Tool results as transcript messages.
 
     ``user`` (the default) wraps them in <tool_response> tags in one user turn: the bundled Qwen
@@ -75,7 +78,7 @@ def tool_results_message(results: list[ToolResult], role: Literal["user", "tool"
     body = "\n".join(
         f"Tool result for {r.name}{'' if r.ok else ' (error)'}:\n{r.output}" for r in results
     )
-    return [{"role": "user", "content": f"{body}\n\n{FOLLOW_UP}"}]
+    return [{"role": "user", "content": f"{body}\n\n{FOLLOW_UP if constrained else FOLLOW_UP_FREE}"}]
 
 
 def parse_errors_message(errors: list[str], tool_names: list[str]) -> dict[str, Any]:

@@ -454,6 +454,14 @@ class StreamingToolCallParser:
                 f"{body.strip()[:200]!r}")
 
 
+def calls_from_openai(tool_call: dict[str, Any]) -> ToolCall | str:
+    """A call the server's own tool parser returned (``message.tool_calls[i]``), or an error."""
+    fn = tool_call.get("function") or {}
+    raw = json.dumps(tool_call, sort_keys=True, ensure_ascii=False)
+    result = _call_from_obj({"name": fn.get("name"), "arguments": fn.get("arguments") or "{}"}, raw)
+    return result if result is not None else f"the server returned an unreadable tool call: {raw[:200]}"
+
+
 def parse_tool_calls(text: str, format: Format = "auto") -> ParsedOutput:
     """Split model text into content, thinking, tool calls and parse errors."""
     parser = StreamingToolCallParser(format)

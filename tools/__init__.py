@@ -2,8 +2,8 @@
 
 from tools.builtin import builtin_tools
 from tools.tool import Tool, canonical_json, tool
-from tools.toolset import ToolResult, ToolSet, allow_all, deny_all
+from tools.toolset import Approve, ToolResult, ToolSet, allow_all, deny_all
 from tools.workspace import PathEscape, Workspace
 
-__all__ = ["PathEscape", "Tool", "ToolResult", "ToolSet", "Workspace", "allow_all", "builtin_tools",
+__all__ = ["Approve", "PathEscape", "Tool", "ToolResult", "ToolSet", "Workspace", "allow_all", "builtin_tools",
            "canonical_json", "deny_all", "tool"]

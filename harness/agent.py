@@ -1,0 +1,265 @@
+"""The agent: render → generate (streamed) → parse → validate → run tools → append → again.
+
+The prompt is a stable system message (instructions, tool schemas, skill index) followed by an
+append-only transcript; nothing the model has seen is ever re-rendered, so every request's
+prompt extends the previous one and vLLM's prefix cache serves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from harness import events as ev
+from harness.client import AsyncClient, ChatDelta, ChatResult, Usage
+from harness.constrained import FINAL_ANSWER, action_schema, tools_for_prompt
+from harness.errors import HarnessError
+from harness.models import BUNDLED
+from harness.prompt import ToolFormat, parse_errors_message, render_system, tool_results_message
+from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
+from harness.toolcalls import ParseError as ParserError
+from harness.toolcalls import ThinkingDelta as ParserThinking
+from tools import Approve, Tool, ToolSet, deny_all
+
+DEFAULT_SYSTEM = (
+    "You are a capable assistant running on the user's own machine through the harness. "
+    "Use the tools when they help; answer plainly and briefly."
+)
+Message = dict[str, Any]
+
+
+class Agent:
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        tools: Sequence[Tool] | ToolSet = (),
+        *,
+        system: str = DEFAULT_SYSTEM,
+        constrained: bool | None = None,
+        approve: Approve = deny_all,
+        max_steps: int = 8,
+        max_retries: int = 2,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+        tool_format: ToolFormat | None = None,
+        tool_result_role: str = "user",
+        server_tools: bool = False,
+        session: str | None = None,
+        client: AsyncClient | None = None,
+    ) -> None:
+        self.tools = tools if isinstance(tools, ToolSet) else ToolSet(tools)
+        self.client = client or AsyncClient(base_url=base_url, model=model)
+        self._constrained = constrained
+        self.approve = approve
+        self.max_steps, self.max_retries = max_steps, max_retries
+        self.max_tokens, self.temperature, self.stop = max_tokens, temperature, stop
+        self.tool_result_role = tool_result_role
+        # Let the server's own tool parser (vllm serve --tool-call-parser) read the calls instead.
+        self.server_tools = server_tools
+        self.session_id = session or uuid.uuid4().hex
+        self.instructions = system
+        self.tool_format = tool_format
+        self.messages: list[Message] = []
+        self.turns: list[ev.TurnRecord] = []  # every model request in this agent's life (for /trace)
+        self._run_turns: list[ev.TurnRecord] = []
+
+    # --- prompt -------------------------------------------------------------------------------
+
+    async def constrained(self) -> bool:
+        """Guided decoding is on by default for the bundled tiny models, off for others."""
+        if self._constrained is None:
+            self._constrained = (await self.client.get_model()) in BUNDLED and not self.server_tools
+        return self._constrained and len(self.tools) > 0
+
+    async def _ensure_system(self) -> None:
+        if self.messages:
+            return
+        constrained = await self.constrained()
+        shown = tools_for_prompt(self.tools) if constrained else ToolSet() if self.server_tools else self.tools
+        fmt = self.tool_format or ("json" if constrained else "hermes")
+        self._append({"role": "system", "content": render_system(self.instructions, shown, fmt)})
+
+    def _append(self, message: Message) -> None:
+        self.messages.append(message)
+
+    # --- one model request ----------------------------------------------------------------------
+
+    async def _generate(self, record: ev.TurnRecord) -> AsyncIterator[ev.Event]:
+        """Stream one reply into ``record``; continue it in place if it hit max_tokens (free mode)."""
+        parser = StreamingToolCallParser()
+        options: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
+                                   "stop": self.stop}
+        if record.constrained:
+            options["json_schema"] = action_schema(self.tools)
+        elif self.server_tools and len(self.tools):
+            options.update(tools=self.tools.specs(), tool_choice="auto")
+        messages = list(self.messages)
+        server_calls: list[ToolCall | str] = []
+        for attempt in range(3):
+            result: ChatResult | None = None
+            async for item in self.client.stream_chat(messages, **options):
+                if isinstance(item, ChatDelta):
+                    for pe in parser.feed(item.text):
+                        if isinstance(pe, ContentDelta) and not record.constrained:
+                            yield ev.TextDelta(pe.text)
+                        elif isinstance(pe, ParserThinking):
+                            yield ev.ThinkingDelta(pe.text)
+                else:
+                    result = item
+            assert result is not None
+            server_calls += [calls_from_openai(tc) for tc in result.tool_calls]
+            record.raw_text += result.text
+            record.usage = _add(record.usage, result.usage)
+            record.ttft_s = record.ttft_s if record.ttft_s is not None else result.ttft_s
+            record.elapsed_s += result.elapsed_s
+            record.finish_reason, record.stop_reason = result.finish_reason, result.stop_reason
+            if result.finish_reason != "length" or record.constrained or attempt == 2:
+                break
+            # Let the model continue its own message: same prefix, nothing re-rendered.
+            messages = [*self.messages, {"role": "assistant", "content": record.raw_text}]
+            options["extra"] = {"continue_final_message": True, "add_generation_prompt": False}
+        for pe in parser.finish():
+            if isinstance(pe, ContentDelta) and not record.constrained:
+                yield ev.TextDelta(pe.text)
+            elif isinstance(pe, ParserThinking):
+                yield ev.ThinkingDelta(pe.text)
+        record.calls = parser.result.calls + [c for c in server_calls if isinstance(c, ToolCall)]
+        record.problems = list(parser.result.errors) + [c for c in server_calls if isinstance(c, str)]
+        record.thinking = parser.result.thinking
+        record.content = parser.result.content
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    async def astream(self, task: str) -> AsyncIterator[ev.Event]:
+        await self._ensure_system()
+        self._append({"role": "user", "content": task})
+        self._run_turns = turns = []
+        retries = 0
+        outcome = _Outcome()
+        try:
+            for _ in range(self.max_steps):
+                record = ev.TurnRecord(raw_text="", constrained=await self.constrained(),
+                                       prompt_messages=len(self.messages))
+                turns.append(record)
+                self.turns.append(record)
+                async for event in self._generate(record):
+                    yield event
+                # The model's own text, verbatim: the next prompt must extend this one.
+                self._append({"role": "assistant", "content": record.raw_text})
+                yield ev.TurnUsage(record)
+                outcome = _Outcome()
+                async for event in self._act(record, outcome):
+                    yield event
+                if outcome.stop is not None:
+                    break
+                retries = retries + 1 if outcome.retry else 0
+                if retries > self.max_retries:
+                    outcome.stop = "max_retries"
+                    outcome.text = "The model kept producing tool calls that could not be used."
+                    break
+            else:
+                outcome.stop, outcome.text = "max_steps", ""
+        except HarnessError as exc:
+            outcome.stop, outcome.text, outcome.error = "error", "", str(exc)
+        yield ev.Final(self._result(outcome.text, outcome.stop or "max_steps", turns, outcome.error))
+
+    def _result(self, text: str, stop: ev.StopReason, turns: list[ev.TurnRecord], error: str | None) -> ev.Result:
+        usage = Usage()
+        for t in turns:
+            usage = _add(usage, t.usage)
+        return ev.Result(text=text, stop_reason=stop, turns=turns, usage=usage, session_id=self.session_id,
+                         error=error)
+
+    async def _act(self, record: ev.TurnRecord, outcome: "_Outcome") -> AsyncIterator[ev.Event]:
+        """What the reply means: an answer, calls to run, or problems to send back for a retry."""
+        final = next((c for c in record.calls if c.name == FINAL_ANSWER), None)
+        if final is not None:
+            outcome.stop, outcome.text = "final_answer", str(final.arguments.get("answer", ""))
+            yield ev.TextDelta(outcome.text)
+            return
+        if record.problems:
+            yield ev.ParseProblem(record.problems)
+        if not record.calls:
+            if record.problems:
+                self._append(parse_errors_message(record.problems, self.tools.names))
+                outcome.retry = True
+                return
+            outcome.text = record.content
+            if record.finish_reason == "length":
+                outcome.stop = "length"
+            elif isinstance(record.stop_reason, str):
+                outcome.stop = "stop_string"
+            else:
+                outcome.stop = "end_of_sequence"
+            return
+        checks = [self.tools.check(c.name, c.arguments) for c in record.calls]
+        for call, problem in zip(record.calls, checks, strict=True):
+            yield ev.ToolCallEvent(call, problem)
+        record.results = await self.tools.run_all([(c.name, c.arguments) for c in record.calls], self.approve)
+        for r in record.results:
+            yield ev.ToolResultEvent(r)
+        for message in tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
+                                            constrained=record.constrained):
+            self._append(message)
+        outcome.retry = all(p is not None for p in checks)
+
+    # --- entry points -------------------------------------------------------------------------
+
+    async def arun(self, task: str) -> ev.Result:
+        result: ev.Result | None = None
+        async for event in self.astream(task):
+            if isinstance(event, ev.Final):
+                result = event.result
+        assert result is not None
+        return result
+
+    def run(self, task: str) -> ev.Result:
+        return asyncio.run(self._run_and_close(task))
+
+    async def _run_and_close(self, task: str) -> ev.Result:
+        try:
+            return await self.arun(task)
+        finally:
+            await self._reset_client()
+
+    async def _reset_client(self) -> None:
+        # The sync entry points run a new event loop each call; the pool must not outlive it.
+        await self.client.aclose()
+        self.client.reopen()
+
+    def stream(self, task: str) -> Iterator[ev.Event]:
+        """Synchronous events. Ctrl-C (KeyboardInterrupt) aborts the HTTP stream and ends the run."""
+        loop = asyncio.new_event_loop()
+        agen = self.astream(task)
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+        except KeyboardInterrupt:
+            loop.run_until_complete(agen.aclose())  # closes the HTTP stream: vLLM aborts the request
+            yield ev.Final(self._result("", "cancelled", self._run_turns, None))
+        finally:
+            loop.run_until_complete(self._reset_client())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+
+class _Outcome:
+    """What the loop should do after a turn."""
+
+    def __init__(self) -> None:
+        self.stop: ev.StopReason | None = None
+        self.text = ""
+        self.error: str | None = None
+        self.retry = False
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens,
+                 a.cached_tokens + b.cached_tokens)

@@ -1,0 +1,125 @@
+"""What an agent run emits, in order. The REPL, scripts and tests consume the same events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.client import Usage
+from harness.toolcalls import ToolCall
+from tools import ToolResult
+
+StopReason = Literal[
+    "final_answer",     # the model called final_answer (constrained mode)
+    "end_of_sequence",  # the model stopped with no call: its text is the answer
+    "stop_string",      # a caller-given stop string ended the reply
+    "length",           # the reply hit max_tokens and continuing did not finish it
+    "max_steps",        # the step limit was reached
+    "max_retries",      # the model kept writing calls that could not be used
+    "cancelled",        # the caller cancelled (Ctrl-C, task.cancel())
+    "error",            # the server failed; the message says why
+]
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class ThinkingDelta:
+    text: str
+
+
+@dataclass
+class ToolCallEvent:
+    call: ToolCall
+    problem: str | None = None  # why it will not run (unknown tool, bad arguments), if so
+
+
+@dataclass
+class ToolResultEvent:
+    result: ToolResult
+
+
+@dataclass
+class ParseProblem:
+    errors: list[str]
+
+
+@dataclass
+class SkillLoaded:
+    name: str
+    path: str
+
+
+@dataclass
+class MemoryRecalled:
+    query: str
+    facts: list[str]
+
+
+@dataclass
+class TurnRecord:
+    """One request to the model and what came of it (what /trace shows)."""
+
+    raw_text: str
+    content: str = ""  # the text outside calls and thinking
+    thinking: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    results: list[ToolResult] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    ttft_s: float | None = None
+    elapsed_s: float = 0.0
+    finish_reason: str | None = None
+    stop_reason: str | int | None = None
+    prompt_messages: int = 0
+    constrained: bool = False
+
+
+@dataclass
+class TurnUsage:
+    turn: TurnRecord
+
+
+@dataclass
+class PlanEvent:
+    plan: Any  # harness.planner.Plan
+    revision: int = 0
+
+
+@dataclass
+class StepStarted:
+    index: int
+    goal: str
+
+
+@dataclass
+class StepFinished:
+    index: int
+    ok: bool
+    outcome: str
+
+
+@dataclass
+class Result:
+    text: str
+    stop_reason: StopReason
+    turns: list[TurnRecord] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    session_id: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.stop_reason in ("final_answer", "end_of_sequence", "stop_string")
+
+
+@dataclass
+class Final:
+    result: Result
+
+
+Event = (TextDelta | ThinkingDelta | ToolCallEvent | ToolResultEvent | ParseProblem | SkillLoaded
+         | MemoryRecalled | TurnUsage | PlanEvent | StepStarted | StepFinished | Final)

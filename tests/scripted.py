@@ -1,0 +1,76 @@
+"""A scripted OpenAI-compatible server (httpx.MockTransport) for deterministic edge cases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from harness.client import AsyncClient
+
+
+@dataclass
+class Reply:
+    text: str
+    finish: str = "stop"
+    stop_reason: str | int | None = None
+    chunk: int = 7  # characters per streamed delta
+    hang_after: int | None = None  # stall forever after this many chunks (for cancellation)
+    drop_after: int | None = None  # close the connection after this many chunks
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)  # (name, arguments JSON) as a server parser sends
+
+
+@dataclass
+class ScriptedServer:
+    replies: list[Reply]
+    model: str = "scripted"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 100
+
+    def client(self) -> AsyncClient:
+        return AsyncClient(base_url="http://scripted.test", model=self.model,
+                           transport=httpx.MockTransport(self.handle))
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": self.model}]})
+        body = json.loads(request.content)
+        self.requests.append(body)
+        if not self.replies:
+            return httpx.Response(500, json={"error": {"message": "script exhausted"}})
+        reply = self.replies.pop(0)
+        return httpx.Response(200, stream=_Stream(reply, self.prompt_tokens),
+                              headers={"content-type": "text/event-stream"})
+
+
+class _Stream(httpx.AsyncByteStream):
+    def __init__(self, reply: Reply, prompt_tokens: int) -> None:
+        self.reply, self.prompt_tokens = reply, prompt_tokens
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        r = self.reply
+        pieces = [r.text[i:i + r.chunk] for i in range(0, len(r.text), r.chunk)] or [""]
+        for n, piece in enumerate(pieces):
+            if r.hang_after is not None and n == r.hang_after:
+                await asyncio.sleep(3600)
+            if r.drop_after is not None and n == r.drop_after:
+                raise httpx.RemoteProtocolError("peer closed connection")
+            yield _sse({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        for index, (name, args) in enumerate(r.tool_calls):
+            head = {"index": index, "id": f"call_{index}", "type": "function", "function": {"name": name}}
+            yield _sse({"choices": [{"index": 0, "delta": {"tool_calls": [head]}}]})
+            for i in range(0, len(args), 5):
+                frag = {"index": index, "function": {"arguments": args[i:i + 5]}}
+                yield _sse({"choices": [{"index": 0, "delta": {"tool_calls": [frag]}}]})
+        yield _sse({"choices": [{"index": 0, "delta": {}, "finish_reason": r.finish, "stop_reason": r.stop_reason}]})
+        yield _sse({"choices": [], "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": len(pieces),
+                                             "prompt_tokens_details": {"cached_tokens": 64}}})
+        yield b"data: [DONE]\n\n"
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(obj)}\n\n".encode()
