@@ -17,6 +17,7 @@ from harness.client import AsyncClient, ChatDelta, ChatResult, Usage
 from harness.constrained import FINAL_ANSWER, action_schema, tools_for_prompt
 from harness.errors import HarnessError
 from harness.models import BUNDLED
+from harness.skills import SkillSet, expand, load_skills, skill_tools
 from harness.prompt import ToolFormat, parse_errors_message, render_system, tool_results_message
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
 from harness.toolcalls import ParseError as ParserError
@@ -48,10 +49,12 @@ class Agent:
         tool_format: ToolFormat | None = None,
         tool_result_role: str = "user",
         server_tools: bool = False,
+        skills: SkillSet | Sequence[str] | None = None,
         session: str | None = None,
         client: AsyncClient | None = None,
     ) -> None:
-        self.tools = tools if isinstance(tools, ToolSet) else ToolSet(tools)
+        self.skills = skills if isinstance(skills, SkillSet) else load_skills(list(skills)) if skills else SkillSet()
+        self.tools = ToolSet([*tools, *(skill_tools(self.skills) if self.skills.skills else [])])
         self.client = client or AsyncClient(base_url=base_url, model=model)
         self._constrained = constrained
         self.approve = approve
@@ -81,7 +84,8 @@ class Agent:
         constrained = await self.constrained()
         shown = tools_for_prompt(self.tools) if constrained else ToolSet() if self.server_tools else self.tools
         fmt = self.tool_format or ("json" if constrained else "hermes")
-        self._append({"role": "system", "content": render_system(self.instructions, shown, fmt)})
+        system = render_system(self.instructions, shown, fmt, extra_sections=(self.skills.index(),))
+        self._append({"role": "system", "content": system})
 
     def _append(self, message: Message) -> None:
         self.messages.append(message)
@@ -134,9 +138,20 @@ class Agent:
 
     # --- the loop -------------------------------------------------------------------------------
 
-    async def astream(self, task: str) -> AsyncIterator[ev.Event]:
+    def user_turn(self, task: str, skill: str | None = None) -> str:
+        """The user's message, with a skill's body expanded into it when one is invoked."""
+        if skill is None:
+            return task
+        found = self.skills.get(skill)
+        if found is None:
+            raise HarnessError(f"there is no skill named {skill!r}",
+                               hint=f"available: {', '.join(self.skills.names) or '(none)'}; see `harness skills list`")
+        return expand(found, task)
+
+    async def astream(self, task: str, skill: str | None = None) -> AsyncIterator[ev.Event]:
+        content = self.user_turn(task, skill)
         await self._ensure_system()
-        self._append({"role": "user", "content": task})
+        self._append({"role": "user", "content": content})
         self._run_turns = turns = []
         retries = 0
         outcome = _Outcome()
@@ -202,6 +217,8 @@ class Agent:
         record.results = await self.tools.run_all([(c.name, c.arguments) for c in record.calls], self.approve)
         for r in record.results:
             yield ev.ToolResultEvent(r)
+            if r.name == "load_skill" and r.ok and (loaded := self.skills.get(r.arguments.get("name", ""))):
+                yield ev.SkillLoaded(loaded.name, str(loaded.path))
         for message in tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
                                             constrained=record.constrained):
             self._append(message)
@@ -209,20 +226,20 @@ class Agent:
 
     # --- entry points -------------------------------------------------------------------------
 
-    async def arun(self, task: str) -> ev.Result:
+    async def arun(self, task: str, skill: str | None = None) -> ev.Result:
         result: ev.Result | None = None
-        async for event in self.astream(task):
+        async for event in self.astream(task, skill):
             if isinstance(event, ev.Final):
                 result = event.result
         assert result is not None
         return result
 
-    def run(self, task: str) -> ev.Result:
-        return asyncio.run(self._run_and_close(task))
+    def run(self, task: str, skill: str | None = None) -> ev.Result:
+        return asyncio.run(self._run_and_close(task, skill))
 
-    async def _run_and_close(self, task: str) -> ev.Result:
+    async def _run_and_close(self, task: str, skill: str | None) -> ev.Result:
         try:
-            return await self.arun(task)
+            return await self.arun(task, skill)
         finally:
             await self._reset_client()
 
@@ -231,10 +248,10 @@ class Agent:
         await self.client.aclose()
         self.client.reopen()
 
-    def stream(self, task: str) -> Iterator[ev.Event]:
+    def stream(self, task: str, skill: str | None = None) -> Iterator[ev.Event]:
         """Synchronous events. Ctrl-C (KeyboardInterrupt) aborts the HTTP stream and ends the run."""
         loop = asyncio.new_event_loop()
-        agen = self.astream(task)
+        agen = self.astream(task, skill)
         try:
             while True:
                 try:

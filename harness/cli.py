@@ -125,6 +125,49 @@ def doctor(base_url: str | None, model: str | None, as_json: bool, repeats: int)
 
 
 @main.group()
+def skills() -> None:
+    """Skills: folders with a SKILL.md."""
+
+
+@skills.command("list")
+@click.option("--skills", "extra", multiple=True, help="another folder of skills (highest precedence)")
+@click.option("--json", "as_json", is_flag=True)
+def skills_list(extra: tuple[str, ...], as_json: bool) -> None:
+    """Every skill found, where it came from, and any problems."""
+    from harness.skills import default_skill_paths, load_skills
+
+    found = load_skills(default_skill_paths(list(extra)))
+    if as_json:
+        click.echo(json.dumps({
+            "skills": [{"name": s.name, "description": s.description, "path": str(s.path), "source": s.source,
+                        "files": s.files} for s in found.skills],
+            "errors": [{"path": e.path, "line": e.line, "message": e.message, "level": e.level}
+                       for e in found.errors],
+        }, indent=2))
+        return
+    for s in found.skills:
+        click.echo(f"{s.name:<24} [{s.source}] {s.description[:90]}")
+    for e in found.errors:
+        click.secho(f"{e.level}: {e}", fg="yellow" if e.level == "warning" else "red")
+    if not found.skills:
+        click.echo("no skills found; create one with: harness skills new NAME")
+
+
+@skills.command("new")
+@click.argument("name")
+@click.option("--description", default=None)
+def skills_new(name: str, description: str | None) -> None:
+    """Scaffold a skill folder in the user's skills directory."""
+    from harness.skills import new_skill
+
+    try:
+        folder = new_skill(name, description=description)
+    except (ValueError, FileExistsError) as exc:
+        raise HarnessError(str(exc), hint="names are lowercase letters, digits and hyphens, e.g. tidy-notes") from exc
+    click.echo(f"created {folder / 'SKILL.md'}; edit it, and it is available in the next session")
+
+
+@main.group()
 def bench() -> None:
     """Benchmarks (medians of repeated runs; --json for one object)."""
 

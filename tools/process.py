@@ -13,7 +13,7 @@ from tools.workspace import Workspace
 PROCESS_TIMEOUT_S = 60.0
 
 
-def _run(argv: list[str], cwd: str, timeout_s: float, stdin: str | None = None) -> str:
+def run_process(argv: list[str], cwd: str, timeout_s: float, stdin: str | None = None) -> str:
     """Run a process in its own group; on timeout kill the whole group (children too)."""
     proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -38,7 +38,7 @@ def process_tools(ws: Workspace, timeout_s: float = PROCESS_TIMEOUT_S) -> list[T
         Args:
             code: the Python source to run
         """
-        return _run([sys.executable, "-I", "-"], str(ws.root), timeout_s, stdin=code)
+        return run_process([sys.executable, "-I", "-"], str(ws.root), timeout_s, stdin=code)
 
     @tool(needs_approval=True, timeout_s=timeout_s + 5)
     def run_shell(command: str) -> str:
@@ -47,6 +47,6 @@ def process_tools(ws: Workspace, timeout_s: float = PROCESS_TIMEOUT_S) -> list[T
         Args:
             command: the command line
         """
-        return _run(["bash", "-c", command], str(ws.root), timeout_s)
+        return run_process(["bash", "-c", command], str(ws.root), timeout_s)
 
     return [run_python, run_shell]

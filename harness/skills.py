@@ -1,0 +1,348 @@
+"""Skills: folders with a SKILL.md (Agent Skills format), found, validated and disclosed
+progressively.
+
+Only each skill's name and description enter the stable system prompt (sorted, so the bytes
+never change). The model loads a skill's body through the ``load_skill`` tool and reads its
+other files through ``read_skill_file``; both results are appended to the transcript, never
+spliced into the system prompt, so the cached prefix survives. One broken skill never stops
+the others from loading: each problem is reported with its file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.config import harness_home
+from tools import Tool, Workspace, tool
+from tools.process import PROCESS_TIMEOUT_S, run_process
+
+SKILL_FILE = "SKILL.md"
+NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+MAX_NAME = 64
+MAX_DESCRIPTION = 1024
+MAX_COMPATIBILITY = 500
+MAX_SKILL_BYTES = 256 * 1024  # a SKILL.md is instructions, not data
+MAX_LISTED_FILES = 200
+
+
+@dataclass
+class Skill:
+    name: str
+    description: str
+    path: Path  # the skill's folder
+    body: str
+    files: list[str] = field(default_factory=list)  # other files, relative to path, sorted
+    source: str = ""  # which search-path entry it came from
+    license: str | None = None
+    compatibility: str | None = None
+    allowed_tools: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SkillError:
+    path: str
+    message: str
+    line: int | None = None
+    level: str = "error"  # or "warning" (a shadowed skill)
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class SkillSet:
+    skills: list[Skill] = field(default_factory=list)
+    errors: list[SkillError] = field(default_factory=list)
+
+    def get(self, name: str) -> Skill | None:
+        return next((s for s in self.skills if s.name == name), None)
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.skills]
+
+    def index(self) -> str:
+        """The skills section of the system prompt: names and descriptions only, sorted."""
+        if not self.skills:
+            return ""
+        lines = "\n".join(f"- {s.name}: {' '.join(s.description.split())}" for s in self.skills)
+        return ("# Skills\n\nSkills hold instructions for particular kinds of task. When the user's task matches "
+                "one, call load_skill with its name first and follow what it says.\n\n" + lines)
+
+
+# --- reading one skill ------------------------------------------------------------------------
+
+
+def _key_line(front: str, key: str) -> int | None:
+    for n, line in enumerate(front.splitlines(), start=2):  # line 1 is the opening ---
+        if re.match(rf"^{re.escape(key)}\s*:", line):
+            return n
+    return None
+
+
+def load_skill_dir(folder: Path, source: str = "") -> tuple[Skill | None, list[SkillError]]:
+    """One skill folder: the Skill, or None and the problems that stop it from loading."""
+    skill_md = folder / SKILL_FILE
+    where = str(skill_md)
+
+    def fail(message: str, line: int | None = None) -> tuple[None, list[SkillError]]:
+        return None, [SkillError(where, message, line)]
+
+    try:
+        if not skill_md.is_file():
+            return fail(f"no {SKILL_FILE} in this folder")
+        size = skill_md.stat().st_size
+        if size > MAX_SKILL_BYTES:
+            return fail(f"{SKILL_FILE} is {size:,} bytes; the limit is {MAX_SKILL_BYTES:,} "
+                        "(move long material into references/ files)")
+        data = skill_md.read_bytes()
+    except OSError as exc:
+        return fail(f"cannot read it: {exc.strerror or exc}")
+    if b"\x00" in data:
+        return fail("it is a binary file, not Markdown text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return fail(f"it is not UTF-8 text (byte {exc.start})")
+    text = text.replace("\r\n", "\n")
+    if not text.startswith("---\n"):
+        return fail("no YAML front matter: the file must start with a '---' line, then name and description", 1)
+    end = text.find("\n---", 3)
+    if end == -1:
+        return fail("the front matter is not closed with a '---' line", 1)
+    front = text[4:end + 1]
+    body = text[end + 4:].lstrip("-").lstrip("\n")
+    try:
+        meta = yaml.safe_load(front) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return fail(f"the front matter is not valid YAML: {problem}", mark.line + 2 if mark else None)
+    if not isinstance(meta, dict):
+        return fail("the front matter must be a mapping of fields (name: ..., description: ...)", 2)
+
+    errors: list[SkillError] = []
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        errors.append(SkillError(where, "the required field 'name' is missing", _key_line(front, "name") or 2))
+    elif len(name) > MAX_NAME or not NAME_RE.match(name):
+        errors.append(SkillError(where, f"name {name!r} must be 1-{MAX_NAME} lowercase letters, digits and single "
+                                 "hyphens, not starting or ending with a hyphen", _key_line(front, "name")))
+    elif name != folder.name:
+        errors.append(SkillError(where, f"name {name!r} does not match its folder {folder.name!r}",
+                                 _key_line(front, "name")))
+    description = meta.get("description")
+    if not isinstance(description, str) or not description.strip():
+        errors.append(SkillError(where, "the required field 'description' is missing or empty",
+                                 _key_line(front, "description") or 2))
+    elif len(description) > MAX_DESCRIPTION:
+        errors.append(SkillError(where, f"the description is {len(description)} characters; the limit is "
+                                 f"{MAX_DESCRIPTION}", _key_line(front, "description")))
+    compatibility = meta.get("compatibility")
+    if compatibility is not None and (not isinstance(compatibility, str) or len(compatibility) > MAX_COMPATIBILITY):
+        errors.append(SkillError(where, f"'compatibility' must be text of at most {MAX_COMPATIBILITY} characters",
+                                 _key_line(front, "compatibility")))
+    metadata = meta.get("metadata", {})
+    if not isinstance(metadata, dict):
+        errors.append(SkillError(where, "'metadata' must be a mapping", _key_line(front, "metadata")))
+    allowed = meta.get("allowed-tools", [])
+    if isinstance(allowed, str):
+        allowed = allowed.split()
+    if not isinstance(allowed, list):
+        errors.append(SkillError(where, "'allowed-tools' must be a space-separated list of tool names",
+                                 _key_line(front, "allowed-tools")))
+    if errors:
+        return None, errors
+    files: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            rel = os.path.relpath(os.path.join(dirpath, f), folder)
+            if rel != SKILL_FILE and not f.startswith("."):
+                files.append(rel)
+        if len(files) >= MAX_LISTED_FILES:
+            break
+    license_ = meta.get("license")
+    return Skill(name=str(name), description=str(description).strip(), path=folder, body=body, files=files,
+                 source=source, license=str(license_) if license_ is not None else None,
+                 compatibility=compatibility, allowed_tools=[str(a) for a in allowed],
+                 metadata=metadata), []
+
+
+# --- discovery --------------------------------------------------------------------------------
+
+
+def bundled_skills_dir() -> Path:
+    """The bundled skills: beside the package in a checkout, under <prefix>/share once installed."""
+    here = Path(__file__).resolve().parent.parent / "skills"
+    return here if here.is_dir() else Path(sys.prefix) / "share" / "harness" / "skills"
+
+
+def default_skill_paths(extra: list[str] | None = None, cwd: Path | None = None) -> list[tuple[Path, str]]:
+    """Search path in precedence order: --skills/HARNESS_SKILLS, ./.harness/skills, the user's, bundled."""
+    paths: list[tuple[Path, str]] = []
+    for p in extra or []:
+        paths.append((Path(p).expanduser(), "--skills"))
+    for p in filter(None, os.environ.get("HARNESS_SKILLS", "").split(os.pathsep)):
+        paths.append((Path(p).expanduser(), "HARNESS_SKILLS"))
+    paths.append(((cwd or Path.cwd()) / ".harness" / "skills", "project"))
+    paths.append((harness_home() / "skills", "user"))
+    paths.append((bundled_skills_dir(), "bundled"))
+    return paths
+
+
+def load_skills(paths: list[tuple[Path, str]] | list[Path] | list[str] | None = None) -> SkillSet:
+    """Every skill under the given roots (each root holds skill folders, or is one itself).
+
+    Earlier roots win: a name defined again later is shadowed, and that is reported."""
+    roots = default_skill_paths() if paths is None else [
+        p if isinstance(p, tuple) else (Path(p), str(p)) for p in paths
+    ]
+    found: dict[str, Skill] = {}
+    errors: list[SkillError] = []
+    for root, source in roots:
+        if not root.exists():
+            continue
+        try:
+            folders = [root] if (root / SKILL_FILE).exists() else sorted(
+                p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError as exc:
+            errors.append(SkillError(str(root), f"cannot list this skills folder: {exc.strerror or exc}"))
+            continue
+        for folder in folders:
+            skill, problems = load_skill_dir(folder, source)
+            errors += problems
+            if skill is None:
+                continue
+            if skill.name in found:
+                winner = found[skill.name]
+                errors.append(SkillError(str(folder / SKILL_FILE),
+                                         f"skill {skill.name!r} is shadowed by {winner.path} ({winner.source})",
+                                         level="warning"))
+                continue
+            found[skill.name] = skill
+    return SkillSet(skills=[found[n] for n in sorted(found)], errors=errors)
+
+
+# --- use ----------------------------------------------------------------------------------------
+
+
+def expand(skill: Skill, arguments: str = "") -> str:
+    """The skill's body as a user turn, with $ARGUMENTS and $1, $2... substituted."""
+    try:
+        positional = shlex.split(arguments)
+    except ValueError:
+        positional = arguments.split()
+    body = skill.body
+    had_placeholder = "$ARGUMENTS" in body or re.search(r"\$\d", body) is not None
+    body = body.replace("$ARGUMENTS", arguments)
+    body = re.sub(r"\$(\d+)", lambda m: positional[int(m.group(1)) - 1]
+                  if 0 < int(m.group(1)) <= len(positional) else "", body)
+    if arguments and not had_placeholder:
+        body = f"{body.rstrip()}\n\nARGUMENTS: {arguments}"
+    return body.strip()
+
+
+def skill_tools(skills: SkillSet) -> list[Tool]:
+    """The tools through which the model loads skills, reads their files and runs their scripts."""
+
+    def find(name: str) -> Skill:
+        skill = skills.get(name)
+        if skill is None:
+            raise LookupError(f"there is no skill named {name!r}; available: {', '.join(skills.names) or '(none)'}")
+        return skill
+
+    @tool
+    def load_skill(name: str) -> str:
+        """Load a skill's instructions by name (see the Skills list).
+
+        Args:
+            name: the skill's name
+        """
+        skill = find(name)
+        listing = "".join(f"\n- {f}" for f in skill.files)
+        files = f"\n\nFiles in this skill (read them with read_skill_file):{listing}" if skill.files else ""
+        return f"# Skill: {skill.name}\n\n{skill.body.strip()}{files}"
+
+    @tool
+    def read_skill_file(skill: str, path: str) -> str:
+        """Read one of a skill's own files (references, templates, scripts).
+
+        Args:
+            skill: the skill's name
+            path: the file's path inside the skill folder, e.g. references/guide.md
+        """
+        target = Workspace(find(skill).path).resolve(path)
+        if not target.is_file():
+            raise FileNotFoundError(f"{path} is not a file of skill {skill!r}")
+        return target.read_text(encoding="utf-8", errors="replace")
+
+    @tool(needs_approval=True, timeout_s=PROCESS_TIMEOUT_S + 5)
+    def run_skill_script(skill: str, script: str, args: str = "") -> str:
+        """Run a script that a skill ships, with the skill's folder as working directory.
+
+        Args:
+            skill: the skill's name
+            script: the script's path inside the skill folder, e.g. scripts/tree.py
+            args: command-line arguments, as you would type them
+        """
+        found = find(skill)
+        target = Workspace(found.path).resolve(script)
+        if not target.is_file():
+            raise FileNotFoundError(f"{script} is not a file of skill {skill!r}")
+        argv = [sys.executable, str(target)] if target.suffix == ".py" else ["bash", str(target)]
+        return run_process(argv + shlex.split(args), str(found.path), PROCESS_TIMEOUT_S)
+
+    # Only the tools some skill can use: every extra tool is a chance for a small model to stray.
+    tools = [load_skill]
+    if any(s.files for s in skills.skills):
+        tools.append(read_skill_file)
+    if any(f.startswith("scripts/") for s in skills.skills for f in s.files):
+        tools.append(run_skill_script)
+    # The valid names are part of the schema, so constrained decoding cannot invent a skill.
+    for t in tools:
+        key = "name" if t.name == "load_skill" else "skill"
+        t.parameters["properties"][key]["enum"] = skills.names
+    return tools
+
+
+SKILL_TEMPLATE = """---
+name: {name}
+description: {description}
+---
+
+# {title}
+
+Describe, step by step, what the agent should do when this skill is used.
+
+1. First step.
+2. Second step.
+
+Arguments given after /{name} are available as $ARGUMENTS (and $1, $2, ...).
+"""
+
+
+def new_skill(name: str, root: Path | None = None, description: str | None = None) -> Path:
+    """Scaffold a valid skill folder (in the user's skills directory by default)."""
+    if len(name) > MAX_NAME or not NAME_RE.match(name):
+        raise ValueError(f"skill name {name!r} must be lowercase letters, digits and single hyphens")
+    folder = (root or harness_home() / "skills") / name
+    if folder.exists():
+        raise FileExistsError(f"{folder} already exists")
+    folder.mkdir(parents=True)
+    text = description or f"TODO: say what {name} does and when to use it."
+    (folder / SKILL_FILE).write_text(SKILL_TEMPLATE.format(
+        name=name, title=name.replace("-", " ").capitalize(),
+        description=json.dumps(text, ensure_ascii=False)))  # a JSON string is valid YAML, colons and all
+    return folder
