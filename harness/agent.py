@@ -17,10 +17,12 @@ from harness.client import AsyncClient, ChatDelta, ChatResult, Usage
 from harness.constrained import FINAL_ANSWER, action_schema, tools_for_prompt
 from harness.errors import HarnessError
 from harness.models import BUNDLED
+from harness.memory_tools import memory_tools
 from harness.skills import SkillSet, expand, load_skills, skill_tools
+from harness.transcript import SUMMARY_REQUEST, Transcript
+from memory import MemoryStore
 from harness.prompt import ToolFormat, parse_errors_message, render_system, tool_results_message
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
-from harness.toolcalls import ParseError as ParserError
 from harness.toolcalls import ThinkingDelta as ParserThinking
 from tools import Approve, Tool, ToolSet, deny_all
 
@@ -50,11 +52,15 @@ class Agent:
         tool_result_role: str = "user",
         server_tools: bool = False,
         skills: SkillSet | Sequence[str] | None = None,
+        memory: MemoryStore | str | None = None,
         session: str | None = None,
         client: AsyncClient | None = None,
     ) -> None:
         self.skills = skills if isinstance(skills, SkillSet) else load_skills(list(skills)) if skills else SkillSet()
-        self.tools = ToolSet([*tools, *(skill_tools(self.skills) if self.skills.skills else [])])
+        self.memory = MemoryStore(memory) if isinstance(memory, str) else memory
+        self.transcript = Transcript(self.memory, session)
+        self.tools = ToolSet([*tools, *(skill_tools(self.skills) if self.skills.skills else []),
+                              *(memory_tools(self.memory, lambda: self.transcript.session_id) if self.memory else [])])
         self.client = client or AsyncClient(base_url=base_url, model=model)
         self._constrained = constrained
         self.approve = approve
@@ -63,10 +69,10 @@ class Agent:
         self.tool_result_role = tool_result_role
         # Let the server's own tool parser (vllm serve --tool-call-parser) read the calls instead.
         self.server_tools = server_tools
-        self.session_id = session or uuid.uuid4().hex
+        self._ephemeral_id = uuid.uuid4().hex
         self.instructions = system
         self.tool_format = tool_format
-        self.messages: list[Message] = []
+        self.max_context: int | None = None  # the server's max_model_len, asked on first use
         self.turns: list[ev.TurnRecord] = []  # every model request in this agent's life (for /trace)
         self._run_turns: list[ev.TurnRecord] = []
 
@@ -87,8 +93,33 @@ class Agent:
         system = render_system(self.instructions, shown, fmt, extra_sections=(self.skills.index(),))
         self._append({"role": "system", "content": system})
 
-    def _append(self, message: Message) -> None:
-        self.messages.append(message)
+    @property
+    def messages(self) -> list[Message]:
+        return self.transcript.messages
+
+    @property
+    def session_id(self) -> str:
+        """The memory session (created with the first message), or a per-agent id without memory."""
+        return self.transcript.session_id or self._ephemeral_id
+
+    def _append(self, message: Message, **meta: Any) -> None:
+        self.transcript.append(message, **meta)
+
+    async def _maybe_compact(self) -> AsyncIterator[ev.Event]:
+        """Before a request that would not fit the context: summarise older turns (reported)."""
+        if self.max_context is None:
+            self.max_context = await self.client.max_model_len() or 0
+        if not self.max_context or not self.turns or len(self.messages) < 4:
+            return
+        last = self.turns[-1]
+        added = sum(len(m.get("content") or "") for m in self.messages[last.prompt_messages:])
+        estimate = last.usage.prompt_tokens + added // 3  # ~3 characters a token: errs on the safe side
+        if estimate + self.max_tokens <= self.max_context * 0.9:
+            return
+        summary = await self.client.chat([*self.messages, {"role": "user", "content": SUMMARY_REQUEST}],
+                                         max_tokens=min(600, self.max_context // 8), temperature=0)
+        done = self.transcript.compact(summary.text, keep=2)
+        yield ev.Compacted(estimated_tokens=estimate, replaced=done.replaced, kept=done.kept)
 
     # --- one model request ----------------------------------------------------------------------
 
@@ -157,6 +188,8 @@ class Agent:
         outcome = _Outcome()
         try:
             for _ in range(self.max_steps):
+                async for event in self._maybe_compact():
+                    yield event
                 record = ev.TurnRecord(raw_text="", constrained=await self.constrained(),
                                        prompt_messages=len(self.messages))
                 turns.append(record)
@@ -164,7 +197,10 @@ class Agent:
                 async for event in self._generate(record):
                     yield event
                 # The model's own text, verbatim: the next prompt must extend this one.
-                self._append({"role": "assistant", "content": record.raw_text})
+                self._append({"role": "assistant", "content": record.raw_text},
+                             prompt_tokens=record.usage.prompt_tokens, cached_tokens=record.usage.cached_tokens,
+                             completion_tokens=record.usage.completion_tokens, ttft_s=record.ttft_s,
+                             elapsed_s=record.elapsed_s)
                 yield ev.TurnUsage(record)
                 outcome = _Outcome()
                 async for event in self._act(record, outcome):
@@ -219,9 +255,14 @@ class Agent:
             yield ev.ToolResultEvent(r)
             if r.name == "load_skill" and r.ok and (loaded := self.skills.get(r.arguments.get("name", ""))):
                 yield ev.SkillLoaded(loaded.name, str(loaded.path))
+            if r.name == "recall" and r.ok:
+                yield ev.MemoryRecalled(str(r.arguments.get("query", "")), r.output.splitlines())
         for message in tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
                                             constrained=record.constrained):
-            self._append(message)
+            first = record.results[0]
+            self._append(message, tool_name=first.name, tool_arguments=first.arguments, tool_result=first.output,
+                         extra={"results": [{"name": r.name, "arguments": r.arguments, "ok": r.ok,
+                                             "output": r.output} for r in record.results]})
         outcome.retry = all(p is not None for p in checks)
 
     # --- entry points -------------------------------------------------------------------------

@@ -128,3 +128,50 @@ def bench_constrained(client: Client, repeats: int = 5) -> dict[str, Any]:
         report[f"{mode}_valid_call_share"] = round(sum(m["ok"]) / len(m["ok"]), 3)
     report["decode_ratio"] = round(report["constrained_decode_tokens_per_s"] / report["free_decode_tokens_per_s"], 3)
     return report
+
+
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+         "quebec romeo sierra tango uniform victor whiskey xray yankee zulu budget meeting server deploy "
+         "kestrel bergen oslo tea coffee friday monday release cache prefix token model agent skill").split()
+
+
+def _vocabulary(rng: random.Random, size: int = 20_000) -> tuple[list[str], list[float]]:
+    """Words with Zipf-like frequencies, as in real notes: a few very common, most rare."""
+    syllables = ["ka", "lo", "mi", "ne", "ra", "to", "su", "vi", "de", "po", "an", "el", "or", "ux", "ie"]
+    words = list(WORDS) + ["".join(rng.choices(syllables, k=rng.randint(2, 4))) for _ in range(size)]
+    return words, [1.0 / (rank + 1) for rank in range(len(words))]
+
+
+def bench_recall(n_facts: int = 100_000, n_queries: int = 200, seed: int = 3) -> dict[str, Any]:
+    """Recall latency (FTS5) over ``n_facts`` facts, and message append throughput, in a temp DB."""
+    import tempfile
+    from pathlib import Path
+
+    from memory import MemoryStore
+
+    rng = random.Random(seed)
+    vocab, weights = _vocabulary(rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = MemoryStore(Path(tmp) / "bench.db")
+        with store.conn:  # bulk-load the facts in one transaction: loading is not what is measured
+            store.conn.execute("BEGIN")
+            store.conn.executemany(
+                "INSERT INTO facts (text, tags, created, updated) VALUES (?, '', 0, 0)",
+                ((" ".join(rng.choices(vocab, weights, k=12)) + f" #{i}",) for i in range(n_facts)))
+        queries = [" ".join(rng.choices(vocab, weights, k=rng.randint(1, 3))) + rng.choice(["", "?", "!"])
+                   for _ in range(n_queries)]
+        latencies = []
+        for q in queries:
+            started = time.perf_counter()
+            store.recall(q, limit=5)
+            latencies.append((time.perf_counter() - started) * 1000)
+        session = store.new_session("bench")
+        n_appends = 2000
+        started = time.perf_counter()
+        for i in range(n_appends):
+            store.append(session, {"role": "user", "content": f"message {i} " + " ".join(rng.choices(WORDS, k=20))})
+        appends_per_s = n_appends / (time.perf_counter() - started)
+        store.close()
+    latencies.sort()
+    return {"facts": n_facts, "queries": n_queries, "median_ms": round(statistics.median(latencies), 3),
+            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 3), "appends_per_s": round(appends_per_s, 1)}

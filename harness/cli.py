@@ -167,6 +167,92 @@ def skills_new(name: str, description: str | None) -> None:
     click.echo(f"created {folder / 'SKILL.md'}; edit it, and it is available in the next session")
 
 
+memory_option = click.option("--memory", "memory_db", envvar="HARNESS_MEMORY", default=None,
+                             help="memory database (default ~/.harness/memory.db)")
+
+
+def _store(memory_db: str | None):  # type: ignore[no-untyped-def]
+    from harness.config import memory_path
+    from memory import MemoryError, MemoryStore
+
+    try:
+        return MemoryStore(memory_path(memory_db))
+    except MemoryError as exc:
+        raise HarnessError(exc.message, exc.hint) from exc
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+@main.group()
+def memory() -> None:
+    """The memory database: sessions, messages and facts."""
+
+
+@memory.command("list")
+@memory_option
+@click.option("--limit", default=20, show_default=True)
+def memory_list(memory_db: str | None, limit: int) -> None:
+    """Recent sessions, newest first."""
+    with _store(memory_db) as store:
+        sessions = store.sessions(limit)
+    for s in sessions:
+        click.echo(f"{s.id}  {_when(s.updated)}  {s.messages:4d} messages  {s.title or ''}")
+    if not sessions:
+        click.echo("no sessions yet")
+
+
+@memory.command("show")
+@memory_option
+@click.argument("session_id")
+def memory_show(memory_db: str | None, session_id: str) -> None:
+    """Every message of a session (compacted originals included, marked)."""
+    with _store(memory_db) as store:
+        if store.session(session_id) is None:
+            raise HarnessError(f"there is no session {session_id!r}", hint="see `harness memory list`")
+        click.echo(store.export_markdown(session_id))
+
+
+@memory.command("search")
+@memory_option
+@click.argument("query")
+@click.option("--limit", default=10, show_default=True)
+def memory_search(memory_db: str | None, query: str, limit: int) -> None:
+    """Facts matching the words of QUERY, best first."""
+    with _store(memory_db) as store:
+        facts = store.recall(query, limit)
+    for f in facts:
+        click.echo(f"#{f.id}  {f.text}" + (f"  [{' '.join(f.tags)}]" if f.tags else ""))
+    if not facts:
+        click.echo("no matching facts")
+
+
+@memory.command("forget")
+@memory_option
+@click.argument("fact_id", type=int)
+def memory_forget(memory_db: str | None, fact_id: int) -> None:
+    """Delete a fact by number."""
+    with _store(memory_db) as store:
+        if not store.forget(fact_id):
+            raise HarnessError(f"there is no fact #{fact_id}", hint="find facts with `harness memory search`")
+    click.echo(f"forgot fact #{fact_id}")
+
+
+@memory.command("export")
+@memory_option
+@click.option("--session", "session_id", default=None, help="one session (default: everything)")
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json", show_default=True)
+def memory_export(memory_db: str | None, session_id: str | None, fmt: str) -> None:
+    """Export sessions and facts as JSON, or a session as Markdown."""
+    with _store(memory_db) as store:
+        if fmt == "markdown":
+            ids = [session_id] if session_id else [s.id for s in store.sessions(1_000_000)]
+            click.echo("\n\n".join(store.export_markdown(i) for i in ids))
+        else:
+            click.echo(json.dumps(store.export(session_id), indent=2, ensure_ascii=False, default=str))
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks (medians of repeated runs; --json for one object)."""
@@ -188,6 +274,23 @@ def bench_parser_cmd(as_json: bool, size: int, repeats: int) -> None:
                f"median of {report['repeats']}:")
     click.echo(f"  batch:     {report['batch_mb_s']} MB/s")
     click.echo(f"  streaming: {report['stream_mb_s']} MB/s (in {report['chunk_chars']}-character deltas)")
+
+
+@bench.command("recall")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--facts", default=100_000, show_default=True)
+@click.option("--queries", default=200, show_default=True)
+def bench_recall_cmd(as_json: bool, facts: int, queries: int) -> None:
+    """Recall latency over many stored facts, and append throughput."""
+    from harness.bench import bench_recall
+
+    report = bench_recall(facts, queries)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    click.echo(f"recall over {report['facts']:,} facts: median {report['median_ms']} ms, "
+               f"p95 {report['p95_ms']} ms ({report['queries']} queries)")
+    click.echo(f"append (one committed transaction each): {report['appends_per_s']:,.0f} messages/s")
 
 
 @bench.command("constrained")

@@ -478,6 +478,14 @@ class AsyncClient(_Base):
     async def models(self) -> list[str]:
         return [m["id"] for m in (await self._request("GET", "/v1/models")).json().get("data", [])]
 
+    async def max_model_len(self) -> int | None:
+        """The served model's context length (vLLM reports it in /v1/models), if known."""
+        model = await self.get_model()
+        for m in (await self._request("GET", "/v1/models")).json().get("data", []):
+            if m.get("id") == model and m.get("max_model_len"):
+                return int(m["max_model_len"])
+        return None
+
     async def metrics(self) -> PrefixCacheCounters:
         return parse_metrics((await self._request("GET", "/metrics")).text)
 

@@ -29,6 +29,11 @@ def cache_dir() -> Path:
     return Path(base) / "harness"
 
 
+def memory_path(override: str | None = None) -> Path:
+    """The memory database: --memory, else HARNESS_MEMORY, else <home>/memory.db."""
+    return Path(override or os.environ.get("HARNESS_MEMORY") or harness_home() / "memory.db").expanduser()
+
+
 class Settings(BaseModel):
     base_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     model: str | None = Field(default=None, description="served model name; None asks the server")

@@ -60,6 +60,15 @@ class MemoryRecalled:
 
 
 @dataclass
+class Compacted:
+    """Older turns were replaced by a summary to fit the context: the prefix cache breaks here."""
+
+    estimated_tokens: int
+    replaced: int
+    kept: int
+
+
+@dataclass
 class TurnRecord:
     """One request to the model and what came of it (what /trace shows)."""
 
@@ -122,4 +131,4 @@ class Final:
 
 
 Event = (TextDelta | ThinkingDelta | ToolCallEvent | ToolResultEvent | ParseProblem | SkillLoaded
-         | MemoryRecalled | TurnUsage | PlanEvent | StepStarted | StepFinished | Final)
+         | MemoryRecalled | Compacted | TurnUsage | PlanEvent | StepStarted | StepFinished | Final)

@@ -1,1 +1,6 @@
-"""Persistent memory in SQLite. Knows nothing of the harness."""
+"""Persistent memory in SQLite: sessions, messages, facts, plans. Knows nothing of the harness."""
+
+from memory.errors import DatabaseCorrupt, DatabaseLocked, MemoryError
+from memory.store import Fact, MemoryStore, Session, StoredMessage
+
+__all__ = ["DatabaseCorrupt", "DatabaseLocked", "Fact", "MemoryError", "MemoryStore", "Session", "StoredMessage"]

@@ -30,6 +30,7 @@ class ScriptedServer:
     model: str = "scripted"
     requests: list[dict[str, Any]] = field(default_factory=list)
     prompt_tokens: int = 100
+    max_model_len: int | None = None
 
     def client(self) -> AsyncClient:
         return AsyncClient(base_url="http://scripted.test", model=self.model,
@@ -37,12 +38,18 @@ class ScriptedServer:
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/models":
-            return httpx.Response(200, json={"data": [{"id": self.model}]})
+            return httpx.Response(200, json={"data": [{"id": self.model, "max_model_len": self.max_model_len}]})
         body = json.loads(request.content)
         self.requests.append(body)
         if not self.replies:
             return httpx.Response(500, json={"error": {"message": "script exhausted"}})
         reply = self.replies.pop(0)
+        if not body.get("stream"):
+            return httpx.Response(200, json={
+                "model": self.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
+                             "finish_reason": reply.finish}],
+                "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": 5}})
         return httpx.Response(200, stream=_Stream(reply, self.prompt_tokens),
                               headers={"content-type": "text/event-stream"})
 

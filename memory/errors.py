@@ -1,0 +1,21 @@
+"""Errors of the store. Each has a message and a hint saying what to do."""
+
+from __future__ import annotations
+
+
+class MemoryError(Exception):  # noqa: A001 - the store's own base error, shadowing is deliberate
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class DatabaseCorrupt(MemoryError):
+    """The file is not a SQLite database, or SQLite reports it damaged. It is never overwritten."""
+
+
+class DatabaseLocked(MemoryError):
+    """Another process held the database past the busy timeout."""

@@ -1,0 +1,222 @@
+"""The SQLite store on its own, and wired into the agent: nothing lost, resumable, clear errors."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from harness import events as ev
+from harness.agent import Agent
+from memory import DatabaseCorrupt, DatabaseLocked, MemoryStore
+from scripted import Reply, ScriptedServer
+
+
+@pytest.fixture
+def store(tmp_path):
+    with MemoryStore(tmp_path / "memory.db") as s:
+        yield s
+
+
+def test_remember_recall_forget(store):
+    a = store.remember("My favourite city is Bergen, in Norway.", tags=["travel", "travel"])
+    store.remember("The café on Main Street opens at 8:00.")
+    store.remember("Der Schlüssel liegt unter der Fußmatte.")
+    store.remember("Deploys happen on Fridays — never on Mondays!")
+    assert store.fact(a).tags == ["travel"]
+    cases = {
+        "favourite city?": "Bergen",            # punctuation FTS would reject
+        "what's my favourite CITY": "Bergen",   # apostrophe, case
+        "cafe": "café",                        # diacritics folded
+        "Schlüssel": "Fußmatte",               # unicode words
+        '"unbalanced quote Bergen': "Bergen",   # FTS syntax error -> words
+        "deploys AND fridays": "Fridays",       # FTS syntax allowed when valid
+        "Mondays!": "Mondays",
+    }
+    for query, expected in cases.items():
+        found = store.recall(query)
+        assert found and expected in found[0].text, query
+    assert store.recall("zzz nothing") == []
+    assert store.recall("😀") == []
+    assert store.forget(a) and not store.forget(a)
+    assert all("Bergen" not in f.text for f in store.recall("Bergen"))
+
+
+def test_sessions_and_messages_roundtrip(store):
+    sid = store.new_session("first")
+    store.append(sid, {"role": "system", "content": "sys"})
+    store.append(sid, {"role": "user", "content": "hi ü"})
+    store.append(sid, {"role": "assistant", "content": '{"name":"x","arguments":{}}'}, prompt_tokens=10,
+                 cached_tokens=0, completion_tokens=3, ttft_s=0.1, elapsed_s=0.2)
+    store.append(sid, {"role": "tool", "content": "42", "name": "x"}, tool_name="x", tool_arguments={"a": 1},
+                 tool_result="42")
+    msgs = store.messages(sid)
+    assert [m.seq for m in msgs] == [1, 2, 3, 4]
+    assert msgs[2].prompt_tokens == 10 and msgs[3].tool_arguments == {"a": 1}
+    assert store.transcript(sid)[3] == {"role": "tool", "content": "42", "name": "x"}
+    assert store.sessions()[0].id == sid and store.sessions()[0].messages == 4
+    with pytest.raises(Exception, match="no session"):
+        store.append("nope", {"role": "user", "content": "x"})
+
+
+def _writer(path: str, sid: str, who: str, n: int) -> None:
+    with MemoryStore(path) as s:
+        for i in range(n):
+            s.append(sid, {"role": "user", "content": f"{who}-{i}"})
+
+
+def test_two_processes_appending_lose_nothing(tmp_path):
+    path = str(tmp_path / "shared.db")
+    with MemoryStore(path) as s:
+        sid = s.new_session()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, sid, who, 200)) for who in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with MemoryStore(path) as s:
+        msgs = s.messages(sid)
+    assert len(msgs) == 400 and [m.seq for m in msgs] == list(range(1, 401))
+    assert {m.content for m in msgs} == {f"{w}-{i}" for w in "ab" for i in range(200)}
+
+
+def test_not_a_database_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "memory.db"
+    path.write_bytes(b"these are my notes, not a database" * 100)
+    before = path.read_bytes()
+    with pytest.raises(DatabaseCorrupt) as err:
+        MemoryStore(path)
+    assert "not a SQLite database" in str(err.value) and "--memory" in err.value.hint
+    assert path.read_bytes() == before
+
+
+def test_damaged_database_is_reported_and_untouched(tmp_path):
+    path = tmp_path / "memory.db"
+    with MemoryStore(path) as s:
+        sid = s.new_session()
+        for i in range(300):
+            s.append(sid, {"role": "user", "content": "x" * 500})
+    data = bytearray(path.read_bytes())
+    data[4096:4096 * 6] = b"\xff" * (4096 * 5)  # trash pages after the header
+    path.write_bytes(bytes(data))
+    before = path.read_bytes()
+    with pytest.raises(DatabaseCorrupt, match="corrupt"):
+        s = MemoryStore(path)
+        s.messages(sid)
+        s.recall("x")
+        s.append(sid, {"role": "user", "content": "y"})
+    assert path.read_bytes() == before
+
+
+def test_locked_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "memory.db"
+    with MemoryStore(path) as s:
+        sid = s.new_session()
+    holder = sqlite3.connect(str(path), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(DatabaseLocked) as err:
+            s = MemoryStore(path, timeout_s=0.2)
+            s.append(sid, {"role": "user", "content": "x"})
+        assert "locked" in str(err.value) and err.value.hint
+    finally:
+        holder.execute("ROLLBACK")
+
+
+def test_schema_is_versioned_and_opens_in_sqlite_utils(tmp_path):
+    path = tmp_path / "memory.db"
+    MemoryStore(path).close()
+    with MemoryStore(path) as again:  # reopening applies nothing twice
+        version = again.conn.execute("PRAGMA user_version").fetchone()[0]
+    assert version == 3
+    out = subprocess.run([sys.executable, "-m", "sqlite_utils", "tables", str(path), "--counts"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "facts_fts" in out.stdout and "messages" in out.stdout
+
+
+def test_agent_commits_every_message_and_resumes_identically(tmp_path):
+    db = str(tmp_path / "m.db")
+    server = ScriptedServer([Reply('<tool_call>{"name": "remember", "arguments": {"text": "Ada likes tea."}}'
+                                   '</tool_call>'), Reply("Noted."), Reply("You like tea.")])
+    first = Agent(client=server.client(), memory=db, constrained=False)
+    assert first.run("Remember: I like tea.").text == "Noted."
+    sid = first.session_id
+    store = MemoryStore(db)
+    assert [m.role for m in store.messages(sid)] == ["system", "user", "assistant", "user", "assistant"]
+    assert store.recall("tea")[0].text == "Ada likes tea."
+    # A new agent (as in a new process) resumes the exact transcript...
+    resumed = Agent(client=server.client(), memory=db, session=sid, constrained=False)
+    assert resumed.messages == first.messages
+    resumed.run("What do I like?")
+    # ...and its next prompt extends the old one byte for byte.
+    old, new = server.requests[1]["messages"], server.requests[2]["messages"]
+    assert new[: len(old) + 1] == [*old, {"role": "assistant", "content": "Noted."}]
+
+
+def test_recall_tool_emits_an_event_and_stays_out_of_the_system_prompt(tmp_path):
+    db = MemoryStore(tmp_path / "m.db")
+    db.remember("The staging server is called kestrel.")
+    server = ScriptedServer([Reply('<tool_call>{"name": "recall", "arguments": {"query": "staging server"}}'
+                                   '</tool_call>'), Reply("kestrel")])
+    agent = Agent(client=server.client(), memory=db, constrained=False)
+    events = list(agent.stream("What is the staging server called?"))
+    recalled = [e for e in events if isinstance(e, ev.MemoryRecalled)]
+    assert recalled and "kestrel" in recalled[0].facts[0]
+    assert "kestrel" not in agent.messages[0]["content"]
+    assert "kestrel" in agent.messages[3]["content"]
+
+
+KILLED_RUN = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from scripted import Reply, ScriptedServer
+    from harness.agent import Agent
+    server = ScriptedServer([Reply("A long reply that is cut off by kill -9 half way", hang_after=2)])
+    agent = Agent(client=server.client(), memory={db!r}, constrained=False)
+    for event in agent.stream("Tell me a story"):
+        print(type(event).__name__, agent.session_id, flush=True)
+""")
+
+
+def test_process_killed_mid_stream_leaves_a_session_that_resumes(tmp_path):
+    db = str(tmp_path / "m.db")
+    code = KILLED_RUN.format(tests=os.path.dirname(__file__), db=db)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # the first streamed delta has arrived
+    assert line.startswith("TextDelta")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    sid = line.split()[1]
+    server = ScriptedServer([Reply("Once upon a time.")])
+    resumed = Agent(client=server.client(), memory=db, session=sid, constrained=False)
+    assert [m["role"] for m in resumed.messages] == ["system", "user"]  # only the unfinished reply is lost
+    assert resumed.run("Try again").text == "Once upon a time."
+
+
+def test_context_full_compacts_older_turns_and_reports_it(tmp_path):
+    db = str(tmp_path / "m.db")
+    server = ScriptedServer([Reply("first answer " * 20), Reply("Summary: the user asked twice."),
+                             Reply("second answer")], prompt_tokens=700, max_model_len=1024)
+    agent = Agent(client=server.client(), memory=db, constrained=False, max_tokens=200)
+    agent.run("question one " * 30)
+    events = list(agent.stream("question two"))
+    compacted = [e for e in events if isinstance(e, ev.Compacted)]
+    assert compacted and compacted[0].replaced >= 1
+    assert events[-1].result.text == "second answer"
+    assert server.requests[1]["messages"][-1]["content"].startswith("Summarise the conversation")
+    assert agent.messages[1]["content"].startswith("Summary of the earlier part")
+    store = MemoryStore(db)
+    kinds = [m.kind for m in store.messages(agent.session_id)]
+    assert "summary" in kinds and "compacted" in kinds  # originals kept
+    resumed = Agent(client=server.client(), memory=db, session=agent.session_id, constrained=False)
+    assert resumed.messages == agent.messages
