@@ -54,6 +54,7 @@ class Agent:
         skills: SkillSet | Sequence[str] | None = None,
         memory: MemoryStore | str | None = None,
         session: str | None = None,
+        cache_salt: str | None = None,
         client: AsyncClient | None = None,
     ) -> None:
         self.skills = skills if isinstance(skills, SkillSet) else load_skills(list(skills)) if skills else SkillSet()
@@ -72,6 +73,7 @@ class Agent:
         self._ephemeral_id = uuid.uuid4().hex
         self.instructions = system
         self.tool_format = tool_format
+        self.cache_salt = cache_salt  # requests with different salts never share cached blocks
         self.max_context: int | None = None  # the server's max_model_len, asked on first use
         self.turns: list[ev.TurnRecord] = []  # every model request in this agent's life (for /trace)
         self._run_turns: list[ev.TurnRecord] = []
@@ -127,7 +129,7 @@ class Agent:
         """Stream one reply into ``record``; continue it in place if it hit max_tokens (free mode)."""
         parser = StreamingToolCallParser()
         options: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
-                                   "stop": self.stop}
+                                   "stop": self.stop, "cache_salt": self.cache_salt}
         if record.constrained:
             options["json_schema"] = action_schema(self.tools)
         elif self.server_tools and len(self.tools):

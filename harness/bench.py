@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+import uuid
 from typing import Any
 
 from harness.client import Client
@@ -175,3 +176,121 @@ def bench_recall(n_facts: int = 100_000, n_queries: int = 200, seed: int = 3) ->
     latencies.sort()
     return {"facts": n_facts, "queries": n_queries, "median_ms": round(statistics.median(latencies), 3),
             "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 3), "appends_per_s": round(appends_per_s, 1)}
+
+
+# --- prefix reuse over a scripted episode ------------------------------------------------------
+
+PACKING_SKILL = """---
+name: packing-list
+description: Write a packing list for a trip. Use whenever the user asks what to pack.
+---
+# Packing list
+List exactly these items, then stop: passport, charger, umbrella, warm jumper.
+"""
+
+EPISODE = [
+    "Remember this fact about me: my favourite city is Bergen.",
+    "Recall my favourite city from memory, then get the weather there.",
+    "Load the packing-list skill and tell me what to pack for a trip there.",
+]
+RESUMED_TASK = "Thanks. Which city did we talk about?"
+
+
+def _episode_agent(base_url: str | None, model: str | None, db: str, skills_dir: str, salt: str,
+                   session: str | None = None):  # type: ignore[no-untyped-def]
+    from harness.agent import Agent
+    from harness.skills import load_skills
+
+    # A salt of this run's own: blocks cached by earlier runs cannot inflate the figure.
+    return Agent(base_url=base_url, model=model, tools=[get_weather], skills=load_skills([skills_dir]), memory=db,
+                 session=session, max_steps=4, cache_salt=salt)
+
+
+def _requests_of(agent: Any) -> list[dict[str, Any]]:
+    """Every request an agent made: the messages it sent, the raw reply, and the server's usage."""
+    return [{"messages": agent.messages[: t.prompt_messages], "reply": t.raw_text,
+             "prompt_tokens": t.usage.prompt_tokens, "cached_tokens": t.usage.cached_tokens,
+             "completion_tokens": t.usage.completion_tokens} for t in agent.turns]
+
+
+def resume_episode(base_url: str, model: str, db: str, skills_dir: str, salt: str, session: str) -> None:
+    """The resumed turn, run in a fresh process by bench_prefix; prints its requests as JSON."""
+    import json
+
+    agent = _episode_agent(base_url, model, db, skills_dir, salt, session)
+    agent.run(RESUMED_TASK)
+    print(json.dumps(_requests_of(agent)))
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def bench_prefix(client: Client, block_size: int = 128) -> dict[str, Any]:
+    """Cached vs ideal prompt tokens per request over a scripted episode with tool calls, a memory
+    recall, a skill load and a resume in a fresh process (see EPISODE)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    before = client.metrics()
+    with tempfile.TemporaryDirectory() as tmp:
+        db, skills_dir = str(Path(tmp) / "memory.db"), Path(tmp) / "skills"
+        (skills_dir / "packing-list").mkdir(parents=True)
+        (skills_dir / "packing-list" / "SKILL.md").write_text(PACKING_SKILL)
+        # An earlier session with the same configuration: the system prompt is the same bytes,
+        # so the episode's first request should find it cached.
+        salt = uuid.uuid4().hex
+        warm = _episode_agent(client.base_url, client.model, db, str(skills_dir), salt)
+        warm.run("Hello!")
+        requests = [dict(r, phase="earlier session") for r in _requests_of(warm)]
+        agent = _episode_agent(client.base_url, client.model, db, str(skills_dir), salt)
+        events: list[str] = []
+        for task in EPISODE:
+            for event in agent.stream(task):
+                name = type(event).__name__
+                if name in ("ToolCallEvent", "SkillLoaded", "MemoryRecalled"):
+                    events.append(name if name != "ToolCallEvent" else f"call:{event.call.name}")  # type: ignore[attr-defined]
+        requests += [dict(r, phase="episode") for r in _requests_of(agent)]
+        code = "import sys; from harness.bench import resume_episode; resume_episode(*sys.argv[1:])"
+        out = subprocess.run([sys.executable, "-c", code, client.base_url, client.model, db, str(skills_dir),
+                              salt, agent.session_id], capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise RuntimeError(f"the resumed process failed: {out.stderr[-2000:]}")
+        resumed = json.loads(out.stdout.strip().splitlines()[-1])
+        requests += [dict(r, phase="resumed (new process)") for r in resumed]
+    after = client.metrics()
+
+    turns, seen = [], []
+    for i, r in enumerate(requests):
+        prompt = client.tokenize(messages=r["messages"])
+        if len(prompt) != r["prompt_tokens"]:
+            raise RuntimeError(f"/tokenize gives {len(prompt)} tokens for request {i}, the server counted "
+                               f"{r['prompt_tokens']}: the comparison would be meaningless")
+        full = client.tokenize(messages=[*r["messages"], {"role": "assistant", "content": r["reply"]}],
+                               add_generation_prompt=False)
+        # What an earlier request left in the KV cache: its prompt and every generated token but
+        # the last (a sampled token is never fed back). Shared with this prompt, whole blocks only.
+        shared = max((min(_common_prefix(prompt, s), kv) for s, kv in seen), default=0)
+        # The server always computes at least the last token, so a full hit is one block short.
+        ideal = min(shared, len(prompt) - 1) // block_size * block_size
+        seen.append((full, len(prompt) + max(r["completion_tokens"] - 1, 0)))
+        if r["phase"] == "earlier session":
+            continue
+        turns.append({"request": i, "phase": r["phase"], "prompt_tokens": r["prompt_tokens"],
+                      "cached_tokens": r["cached_tokens"], "ideal_tokens": ideal,
+                      "ratio": round(r["cached_tokens"] / ideal, 4) if ideal else None})
+    cached = sum(t["cached_tokens"] for t in turns)
+    ideal = sum(t["ideal_tokens"] for t in turns)
+    return {"model": client.model, "block_size": block_size, "turns": turns, "events": events,
+            "prompt_tokens": sum(t["prompt_tokens"] for t in turns), "cached_tokens": cached,
+            "ideal_tokens": ideal, "ratio": round(cached / ideal, 4) if ideal else None,
+            "server_hits_delta": int(after.hits - before.hits),
+            "server_queries_delta": int(after.queries - before.queries)}

@@ -293,6 +293,30 @@ def bench_recall_cmd(as_json: bool, facts: int, queries: int) -> None:
     click.echo(f"append (one committed transaction each): {report['appends_per_s']:,.0f} messages/s")
 
 
+@bench.command("prefix")
+@base_url_option
+@model_option
+@click.option("--json", "as_json", is_flag=True)
+def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool) -> None:
+    """Prefix-cache reuse over a scripted episode with tools, recall, a skill and a resume (live)."""
+    from harness.bench import bench_prefix
+
+    with _client(base_url, model) as client:
+        client.check_model()
+        report = bench_prefix(client)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    click.echo(f"{report['model']}: what happened: {', '.join(report['events'])}")
+    click.echo(f"{'request':>7}  {'phase':<22} {'prompt':>7} {'cached':>7} {'ideal':>7} {'ratio':>6}")
+    for t in report["turns"]:
+        ratio = f"{t['ratio']:.3f}" if t["ratio"] is not None else "-"
+        click.echo(f"{t['request']:>7}  {t['phase']:<22} {t['prompt_tokens']:>7} {t['cached_tokens']:>7} "
+                   f"{t['ideal_tokens']:>7} {ratio:>6}")
+    click.echo(f"total: {report['cached_tokens']} cached of {report['ideal_tokens']} ideal -> ratio {report['ratio']}"
+               f" (server counters: +{report['server_hits_delta']} hits of +{report['server_queries_delta']} queried)")
+
+
 @bench.command("constrained")
 @base_url_option
 @model_option
