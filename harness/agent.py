@@ -21,10 +21,11 @@ from harness.memory_tools import memory_tools
 from harness.skills import SkillSet, expand, load_skills, skill_tools
 from harness.transcript import SUMMARY_REQUEST, Transcript
 from memory import MemoryStore
+from harness.routing import ServerPool
 from harness.prompt import ToolFormat, parse_errors_message, render_system, tool_results_message
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
 from harness.toolcalls import ThinkingDelta as ParserThinking
-from tools import Approve, Tool, ToolSet, deny_all
+from tools import Approve, Tool, ToolResult, ToolSet, canonical_json, deny_all
 
 DEFAULT_SYSTEM = (
     "You are a capable assistant running on the user's own machine through the harness. "
@@ -37,7 +38,7 @@ class Agent:
     def __init__(
         self,
         model: str | None = None,
-        base_url: str | None = None,
+        base_url: str | list[str] | None = None,
         tools: Sequence[Tool] | ToolSet = (),
         *,
         system: str = DEFAULT_SYSTEM,
@@ -62,7 +63,11 @@ class Agent:
         self.transcript = Transcript(self.memory, session)
         self.tools = ToolSet([*tools, *(skill_tools(self.skills) if self.skills.skills else []),
                               *(memory_tools(self.memory, lambda: self.transcript.session_id) if self.memory else [])])
-        self.client = client or AsyncClient(base_url=base_url, model=model)
+        # Several servers: the session is pinned to one by a hash of its id (see routing.py).
+        self.pool = ServerPool(base_url, lambda url: AsyncClient(base_url=url, model=model)) \
+            if isinstance(base_url, list) else None
+        self.client = client or (self.pool.clients[self.pool.urls[0]] if self.pool else
+                                 AsyncClient(base_url=base_url, model=model))
         self._constrained = constrained
         self.approve = approve
         self.max_steps, self.max_retries = max_steps, max_retries
@@ -76,6 +81,8 @@ class Agent:
         self.cache_salt = cache_salt  # requests with different salts never share cached blocks
         self.max_context: int | None = None  # the server's max_model_len, asked on first use
         self.turns: list[ev.TurnRecord] = []  # every model request in this agent's life (for /trace)
+        self._allowed: list[str] | None = None  # the current plan step's tools, if restricted
+        self._schemas: dict[tuple[str, ...], dict[str, Any]] = {}
         self._run_turns: list[ev.TurnRecord] = []
 
     # --- prompt -------------------------------------------------------------------------------
@@ -123,6 +130,13 @@ class Agent:
         done = self.transcript.compact(summary.text, keep=2)
         yield ev.Compacted(estimated_tokens=estimate, replaced=done.replaced, kept=done.kept)
 
+    def _action_schema(self, allowed: tuple[str, ...]) -> dict[str, Any]:
+        """The guided-decoding schema, cached: it is the same for every turn of a step."""
+        if allowed not in self._schemas:
+            subset = ToolSet(t for t in self.tools if not allowed or t.name in allowed)
+            self._schemas[allowed] = action_schema(subset if len(subset) else self.tools)
+        return self._schemas[allowed]
+
     # --- one model request ----------------------------------------------------------------------
 
     async def _generate(self, record: ev.TurnRecord) -> AsyncIterator[ev.Event]:
@@ -131,7 +145,7 @@ class Agent:
         options: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
                                    "stop": self.stop, "cache_salt": self.cache_salt}
         if record.constrained:
-            options["json_schema"] = action_schema(self.tools)
+            options["json_schema"] = self._action_schema(tuple(self._allowed or ()))
         elif self.server_tools and len(self.tools):
             options.update(tools=self.tools.specs(), tool_choice="auto")
         messages = list(self.messages)
@@ -181,9 +195,27 @@ class Agent:
                                hint=f"available: {', '.join(self.skills.names) or '(none)'}; see `harness skills list`")
         return expand(found, task)
 
-    async def astream(self, task: str, skill: str | None = None) -> AsyncIterator[ev.Event]:
+    async def astream(self, task: str, skill: str | None = None, plan: bool = False) -> AsyncIterator[ev.Event]:
+        """Events of one run: the loop below, or plan-and-execute (harness/planner.py)."""
         content = self.user_turn(task, skill)
+        if self.pool is not None:
+            self.client = await self.pool.client_for(self.session_id)
         await self._ensure_system()
+        if plan:
+            from harness.planner import run_plan
+
+            try:
+                async for event in run_plan(self, content):
+                    yield event
+            except HarnessError as exc:
+                yield ev.Final(self._result("", "error", self._run_turns, str(exc)))
+            return
+        async for event in self.loop(content):
+            yield event
+
+    async def loop(self, content: str, allowed: list[str] | None = None) -> AsyncIterator[ev.Event]:
+        """Append a user turn, then generate → act until an answer or a limit. Ends with Final."""
+        self._allowed = allowed
         self._append({"role": "user", "content": content})
         self._run_turns = turns = []
         retries = 0
@@ -250,9 +282,13 @@ class Agent:
                 outcome.stop = "end_of_sequence"
             return
         checks = [self.tools.check(c.name, c.arguments) for c in record.calls]
+        if self._allowed:
+            checks = [p or (None if c.name in self._allowed else
+                            f"{c.name!r} is not one of this step's tools ({', '.join(self._allowed)}).")
+                      for c, p in zip(record.calls, checks, strict=True)]
         for call, problem in zip(record.calls, checks, strict=True):
             yield ev.ToolCallEvent(call, problem)
-        record.results = await self.tools.run_all([(c.name, c.arguments) for c in record.calls], self.approve)
+        record.results = await self._run_calls(record.calls)
         for r in record.results:
             yield ev.ToolResultEvent(r)
             if r.name == "load_skill" and r.ok and (loaded := self.skills.get(r.arguments.get("name", ""))):
@@ -267,34 +303,46 @@ class Agent:
                                              "output": r.output} for r in record.results]})
         outcome.retry = all(p is not None for p in checks)
 
+    async def _run_calls(self, calls: list[ToolCall]) -> list[ToolResult]:
+        """Run the calls; a call repeated verbatim from earlier in this run is answered, not re-run.
+
+        Small models loop on a call whose result they already have; telling them so breaks the loop."""
+        earlier = {canonical_json([r.name, r.arguments]) for t in self._run_turns[:-1] for r in t.results if r.ok}
+        fresh = [c for c in calls if canonical_json([c.name, c.arguments]) not in earlier]
+        ran = iter(await self.tools.run_all([(c.name, c.arguments) for c in fresh], self.approve))
+        return [next(ran) if c in fresh else ToolResult(
+            c.name, c.arguments, "You already made this exact call; its result is above. "
+            "Answer with final_answer now unless you need a different call.", ok=False) for c in calls]
+
     # --- entry points -------------------------------------------------------------------------
 
-    async def arun(self, task: str, skill: str | None = None) -> ev.Result:
+    async def arun(self, task: str, skill: str | None = None, plan: bool = False) -> ev.Result:
         result: ev.Result | None = None
-        async for event in self.astream(task, skill):
+        async for event in self.astream(task, skill, plan):
             if isinstance(event, ev.Final):
                 result = event.result
         assert result is not None
         return result
 
-    def run(self, task: str, skill: str | None = None) -> ev.Result:
-        return asyncio.run(self._run_and_close(task, skill))
+    def run(self, task: str, skill: str | None = None, plan: bool = False) -> ev.Result:
+        return asyncio.run(self._run_and_close(task, skill, plan))
 
-    async def _run_and_close(self, task: str, skill: str | None) -> ev.Result:
+    async def _run_and_close(self, task: str, skill: str | None, plan: bool) -> ev.Result:
         try:
-            return await self.arun(task, skill)
+            return await self.arun(task, skill, plan)
         finally:
             await self._reset_client()
 
     async def _reset_client(self) -> None:
         # The sync entry points run a new event loop each call; the pool must not outlive it.
-        await self.client.aclose()
-        self.client.reopen()
+        for client in self.pool.clients.values() if self.pool else [self.client]:
+            await client.aclose()
+            client.reopen()
 
-    def stream(self, task: str, skill: str | None = None) -> Iterator[ev.Event]:
+    def stream(self, task: str, skill: str | None = None, plan: bool = False) -> Iterator[ev.Event]:
         """Synchronous events. Ctrl-C (KeyboardInterrupt) aborts the HTTP stream and ends the run."""
         loop = asyncio.new_event_loop()
-        agen = self.astream(task, skill)
+        agen = self.astream(task, skill, plan)
         try:
             while True:
                 try:

@@ -339,6 +339,73 @@ def bench_constrained_cmd(base_url: str | None, model: str | None, as_json: bool
     click.echo(f"  constrained/free decode speed: {report['decode_ratio']}")
 
 
+def agent_options(fn):  # type: ignore[no-untyped-def]
+    """The options every agent command shares (flags win over HARNESS_* and the config file)."""
+    for option in reversed([
+        base_url_option, model_option, memory_option,
+        click.option("--workspace", default=".", show_default=True, help="root the file tools are confined to"),
+        click.option("--skills", "skills_dirs", multiple=True, help="another folder of skills (highest precedence)"),
+        click.option("--yes", is_flag=True, help="approve every write, shell and code call without asking"),
+        click.option("--constrained/--free", default=None, help="guided decoding of calls (default: on for the "
+                                                                   "bundled models)"),
+        click.option("--max-steps", default=8, show_default=True),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def build_agent(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
+                skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int,
+                session: str | None = None, approve=None, no_memory: bool = False):  # type: ignore[no-untyped-def]
+    from harness.agent import Agent
+    from harness.skills import default_skill_paths, load_skills
+    from tools import Workspace, allow_all, builtin_tools, deny_all
+
+    try:
+        ws = Workspace(workspace)
+    except NotADirectoryError as exc:
+        raise HarnessError(str(exc), hint="pass an existing directory with --workspace") from exc
+    if yes:
+        click.secho("warning: --yes approves every write, shell command and code run without asking",
+                    fg="yellow", err=True)
+    store = None if no_memory else _store(memory_db)
+    return Agent(base_url=base_url, model=model, tools=builtin_tools(ws),
+                 skills=load_skills(default_skill_paths(list(skills_dirs))), memory=store, session=session,
+                 constrained=constrained, approve=allow_all if yes else (approve or deny_all), max_steps=max_steps)
+
+
+@main.command()
+@agent_options
+@click.argument("task")
+@click.option("--plan", is_flag=True, help="plan first, then run the steps")
+@click.option("--json", "as_json", is_flag=True, help="print the result, steps and usage as JSON")
+@click.option("--session", default=None, help="continue this memory session")
+def run(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
+        skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, task: str, plan: bool,
+        as_json: bool, session: str | None) -> None:
+    """Run one task and print the answer (exit code 0 on success)."""
+    agent = build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps, session)
+    result = agent.run(task, plan=plan)
+    if as_json:
+        click.echo(json.dumps({
+            "text": result.text, "stop_reason": result.stop_reason, "ok": result.ok, "error": result.error,
+            "session_id": result.session_id,
+            "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens,
+                      "cached_tokens": result.usage.cached_tokens},
+            "steps": [{"raw_text": t.raw_text, "calls": [{"name": c.name, "arguments": c.arguments} for c in t.calls],
+                       "results": [{"name": r.name, "ok": r.ok, "output": r.output} for r in t.results],
+                       "problems": t.problems, "prompt_tokens": t.usage.prompt_tokens,
+                       "cached_tokens": t.usage.cached_tokens, "finish_reason": t.finish_reason}
+                      for t in result.turns],
+        }, ensure_ascii=False))
+    elif result.ok:
+        click.echo(result.text)
+    if not result.ok:
+        click.secho(f"error: the run ended without an answer ({result.stop_reason})"
+                    + (f": {result.error}" if result.error else ""), fg="red", err=True)
+        sys.exit(2 if result.stop_reason == "error" else 1)
+
+
 @main.command()
 @base_url_option
 @model_option

@@ -61,7 +61,7 @@ def render_system(instructions: str, tools: ToolSet | None = None, format: ToolF
 
 
 # Measured with the bundled 0.5B model: without an explicit nudge it calls tools forever.
-FOLLOW_UP = "Use this result to answer my question. Call another tool only if you still need one."
+FOLLOW_UP = "Use this result to answer with final_answer. Call another tool only if you still need one."
 FOLLOW_UP_FREE = "Now answer my question in plain text, unless you still need another tool."
 
 

@@ -46,15 +46,16 @@ class Transcript:
             for m in store.messages(session_id, include_compacted=False):
                 self.messages.append(m.as_chat())
                 self._seqs.append(m.seq)
+        elif store is not None:
+            # Created now, so the id is stable from the start (server affinity hashes it).
+            self.session_id = store.new_session(title=title)
 
     def __len__(self) -> int:
         return len(self.messages)
 
     def append(self, message: Message, kind: str = "message", **meta: Any) -> None:
         """Add a message and commit it to the store now (before anything else can go wrong)."""
-        if self.store is not None:
-            if self.session_id is None:
-                self.session_id = self.store.new_session(title=self.title)
+        if self.store is not None and self.session_id is not None:
             self._seqs.append(self.store.append(self.session_id, message, kind=kind, **meta))
         self.messages.append(message)
 

@@ -203,11 +203,13 @@ class MemoryStore:
             (session_id,)).fetchone()
         return Session(*row) if row else None
 
-    def sessions(self, limit: int = 50) -> list[Session]:
+    def sessions(self, limit: int = 50, include_empty: bool = False) -> list[Session]:
+        """Sessions, most recently used first (empty ones only if asked: an agent opened and left)."""
         rows = self.conn.execute(
             "SELECT s.id, s.title, s.created, s.updated, s.model, "
-            "(SELECT count(*) FROM messages m WHERE m.session_id = s.id) "
-            "FROM sessions s ORDER BY s.updated DESC, s.id DESC LIMIT ?", (limit,)).fetchall()
+            "(SELECT count(*) FROM messages m WHERE m.session_id = s.id) AS n "
+            "FROM sessions s WHERE n > 0 OR ? ORDER BY s.updated DESC, s.id DESC LIMIT ?",
+            (include_empty, limit)).fetchall()
         return [Session(*r) for r in rows]
 
     def last_session(self) -> Session | None:

@@ -1,0 +1,135 @@
+"""Plan-and-execute: a planner turn writes a plan (JSON, guided by the Plan schema), then each step
+runs as a sub-loop in the same transcript — so every step shares the session's cached prefix —
+restricted to the tools the step names. A failed step triggers a replan (bounded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from harness import events as ev
+
+if TYPE_CHECKING:
+    from harness.agent import Agent
+
+MAX_REPLANS = 2
+
+PLAN_REQUEST = (
+    "Before doing anything, write a plan for the task below as JSON: "
+    '{{"goal": <the task in one sentence>, "steps": [{{"goal": <one concrete, checkable action>, '
+    '"tools": [<tool names it needs>]}}, ...]}}. Use 1 to 6 steps. Do not do the steps yet.\n\nTask: {task}'
+)
+STEP_REQUEST = "Step {n} of {total}: {goal}\nDo only this step, then give its result as your final answer."
+REPLAN_REQUEST = (
+    "Step {n} ({goal}) did not succeed: {why}\nWrite a new plan, as JSON in the same form, for what remains of "
+    "the task: {task}"
+)
+FINISH_REQUEST = "All steps are done. Now give the final answer to the task: {task}"
+
+
+class PlanStep(pydantic.BaseModel):
+    goal: str = pydantic.Field(min_length=1, max_length=400)
+    tools: list[str] = pydantic.Field(default_factory=list, max_length=8)
+
+
+class Plan(pydantic.BaseModel):
+    goal: str = pydantic.Field(min_length=1, max_length=400)
+    steps: list[PlanStep] = pydantic.Field(min_length=1, max_length=8)
+
+
+def plan_schema(tool_names: list[str]) -> dict[str, Any]:
+    """The Plan schema for guided decoding, with step tools limited to the real tool names."""
+    item: dict[str, Any] = {"type": "string"}
+    if tool_names:
+        item["enum"] = tool_names
+    step = {"type": "object", "additionalProperties": False, "required": ["goal", "tools"],
+            "properties": {"goal": {"type": "string", "minLength": 1, "maxLength": 400},
+                           "tools": {"type": "array", "items": item, "maxItems": 8}}}
+    return {"type": "object", "additionalProperties": False, "required": ["goal", "steps"],
+            "properties": {"goal": {"type": "string", "minLength": 1, "maxLength": 400},
+                           "steps": {"type": "array", "items": step, "minItems": 1, "maxItems": 6}}}
+
+
+async def make_plan(agent: "Agent", request: str) -> tuple[Plan | None, ev.TurnRecord, str]:
+    """One planner turn, appended to the transcript like any other. (plan or None, record, problem)."""
+    agent._append({"role": "user", "content": request})
+    record = ev.TurnRecord(raw_text="", constrained=True, prompt_messages=len(agent.messages))
+    agent.turns.append(record)
+    names = [n for n in agent.tools.names if n != "final_answer"]
+    result = await agent.client.complete(agent.messages, json_schema=plan_schema(names), max_tokens=600,
+                                         temperature=agent.temperature, cache_salt=agent.cache_salt)
+    record.raw_text, record.usage, record.ttft_s = result.text, result.usage, result.ttft_s
+    record.elapsed_s, record.finish_reason = result.elapsed_s, result.finish_reason
+    agent._append({"role": "assistant", "content": result.text}, prompt_tokens=result.usage.prompt_tokens,
+                  cached_tokens=result.usage.cached_tokens, completion_tokens=result.usage.completion_tokens,
+                  ttft_s=result.ttft_s, elapsed_s=result.elapsed_s)
+    try:
+        return Plan.model_validate_json(result.text), record, ""
+    except pydantic.ValidationError as exc:
+        return None, record, f"the plan was not valid: {exc.errors()[0]['msg']}"
+
+
+async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) -> AsyncIterator[ev.Event]:
+    turns: list[ev.TurnRecord] = []
+    plan, record, problem = await make_plan(agent, PLAN_REQUEST.format(task=task))
+    turns.append(record)
+    yield ev.TurnUsage(record)
+    if plan is None:
+        yield ev.Final(agent._result("", "error", turns, problem))
+        return
+    store = agent.memory
+    plan_id = store.save_plan(agent.transcript.session_id, plan.goal, [s.model_dump() for s in plan.steps]) \
+        if store else None
+    revision, index, replans = 0, 0, 0
+    yield ev.PlanEvent(plan, revision)
+    while index < len(plan.steps):
+        step = plan.steps[index]
+        yield ev.StepStarted(index, step.goal)
+        outcome: ev.Result | None = None
+        async for event in agent.loop(STEP_REQUEST.format(n=index + 1, total=len(plan.steps), goal=step.goal),
+                                      allowed=[t for t in step.tools if t in agent.tools] or None):
+            if isinstance(event, ev.Final):
+                outcome = event.result
+            else:
+                yield event
+        assert outcome is not None
+        turns += outcome.turns
+        text = outcome.text or outcome.error or outcome.stop_reason
+        if store and plan_id:
+            store.update_step(plan_id, index, "done" if outcome.ok else "failed", text)
+        yield ev.StepFinished(index, outcome.ok, text)
+        if outcome.ok:
+            index += 1
+            continue
+        if replans >= max_replans:
+            if store and plan_id:
+                store.finish_plan(plan_id, "failed")
+            yield ev.Final(agent._result("", "max_retries", turns, f"step {index + 1} failed after "
+                                   f"{replans} replans: {text}"))
+            return
+        replans += 1
+        new_plan, record, problem = await make_plan(agent, REPLAN_REQUEST.format(
+            n=index + 1, goal=step.goal, why=text, task=task))
+        turns.append(record)
+        yield ev.TurnUsage(record)
+        if new_plan is None:
+            yield ev.Final(agent._result("", "error", turns, problem))
+            return
+        plan, index, revision = new_plan, 0, revision + 1
+        if store:
+            if plan_id:
+                store.finish_plan(plan_id, "replanned")
+            plan_id = store.save_plan(agent.transcript.session_id, plan.goal, [s.model_dump() for s in plan.steps])
+        yield ev.PlanEvent(plan, revision)
+    if store and plan_id:
+        store.finish_plan(plan_id, "done")
+    async for event in agent.loop(FINISH_REQUEST.format(task=task)):
+        if isinstance(event, ev.Final):
+            turns += event.result.turns
+            yield ev.Final(agent._result(event.result.text, event.result.stop_reason, turns, event.result.error))
+        else:
+            yield event
+

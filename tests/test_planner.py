@@ -1,0 +1,101 @@
+"""Plan-and-execute against a scripted server: the plan, steps restricted to their tools, a
+failing step and a replan, plans stored in memory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import events as ev
+from harness.agent import Agent
+from harness.planner import plan_schema
+from memory import MemoryStore
+from scripted import Reply, ScriptedServer
+from tools import tool
+
+
+@tool
+def lookup(key: str) -> str:
+    """Look a key up."""
+    return {"a": "apple"}.get(key, "")
+
+
+@tool
+def shout(text: str) -> str:
+    """Upper-case a text."""
+    return text.upper()
+
+
+def plan(*steps: tuple[str, list[str]]) -> Reply:
+    return Reply(json.dumps({"goal": "g", "steps": [{"goal": g, "tools": t} for g, t in steps]}))
+
+
+def final(text: str) -> Reply:
+    return Reply(json.dumps({"name": "final_answer", "arguments": {"answer": text}}))
+
+
+def call(name: str, **args) -> Reply:
+    return Reply(json.dumps({"name": name, "arguments": args}))
+
+
+def agent(server, **kw) -> Agent:
+    return Agent(tools=[lookup, shout], client=server.client(), constrained=True, **kw)
+
+
+def test_plan_then_steps_then_final(tmp_path):
+    server = ScriptedServer([plan(("look up a", ["lookup"]), ("shout it", ["shout"])),
+                             call("lookup", key="a"), final("apple"),
+                             call("shout", text="apple"), final("APPLE"),
+                             final("The answer is APPLE.")])
+    db = MemoryStore(tmp_path / "m.db")
+    a = agent(server, memory=db)
+    events = list(a.stream("shout what a is", plan=True))
+    result = events[-1].result
+    assert (result.stop_reason, result.text) == ("final_answer", "The answer is APPLE.")
+    assert [type(e).__name__ for e in events if isinstance(e, (ev.PlanEvent, ev.StepStarted, ev.StepFinished))] == \
+        ["PlanEvent", "StepStarted", "StepFinished", "StepStarted", "StepFinished"]
+    # The planner request was guided by the Plan schema, with tools limited to real ones.
+    schema = server.requests[0]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["steps"]["items"]["properties"]["tools"]["items"]["enum"] == a.tools.names
+    assert {"lookup", "shout", "recall"} <= set(a.tools.names)
+    # Step 1 could only call lookup (or answer).
+    step1 = server.requests[1]["response_format"]["json_schema"]["schema"]
+    assert {o["properties"]["name"]["const"] for o in step1["anyOf"]} == {"lookup", "final_answer"}
+    # Every request extends the one before: steps share the session's prefix.
+    for a, b in zip(server.requests, server.requests[1:]):
+        assert b["messages"][: len(a["messages"])] == a["messages"]
+    stored = db.plan(1)
+    assert stored["status"] == "done" and [s["status"] for s in stored["steps"]] == ["done", "done"]
+
+
+def test_failing_step_triggers_a_replan():
+    server = ScriptedServer([plan(("look up z", ["lookup"])),
+                             call("nope"), call("nope"), call("nope"),  # the step fails: max_retries
+                             plan(("look up a instead", ["lookup"])),
+                             call("lookup", key="a"), final("apple"),
+                             final("apple, after a replan")])
+    events = list(agent(server, max_retries=2).stream("find a fruit", plan=True))
+    finished = [e for e in events if isinstance(e, ev.StepFinished)]
+    plans = [e for e in events if isinstance(e, ev.PlanEvent)]
+    assert [f.ok for f in finished] == [False, True]
+    assert [p.revision for p in plans] == [0, 1]
+    assert "did not succeed" in server.requests[4]["messages"][-1]["content"]
+    assert events[-1].result.text == "apple, after a replan"
+
+
+def test_replans_are_bounded():
+    failing = [call("nope"), call("nope")]
+    server = ScriptedServer([plan(("x", ["lookup"])), *failing, plan(("y", ["lookup"])), *failing,
+                             plan(("z", ["lookup"])), *failing])
+    result = agent(server, max_retries=1).run("x", plan=True)
+    assert result.stop_reason == "max_retries" and "after 2 replans" in result.error
+
+
+def test_server_failure_during_planning_is_an_error_result():
+    result = agent(ScriptedServer([])).run("x", plan=True)
+    assert result.stop_reason == "error" and "script exhausted" in result.error
+
+
+def test_plan_schema_without_tools_allows_any_names():
+    assert "enum" not in plan_schema([])["properties"]["steps"]["items"]["properties"]["tools"]["items"]
