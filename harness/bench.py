@@ -294,3 +294,114 @@ def bench_prefix(client: Client, block_size: int = 128) -> dict[str, Any]:
             "ideal_tokens": ideal, "ratio": round(cached / ideal, 4) if ideal else None,
             "server_hits_delta": int(after.hits - before.hits),
             "server_queries_delta": int(after.queries - before.queries)}
+
+
+# --- many agents at once -------------------------------------------------------------------------
+
+CITIES = ["Oslo", "Lima", "Cairo", "Perth", "Quito", "Dakar", "Hanoi", "Tunis", "Riga", "Sofia", "Accra",
+          "Porto", "Minsk", "Seoul", "Kyoto", "Turin", "Bern", "Doha", "Male", "Suva"]
+
+
+async def _one_agent(base_url: str, model: str, city: str) -> Any:
+    from harness.agent import Agent
+
+    agent = Agent(base_url=base_url, model=model, tools=[get_weather], max_steps=3)
+    try:
+        return await agent.arun(f"What's the weather in {city}?")
+    finally:
+        await agent.client.aclose()
+
+
+def bench_concurrent(client: Client, agents: int = 16) -> dict[str, Any]:
+    """N agents at once against one server vs the same N one after another."""
+    import asyncio
+
+    cities = [CITIES[i % len(CITIES)] for i in range(agents)]
+    base_url, model = client.base_url, client.model
+    asyncio.run(_one_agent(base_url, model, "Reykjavik"))  # the shared system prompt is now cached
+
+    async def concurrently() -> list[Any]:
+        return list(await asyncio.gather(*(_one_agent(base_url, model, c) for c in cities)))
+
+    async def one_by_one() -> list[Any]:
+        return [await _one_agent(base_url, model, c) for c in cities]
+
+    report: dict[str, Any] = {"model": model, "agents": agents}
+    for name, runner in (("concurrent", concurrently), ("sequential", one_by_one)):
+        started = time.perf_counter()
+        results = asyncio.run(runner())
+        wall = time.perf_counter() - started
+        prompt = sum(r.usage.prompt_tokens for r in results)
+        report[f"{name}_s"] = round(wall, 2)
+        report[f"{name}_tokens_per_s"] = round(sum(r.usage.completion_tokens for r in results) / wall, 1)
+        report[f"{name}_cached_share"] = round(sum(r.usage.cached_tokens for r in results) / max(prompt, 1), 3)
+        report[f"{name}_answered"] = sum(r.ok for r in results)
+    report["ratio"] = round(report["concurrent_s"] / report["sequential_s"], 3)
+    return report
+
+
+# --- the harness's own time per turn ---------------------------------------------------------------
+
+
+def bench_overhead(messages: int = 200, turns: int = 50) -> dict[str, Any]:
+    """Harness time per model turn (render, request, stream parsing, tools, SQLite commit) with a
+    ``messages``-long transcript, against an in-process server whose own time is subtracted."""
+    import asyncio
+    import json as _json
+    import tempfile
+    from pathlib import Path
+
+    import httpx
+
+    from harness.agent import Agent
+    from tools import builtin_tools
+
+    server_time = [0.0]
+    reply_cycle = [
+        '{"name":"now","arguments":{}}',
+        '{"name":"final_answer","arguments":{"answer":"It is late."}}',
+    ]
+    counter = [0]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        started = time.perf_counter()
+        if request.url.path == "/v1/models":
+            response = httpx.Response(200, json={"data": [{"id": "bench", "max_model_len": 1_000_000}]})
+        else:
+            _json.loads(request.content)  # what a server does first; counted as server time
+            text = reply_cycle[counter[0] % 2]
+            counter[0] += 1
+            chunks = [text[i:i + 4] for i in range(0, len(text), 4)]
+            body = "".join(f"data: {_json.dumps({'choices': [{'index': 0, 'delta': {'content': c}}]})}\n\n"
+                           for c in chunks)
+            body += ('data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+                     'data: {"choices":[],"usage":{"prompt_tokens":9000,"completion_tokens":12,'
+                     '"prompt_tokens_details":{"cached_tokens":8960}}}\n\ndata: [DONE]\n\n')
+            response = httpx.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
+        server_time[0] += time.perf_counter() - started
+        return response
+
+    from harness.client import AsyncClient
+
+    per_turn: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        client = AsyncClient(base_url="http://bench.test", model="bench", transport=httpx.MockTransport(handler))
+        agent = Agent(client=client, tools=builtin_tools(tmp), memory=str(Path(tmp) / "m.db"), constrained=True)
+
+        async def run() -> None:
+            await agent._ensure_system()
+            while len(agent.messages) < messages:  # a long conversation already on record
+                agent._append({"role": "user", "content": "Earlier question " * 20})
+                agent._append({"role": "assistant", "content": "Earlier answer " * 40})
+            for _ in range(turns):
+                server_time[0] = 0.0
+                started = time.perf_counter()
+                result = await agent.arun("What time is it?")
+                elapsed = time.perf_counter() - started - server_time[0]
+                per_turn.append(elapsed * 1000 / max(len(result.turns), 1))
+
+        asyncio.run(run())
+        agent.memory.close()  # type: ignore[union-attr]
+    per_turn.sort()
+    return {"messages": messages, "turns": turns, "median_ms": round(statistics.median(per_turn), 3),
+            "p95_ms": round(per_turn[int(len(per_turn) * 0.95) - 1], 3)}

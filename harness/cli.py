@@ -317,6 +317,43 @@ def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool) -> 
                f" (server counters: +{report['server_hits_delta']} hits of +{report['server_queries_delta']} queried)")
 
 
+@bench.command("concurrent")
+@base_url_option
+@model_option
+@click.option("--agents", default=16, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_concurrent_cmd(base_url: str | None, model: str | None, agents: int, as_json: bool) -> None:
+    """N agents at once against one server, vs the same agents one after another (live)."""
+    from harness.bench import bench_concurrent
+
+    with _client(base_url, model) as client:
+        client.check_model()
+        report = bench_concurrent(client, agents)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    for mode in ("concurrent", "sequential"):
+        click.echo(f"{mode:<11} {report[f'{mode}_s']:7.2f} s  {report[f'{mode}_tokens_per_s']:7.1f} tok/s  "
+                   f"cached share {report[f'{mode}_cached_share']:.0%}  answered {report[f'{mode}_answered']}/{agents}")
+    click.echo(f"{agents} agents: concurrent/sequential wall time = {report['ratio']}")
+
+
+@bench.command("overhead")
+@click.option("--messages", default=200, show_default=True)
+@click.option("--turns", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_overhead_cmd(messages: int, turns: int, as_json: bool) -> None:
+    """The harness's own time per model turn at a long transcript (server time excluded)."""
+    from harness.bench import bench_overhead
+
+    report = bench_overhead(messages, turns)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    click.echo(f"harness time per model turn at {report['messages']} messages: median {report['median_ms']} ms, "
+               f"p95 {report['p95_ms']} ms ({report['turns']} runs)")
+
+
 @bench.command("constrained")
 @base_url_option
 @model_option

@@ -38,3 +38,37 @@ def test_two_step_task_with_file_tools(live_server, tmp_path):
     assert "read_file" in names
     assert result.stop_reason == "final_answer"
     assert "friday" in result.text.lower()
+
+
+def test_plan_end_to_end(live_server, tmp_path):
+    (tmp_path / "notes.txt").write_text("Team meeting: Friday at 10:00 in room 4.\n")
+    tools = ToolSet([t for t in builtin_tools(Workspace(tmp_path)) if t.name in ("read_file", "list_dir")])
+    agent = Agent(base_url=live_server.base_url, tools=tools, memory=str(tmp_path / "m.db"))
+    events = list(agent.stream("Find out on which day the team meeting in notes.txt is.", plan=True))
+    plans = [e for e in events if isinstance(e, ev.PlanEvent)]
+    finished = [e for e in events if isinstance(e, ev.StepFinished)]
+    result = events[-1].result
+    assert plans and plans[0].plan.steps
+    assert finished and finished[0].ok
+    assert any(c.name == "read_file" for t in result.turns for c in t.calls)
+    assert result.ok and "friday" in result.text.lower()
+    stored = agent.memory.plan(1)
+    assert stored["steps"][0]["status"] == "done"
+
+
+def test_harness_run_prints_the_answer_and_json(live_server, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "notes.txt").write_text("The wifi password is correct-horse.\n")
+    base = [sys.executable, "-m", "harness.cli", "run", "--base-url", live_server.base_url,
+            "--workspace", str(tmp_path), "--memory", str(tmp_path / "m.db")]
+    out = subprocess.run([*base, "--json", "Read notes.txt and tell me the wifi password."],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["ok"] and "correct-horse" in data["text"] and data["steps"]
+    bad = subprocess.run([*base[:4], "--base-url", "http://127.0.0.1:9", "--memory", str(tmp_path / "m.db"), "hello"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "no server answers" in bad.stderr and "Traceback" not in bad.stderr
