@@ -8,13 +8,14 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
 from harness.client import AsyncClient, ChatDelta, ChatResult, Usage
-from harness.constrained import FINAL_ANSWER, action_schema, tools_for_prompt
+from harness.constrained import FINAL_ANSWER, FinalAnswerStream, action_schema, tools_for_prompt
 from harness.errors import HarnessError
 from harness.models import BUNDLED
 from harness.memory_tools import memory_tools
@@ -150,10 +151,13 @@ class Agent:
             options.update(tools=self.tools.specs(), tool_choice="auto")
         messages = list(self.messages)
         server_calls: list[ToolCall | str] = []
+        answer = FinalAnswerStream()
         for attempt in range(3):
             result: ChatResult | None = None
             async for item in self.client.stream_chat(messages, **options):
                 if isinstance(item, ChatDelta):
+                    if record.constrained and (piece := answer.feed(item.text)):
+                        yield ev.TextDelta(piece)
                     for pe in parser.feed(item.text):
                         if isinstance(pe, ContentDelta) and not record.constrained:
                             yield ev.TextDelta(pe.text)
@@ -182,6 +186,7 @@ class Agent:
         record.problems = list(parser.result.errors) + [c for c in server_calls if isinstance(c, str)]
         record.thinking = parser.result.thinking
         record.content = parser.result.content
+        record.streamed_answer = answer.text
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -264,7 +269,12 @@ class Agent:
         final = next((c for c in record.calls if c.name == FINAL_ANSWER), None)
         if final is not None:
             outcome.stop, outcome.text = "final_answer", str(final.arguments.get("answer", ""))
-            yield ev.TextDelta(outcome.text)
+            if outcome.text.startswith(record.streamed_answer):  # whatever was not streamed yet
+                rest = outcome.text[len(record.streamed_answer):]
+                if rest:
+                    yield ev.TextDelta(rest)
+            else:
+                yield ev.TextDelta(outcome.text)
             return
         if record.problems:
             yield ev.ParseProblem(record.problems)
@@ -343,14 +353,22 @@ class Agent:
         """Synchronous events. Ctrl-C (KeyboardInterrupt) aborts the HTTP stream and ends the run."""
         loop = asyncio.new_event_loop()
         agen = self.astream(task, skill, plan)
+        step: asyncio.Task[ev.Event] | None = None
         try:
             while True:
+                step = loop.create_task(agen.__anext__())  # type: ignore[arg-type]
                 try:
-                    yield loop.run_until_complete(agen.__anext__())
+                    yield loop.run_until_complete(step)
                 except StopAsyncIteration:
                     return
         except KeyboardInterrupt:
-            loop.run_until_complete(agen.aclose())  # closes the HTTP stream: vLLM aborts the request
+            # Cancel the step in flight: the HTTP stream closes and vLLM aborts the request.
+            if step is not None and not step.done():
+                step.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(step)
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(agen.aclose())
             yield ev.Final(self._result("", "cancelled", self._run_turns, None))
         finally:
             loop.run_until_complete(self._reset_client())

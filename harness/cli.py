@@ -386,13 +386,19 @@ def agent_options(fn):  # type: ignore[no-untyped-def]
         click.option("--constrained/--free", default=None, help="guided decoding of calls (default: on for the "
                                                                    "bundled models)"),
         click.option("--max-steps", default=8, show_default=True),
+        click.option("--tools", "tool_set", default="read", show_default=True,
+                     help="read (files read-only, search, time), all (adds write, edit, Python, shell), "
+                          "or a comma list of tool names"),
     ]):
         fn = option(fn)
     return fn
 
 
+READ_ONLY_TOOLS = ("read_file", "list_dir", "search_files", "now")
+
+
 def build_agent(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
-                skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int,
+                skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
                 session: str | None = None, approve=None, no_memory: bool = False):  # type: ignore[no-untyped-def]
     from harness.agent import Agent
     from harness.skills import default_skill_paths, load_skills
@@ -406,7 +412,15 @@ def build_agent(base_url: str | None, model: str | None, memory_db: str | None, 
         click.secho("warning: --yes approves every write, shell command and code run without asking",
                     fg="yellow", err=True)
     store = None if no_memory else _store(memory_db)
-    return Agent(base_url=base_url, model=model, tools=builtin_tools(ws),
+    available = builtin_tools(ws)
+    # Fewer tools by default: every extra tool is a chance for a small model to pick the wrong one.
+    wanted = {t.name for t in available} if tool_set == "all" else \
+        set(READ_ONLY_TOOLS) if tool_set == "read" else {n.strip() for n in tool_set.split(",") if n.strip()}
+    unknown = wanted - {t.name for t in available}
+    if unknown:
+        raise HarnessError(f"unknown tools: {', '.join(sorted(unknown))}",
+                           hint=f"choose from: {', '.join(t.name for t in available)}")
+    return Agent(base_url=base_url, model=model, tools=[t for t in available if t.name in wanted],
                  skills=load_skills(default_skill_paths(list(skills_dirs))), memory=store, session=session,
                  constrained=constrained, approve=allow_all if yes else (approve or deny_all), max_steps=max_steps)
 
@@ -418,10 +432,11 @@ def build_agent(base_url: str | None, model: str | None, memory_db: str | None, 
 @click.option("--json", "as_json", is_flag=True, help="print the result, steps and usage as JSON")
 @click.option("--session", default=None, help="continue this memory session")
 def run(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
-        skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, task: str, plan: bool,
-        as_json: bool, session: str | None) -> None:
+        skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str, task: str,
+        plan: bool, as_json: bool, session: str | None) -> None:
     """Run one task and print the answer (exit code 0 on success)."""
-    agent = build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps, session)
+    agent = build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps, tool_set,
+                        session)
     result = agent.run(task, plan=plan)
     if as_json:
         click.echo(json.dumps({
@@ -444,15 +459,27 @@ def run(base_url: str | None, model: str | None, memory_db: str | None, workspac
 
 
 @main.command()
-@base_url_option
-@model_option
-def chat(base_url: str | None, model: str | None) -> None:
-    """Chat in the terminal."""
-    from harness.repl import chat as run_chat
+@agent_options
+@click.option("--session", default=None, help="resume this session")
+@click.option("--continue", "cont", is_flag=True, help="resume the most recent session")
+@click.option("--no-memory", is_flag=True, help="keep nothing: no sessions, no facts")
+def chat(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
+         skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
+         session: str | None, cont: bool, no_memory: bool) -> None:
+    """Chat with the agent in the terminal."""
+    from harness.repl import Repl
 
-    with _client(base_url, model) as client:
-        client.check_model()  # fail early and clearly: no server, or not this model
-        run_chat(client)
+    if cont:
+        last = _store(memory_db).last_session()
+        if last is None:
+            click.echo("no earlier session to continue; starting a new one", err=True)
+        session = last.id if last else None
+
+    def make(session_id: str | None):  # type: ignore[no-untyped-def]
+        return build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps,
+                           tool_set, session_id, no_memory=no_memory)
+
+    Repl(make, session=session).run()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ one parser reads both.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from tools import Tool, ToolSet, tool
@@ -74,3 +75,67 @@ def final_answer_tool() -> Tool:
 def tools_for_prompt(tools: ToolSet) -> ToolSet:
     """The tools to render when calls are constrained: the real ones plus ``final_answer``."""
     return ToolSet([*tools, final_answer_tool()])
+
+
+class FinalAnswerStream:
+    """Streams the text of a constrained final answer while it is being generated.
+
+    Under guided decoding the reply is JSON, ``{"name":"final_answer","arguments":{"answer":"..."}}``;
+    this decodes the answer string incrementally so the user sees it arrive, not all at the end."""
+
+    _HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*"final_answer"\s*,\s*"arguments"\s*:\s*\{\s*"answer"\s*:\s*"')
+    _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.pos: int | None = None  # where the answer string's undecoded part starts
+        self.done = False
+        self.text = ""
+
+    def feed(self, delta: str) -> str:
+        """The newly decoded answer text (empty if none, or if this is not a final answer)."""
+        self.raw += delta
+        if self.done:
+            return ""
+        if self.pos is None:
+            head = self._HEAD.match(self.raw)
+            if head is None:
+                return ""
+            self.pos = head.end()
+        out: list[str] = []
+        raw, i = self.raw, self.pos
+        while i < len(raw):
+            ch = raw[i]
+            if ch == '"':
+                self.done = True
+                break
+            if ch != "\\":
+                out.append(ch)
+                i += 1
+                continue
+            if i + 1 >= len(raw):
+                break  # wait for the escaped character
+            code = raw[i + 1]
+            if code in self._ESCAPES:
+                out.append(self._ESCAPES[code])
+                i += 2
+            elif code == "u":
+                if i + 6 > len(raw):
+                    break
+                point = int(raw[i + 2:i + 6], 16)
+                if 0xD800 <= point < 0xDC00:  # a surrogate pair needs its second half
+                    if i + 12 > len(raw):
+                        break
+                    low = int(raw[i + 8:i + 12], 16)
+                    out.append(chr(0x10000 + ((point - 0xD800) << 10) + (low - 0xDC00)))
+                    i += 12
+                else:
+                    out.append(chr(point))
+                    i += 6
+            else:
+                out.append(code)
+                i += 2
+        self.pos = i
+        piece = "".join(out)
+        self.text += piece
+        return piece

@@ -1,64 +1,537 @@
-"""`harness chat`: a line-by-line chat with streamed replies.
+"""`harness chat`: the terminal REPL (prompt_toolkit for input, rich for output).
 
-Ctrl-C cancels the reply being streamed (closing the HTTP stream aborts it on the server) and
-keeps the session; Ctrl-D or /exit leaves.
+It consumes the agent's event stream: replies stream in as Markdown, thinking is dimmed and
+collapsed when the answer comes, tool calls and results show as they happen, approvals are asked
+inline, and a status line after each turn says what the turn cost and how much came from cache.
+Ctrl-C cancels the reply being generated (not the session); Ctrl-D or /exit leaves. No error
+ends the session: it is one clear line, and the prompt comes back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import json
 import sys
-from typing import Any, TextIO
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from harness.client import ChatResult, Client
+from rich.console import Console, Group
+from rich.constrain import Constrain
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.spinner import Spinner
+from rich.text import Text
+
+from harness import events as ev
+from harness.agent import Agent
+from harness.config import cache_dir, harness_home
 from harness.errors import HarnessError
+from harness.models import resolve
+from harness.toolcalls import parse_tool_calls
+from memory import MemoryError
 
-SYSTEM = "You are a helpful assistant running locally through the harness. Answer concisely."
+COMMANDS: dict[str, str] = {
+    "/help": "this list",
+    "/tools": "the tools the model can call",
+    "/skills": "the skills found, and any problems",
+    "/<skill> ARGS": "run a skill with arguments, e.g. /plan-task tidy my notes",
+    "/plan TASK": "plan the task, then run the steps",
+    "/memory [QUERY]": "search remembered facts (the latest without a query)",
+    "/remember TEXT": "remember a fact",
+    "/sessions": "recent sessions",
+    "/resume ID": "continue another session",
+    "/new": "start a new session",
+    "/model": "the model and server in use",
+    "/trace": "what happened in the last turn, step by step",
+    "/thinking": "show the last reply's thinking",
+    "/exit": "leave (Ctrl-D works too)",
+}
 
 
-def status_line(result: ChatResult) -> str:
-    u = result.usage
-    share = u.cached_tokens / u.prompt_tokens if u.prompt_tokens else 0.0
-    decode = result.elapsed_s - (result.ttft_s or 0.0)
-    rate = (u.completion_tokens - 1) / decode if u.completion_tokens > 1 and decode > 0 else 0.0
-    ttft = f"{result.ttft_s:.2f}s" if result.ttft_s is not None else "-"
-    return (f"[{u.prompt_tokens} prompt tokens, {u.cached_tokens} cached ({share:.0%}), "
-            f"ttft {ttft}, {rate:.1f} tok/s, stop: {result.finish_reason}]")
+def kv_bytes_per_token(model: str) -> int | None:
+    """KV-cache bytes one token occupies: 2 (K and V) x layers x KV heads x head size x dtype size.
 
-
-def chat(client: Client, *, system: str = SYSTEM, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> None:
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
-    out.write(f"harness chat: {client.model} at {client.base_url}. Ctrl-C cancels a reply, Ctrl-D exits.\n")
-    while True:
-        out.write("> ")
-        out.flush()
+    Known when the model's config.json is at hand: a bundled model's prepared checkpoint, or a
+    checkpoint directory given as the model name."""
+    bundled = resolve(model)
+    candidates = [cache_dir() / "models" / bundled.name / "config.json"] if bundled else []
+    candidates.append(Path(model).expanduser() / "config.json")
+    for path in candidates:
         try:
-            line = stdin.readline()
-        except KeyboardInterrupt:
-            out.write("\n")
+            config = json.loads(path.read_text())
+        except (OSError, ValueError):
             continue
-        if not line:
-            out.write("\n")
+        layers = config.get("num_hidden_layers")
+        heads = config.get("num_attention_heads")
+        kv_heads = config.get("num_key_value_heads", heads)
+        head_dim = config.get("head_dim") or (config.get("hidden_size", 0) // heads if heads else 0)
+        size = {"float32": 4, "float16": 2, "bfloat16": 2}.get(str(config.get("dtype") or
+                                                                   config.get("torch_dtype") or "bfloat16"), 2)
+        if layers and kv_heads and head_dim:
+            return 2 * layers * kv_heads * head_dim * size
+    return None
+
+
+def status_line(turns: list[ev.TurnRecord], stop: str, kv_per_token: int | None) -> str:
+    prompt = sum(t.usage.prompt_tokens for t in turns)
+    cached = sum(t.usage.cached_tokens for t in turns)
+    completion = sum(t.usage.completion_tokens for t in turns)
+    first = turns[0] if turns else None
+    ttft = f"{first.ttft_s:.2f}s" if first and first.ttft_s is not None else "-"
+    decode_s = sum(t.elapsed_s - (t.ttft_s or 0.0) for t in turns)
+    rate = f"{(completion - len(turns)) / decode_s:.1f} tok/s" if decode_s > 0 and completion > len(turns) else "-"
+    last = turns[-1] if turns else None
+    context = (last.usage.prompt_tokens + last.usage.completion_tokens) if last else 0
+    kv = f"KV {context * kv_per_token / 2**20:.1f} MiB" if kv_per_token and context else "KV -"
+    share = f"{cached / prompt:.0%}" if prompt else "-"
+    return (f"{prompt} prompt tok, {cached} cached ({share}) · ttft {ttft} · {rate} · {len(turns)} request"
+            f"{'s' if len(turns) != 1 else ''} · stop: {stop} · {kv}")
+
+
+@dataclass
+class TurnLog:
+    """What /trace shows about the last turn."""
+
+    user: str = ""
+    turns: list[ev.TurnRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # skill loads, recalls, compactions, plan steps
+    stop: str = ""
+    error: str | None = None
+
+
+@contextlib.contextmanager
+def _no_echo(enabled: bool) -> Iterator[None]:
+    """Turn off the terminal's echo while a reply streams: keys typed meanwhile, and the "^C" the
+    terminal itself prints for Ctrl-C, would otherwise land inside the live area and garble it."""
+    if not enabled:
+        yield
+        return
+    import termios
+
+    fd = sys.stdin.fileno()
+    try:
+        saved = termios.tcgetattr(fd)
+    except termios.error:
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+class _Plain:
+    """Output for a pipe: deltas printed as they come, no live redraws or spinners."""
+
+    def __init__(self, console: Console) -> None:
+        self.console, self.wrote = console, False
+
+    def start(self) -> None:
+        pass
+
+    def write(self, event: ev.Event) -> None:
+        if isinstance(event, ev.TextDelta):
+            self.console.print(event.text, end="", markup=False, highlight=False)
+            self.wrote = True
+
+    def stop(self) -> None:
+        if self.wrote:
+            self.console.print()
+            self.wrote = False
+
+
+class _ReplyView:
+    """The reply being streamed: a live area (spinner, dimmed thinking, Markdown) in a terminal,
+    plain deltas in a pipe. ``settle`` replaces the live area with the final text, printed once."""
+
+    def __init__(self, console: Console, interactive: bool) -> None:
+        self.console, self.interactive = console, interactive
+        self.reply = self.thinking = self.all_thinking = ""
+        self.waiting = Spinner("dots", text=Text(" prefilling the prompt…", style="dim"))
+        self.live: Any = None
+
+    def view(self) -> Any:
+        parts: list[Any] = []
+        if self.thinking and not self.reply:
+            parts.append(Text(self.thinking[-600:], style="dim italic"))
+        if self.reply:
+            parts.append(Constrain(Markdown(self.reply), width=max(self.console.width - 1, 20)))
+        return Group(*parts) if parts else self.waiting
+
+    def start(self) -> None:
+        self.reply = self.thinking = ""
+        # Transient: erased when it stops, then the final text is printed once for good.
+        self.live = Live(self.view(), console=self.console, refresh_per_second=12, transient=True) \
+            if self.interactive else _Plain(self.console)
+        self.live.start()
+
+    def update(self, event: ev.Event) -> None:
+        if self.interactive:
+            self.live.update(self.view())
+        else:
+            self.live.write(event)
+
+    def settle(self) -> None:
+        if self.live is None:
             return
-        text = line.strip()
-        if not text:
-            continue
-        if text in ("/exit", "/quit"):
-            return
-        messages.append({"role": "user", "content": text})
-        reply = ""
+        self.live.stop()
+        self.live = None
+        self.all_thinking += self.thinking
+        if self.interactive and (self.reply or self.thinking):
+            self.console.print(self.view())
+
+
+class Repl:
+    def __init__(self, make_agent: Callable[[str | None], Agent], console: Console | None = None,
+                 session: str | None = None) -> None:
+        self.make_agent = make_agent
+        self.console = console or Console(highlight=False)
+        self.agent = make_agent(session)
+        self.last = TurnLog()
+        self.last_thinking = ""
+        self.always: set[str] = set()
+        self.kv_per_token: int | None = None
+        self.agent.approve = self.approve
+        self.interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        self._prompt: Any = None
+
+    # --- input ---------------------------------------------------------------------------------
+
+    def _session(self) -> Any:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.completion import Completer, Completion, PathCompleter
+        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import KeyBindings
+
+        repl = self
+
+        class SlashCompleter(Completer):
+            paths = PathCompleter(expanduser=True)
+
+            def get_completions(self, document, complete_event):  # type: ignore[no-untyped-def]
+                text = document.text_before_cursor
+                if text.startswith("/") and " " not in text:
+                    names = [c.split()[0] for c in COMMANDS if not c.startswith("/<")]
+                    names += [f"/{n}" for n in repl.agent.skills.names]
+                    for name in sorted(set(names)):
+                        if name.startswith(text):
+                            yield Completion(name, start_position=-len(text))
+                    return
+                word = text.split()[-1] if text.split() and not text.endswith(" ") else ""
+                if "/" in word or word.startswith("."):
+                    from prompt_toolkit.document import Document
+
+                    yield from self.paths.get_completions(Document(word), complete_event)
+
+        keys = KeyBindings()
+
+        @keys.add("escape", "enter")  # Alt-Enter / Esc Enter: a new line; Enter sends
+        def _(event):  # type: ignore[no-untyped-def]
+            event.current_buffer.insert_text("\n")
+
+        history = harness_home() / "history"
+        history.parent.mkdir(parents=True, exist_ok=True)
+        return PromptSession(history=FileHistory(str(history)), completer=SlashCompleter(),
+                             key_bindings=keys, multiline=False, complete_while_typing=True)
+
+    def read(self) -> str | None:
+        """One message, or None at end of input (Ctrl-D)."""
+        if not self.interactive:
+            self.console.print("> ", end="")
+            line = sys.stdin.readline()
+            return line.rstrip("\n") if line else None
+        if self._prompt is None:
+            self._prompt = self._session()
+        while True:
+            try:
+                return self._prompt.prompt("› ")
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt clears the line
+            except EOFError:
+                return None
+
+    def approve(self, name: str, arguments: dict[str, Any]) -> bool:
+        if name in self.always:
+            return True
+        if not self.interactive:  # nobody to ask: piped input is messages, not answers
+            self.console.print(f"[yellow]refused {name}: approval needs a terminal (or --yes)[/]")
+            return False
+        args = json.dumps(arguments, ensure_ascii=False)
+        self.console.print(f"[yellow]? allow {name}[/] {args[:300]}")
+        while True:
+            try:
+                answer = self.console.input("  [bold]y[/]es / [bold]n[/]o / [bold]a[/]lways for this tool: ")
+            except (EOFError, KeyboardInterrupt):
+                return False
+            answer = answer.strip().lower()
+            if answer in ("y", "yes"):
+                return True
+            if answer in ("n", "no", ""):
+                return False
+            if answer in ("a", "always"):
+                self.always.add(name)
+                return True
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def banner(self) -> None:
+        a = self.agent
+        model = a.client._model or "?"
+        resumed = f" · resumed session {a.session_id} ({len(a.messages)} messages)" if len(a.messages) > 1 else ""
+        self.console.print(f"[bold]harness chat[/] · {model} at {a.client.base_url}{resumed}")
+        self.console.print(f"{len(a.tools)} tools, {len(a.skills.skills)} skills · session {a.session_id} · "
+                           "/help for commands · Ctrl-C cancels a reply, Ctrl-D exits", style="dim")
+        for error in a.skills.errors:
+            self.console.print(f"skill {error.level}: {error}", style="yellow")
+        if resumed:
+            self.recap()
+
+    def recap(self, last: int = 6) -> None:
+        """The end of a resumed conversation: what the user said and what the model answered."""
+        shown = []
+        for m in self.agent.messages[1:]:
+            content = m.get("content") or ""
+            if m["role"] == "assistant":
+                calls = parse_tool_calls(content).calls
+                final = next((c for c in calls if c.name == "final_answer"), None)
+                text = str(final.arguments.get("answer", "")) if final else \
+                    (f"(called {', '.join(c.name for c in calls)})" if calls else content)
+                shown.append(("model", text))
+            elif m["role"] == "user" and not content.startswith(("Tool result for", "<tool_response>")):
+                shown.append(("you", content))
+        for who, text in shown[-last:]:
+            line = " ".join(text.split())
+            self.console.print(Text.assemble((f"  {who}: ", "bold"), line[:200] + (" …" if len(line) > 200 else "")))
+
+    def run(self) -> None:
         try:
-            for item in client.stream_chat(messages, temperature=0.2):
-                if isinstance(item, ChatResult):
-                    out.write(f"\n{status_line(item)}\n")
-                else:
-                    reply += item.text
-                    out.write(item.text)
-                    out.flush()
-        except KeyboardInterrupt:
-            out.write("\n[cancelled]\n")
+            self.agent.client._model = self.agent.client._model or self._served_model()
         except HarnessError as exc:
-            out.write(f"\nerror: {exc}\n")
-            messages.pop()  # the turn did not happen; keep the transcript consistent
-            continue
-        # The model's own text, verbatim, so the next prompt extends this one (prefix cache).
-        messages.append({"role": "assistant", "content": reply})
+            self.error(exc)
+        self.kv_per_token = kv_bytes_per_token(self.agent.client._model or "")
+        self.banner()
+        while True:
+            text = self.read()
+            if text is None:
+                self.console.print("bye")
+                return
+            text = text.strip()
+            if not text:
+                continue
+            try:
+                if text.startswith("/"):
+                    if self.command(text) == "exit":
+                        return
+                else:
+                    self.turn(text)
+            except (HarnessError, MemoryError) as exc:
+                self.error(exc)
+            except Exception as exc:  # noqa: BLE001 - the session must survive anything
+                self.console.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+
+    def _served_model(self) -> str:
+        import asyncio
+
+        return asyncio.run(self._first_model())
+
+    async def _first_model(self) -> str:
+        try:
+            return await self.agent.client.get_model()
+        finally:
+            await self.agent.client.aclose()
+            self.agent.client.reopen()
+
+    def error(self, exc: Exception) -> None:
+        message = getattr(exc, "message", str(exc))
+        hint = getattr(exc, "hint", "")
+        self.console.print(f"[red]error:[/] {message}" + (f"\n  [dim]hint: {hint}[/]" if hint else ""))
+
+    # --- one turn --------------------------------------------------------------------------------
+
+    def turn(self, text: str, skill: str | None = None, plan: bool = False) -> None:
+        self.last = log = TurnLog(user=text)
+        screen = _ReplyView(self.console, self.interactive)
+        stream = self.agent.stream(text, skill=skill, plan=plan)
+        screen.start()
+        try:
+            with _no_echo(self.interactive):
+                for event in stream:
+                    if isinstance(event, ev.TextDelta):
+                        screen.reply += event.text
+                    elif isinstance(event, ev.ThinkingDelta):
+                        screen.thinking += event.text
+                    elif isinstance(event, ev.Final):
+                        log.turns, log.stop, log.error = event.result.turns, event.result.stop_reason, event.result.error
+                    else:
+                        screen.settle()
+                        self.show(event, log)
+                        screen.start()  # the next model request streams below what was printed
+                        continue
+                    screen.update(event)
+        except KeyboardInterrupt:
+            stream.close()  # closes the HTTP stream: the server aborts the request
+            log.stop = "cancelled"
+        finally:
+            screen.settle()
+        if screen.all_thinking:
+            self.last_thinking = screen.all_thinking
+            self.console.print(f"[dim]▸ thought for {len(screen.all_thinking.split())} words (/thinking shows it)[/]")
+        if log.stop == "cancelled":
+            self.console.print("[yellow]cancelled[/]")
+        if log.error:
+            self.console.print(f"[red]error:[/] {log.error}")
+        self.console.print(Text(status_line(log.turns, log.stop, self.kv_per_token), style="dim"), soft_wrap=True)
+
+    def show(self, event: ev.Event, log: TurnLog) -> None:
+        c = self.console
+        if isinstance(event, ev.ToolCallEvent):
+            args = json.dumps(event.call.arguments, ensure_ascii=False)
+            c.print(f"[cyan]→ {event.call.name}[/]({args[:200]})"
+                    + (f" [red]✗ {event.problem.splitlines()[0]}[/]" if event.problem else ""))
+        elif isinstance(event, ev.ToolResultEvent):
+            r = event.result
+            first = (r.output.strip().splitlines() or [""])[0]
+            c.print(f"  [{'green' if r.ok else 'red'}]{'✓' if r.ok else '✗'}[/] [dim]{first[:160]}"
+                    f"{' …' if len(r.output) > len(first) else ''} ({r.elapsed_s * 1000:.0f} ms)[/]")
+        elif isinstance(event, ev.ParseProblem):
+            c.print(f"[yellow]! the reply could not be used: {event.errors[0][:200]}[/]")
+        elif isinstance(event, ev.SkillLoaded):
+            log.notes.append(f"skill loaded: {event.name} ({event.path})")
+            c.print(f"[magenta]◆ skill {event.name} loaded[/]")
+        elif isinstance(event, ev.MemoryRecalled):
+            log.notes.append(f"memory recalled for {event.query!r}: {len(event.facts)} line(s)")
+            c.print(f"[magenta]◆ recalled {len(event.facts)} fact(s) for {event.query!r}[/]")
+        elif isinstance(event, ev.Compacted):
+            log.notes.append(f"compacted {event.replaced} messages (~{event.estimated_tokens} tokens)")
+            c.print(f"[yellow]◆ context nearly full: {event.replaced} older messages summarised; "
+                    "the prefix cache restarts from here[/]")
+        elif isinstance(event, ev.PlanEvent):
+            title = "plan" if event.revision == 0 else f"new plan (revision {event.revision})"
+            log.notes.append(f"{title}: {len(event.plan.steps)} steps")
+            c.print(f"[bold]{title}:[/] {event.plan.goal}")
+            for i, step in enumerate(event.plan.steps, 1):
+                c.print(f"  {i}. {step.goal} [dim]{', '.join(step.tools)}[/]")
+        elif isinstance(event, ev.StepStarted):
+            c.print(f"[bold]▶ step {event.index + 1}:[/] {event.goal}")
+        elif isinstance(event, ev.StepFinished):
+            log.notes.append(f"step {event.index + 1} {'done' if event.ok else 'failed'}: {event.outcome[:80]}")
+            c.print(f"  {'[green]done' if event.ok else '[red]failed'}[/]: {event.outcome[:200]}")
+
+    # --- commands --------------------------------------------------------------------------------
+
+    def command(self, line: str) -> str | None:
+        name, _, arg = line.partition(" ")
+        arg = arg.strip()
+        c = self.console
+        if name in ("/exit", "/quit"):
+            return "exit"
+        if name == "/help":
+            for cmd, what in COMMANDS.items():
+                c.print(f"  [bold]{cmd:<18}[/] {what}")
+        elif name == "/tools":
+            for t in self.agent.tools:
+                flag = " [yellow](asks first)[/]" if t.needs_approval else ""
+                c.print(f"  [bold]{t.name:<18}[/] {t.description.splitlines()[0][:90]}{flag}")
+        elif name == "/skills":
+            for s in self.agent.skills.skills:
+                c.print(f"  [bold]/{s.name:<20}[/] {s.description[:90]} [dim]({s.source})[/]")
+            for e in self.agent.skills.errors:
+                c.print(f"  [yellow]{e.level}: {e}[/]")
+            if not self.agent.skills.skills:
+                c.print("  no skills; add a folder with a SKILL.md to ~/.harness/skills")
+        elif name == "/plan":
+            if not arg:
+                c.print("usage: /plan TASK")
+            else:
+                self.turn(arg, plan=True)
+        elif name == "/memory":
+            store = self._store()
+            facts = store.recall(arg, limit=10) if arg else store.facts(limit=10)
+            for f in facts:
+                c.print(f"  #{f.id} {f.text}")
+            if not facts:
+                c.print("  no facts" + (" match" if arg else " yet"))
+        elif name == "/remember":
+            if not arg:
+                c.print("usage: /remember TEXT")
+            else:
+                c.print(f"  remembered as fact #{self._store().remember(arg, session_id=self.agent.session_id)}")
+        elif name == "/sessions":
+            for s in self._store().sessions(limit=15):
+                mark = "*" if s.id == self.agent.session_id else " "
+                c.print(f" {mark}{s.id}  {s.messages:4d} messages  {s.title or ''}")
+        elif name == "/resume":
+            if not arg:
+                c.print("usage: /resume ID (see /sessions)")
+            else:
+                self._switch(arg)
+        elif name == "/new":
+            self._switch(None)
+        elif name == "/model":
+            c.print(f"  {self.agent.client._model} at {self.agent.client.base_url}; constrained calls: "
+                    f"{'on' if self.agent._constrained else 'off'}")
+        elif name == "/trace":
+            self.trace()
+        elif name == "/thinking":
+            c.print(Text(self.last_thinking or "(no thinking in the last reply)", style="dim"))
+        elif name[1:] in self.agent.skills.names:
+            self.turn(arg, skill=name[1:])
+        else:
+            known = [k.split()[0] for k in COMMANDS if not k.startswith("/<")] + \
+                [f"/{n}" for n in self.agent.skills.names]
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+            c.print(f"[yellow]unknown command {name}[/]" + (f"; did you mean [bold]{close[0]}[/]?" if close else
+                                                           "; /help lists them"))
+        return None
+
+    def _store(self) -> Any:
+        if self.agent.memory is None:
+            raise HarnessError("memory is off in this session", hint="start harness chat without --no-memory")
+        return self.agent.memory
+
+    def _switch(self, session: str | None) -> None:
+        agent = self.make_agent(session)
+        agent.approve = self.approve
+        self.agent = agent
+        self.console.print(f"  {'resumed' if session else 'new'} session {agent.session_id}"
+                           + (f" ({len(agent.messages)} messages)" if session else ""))
+
+    def trace(self) -> None:
+        c, log = self.console, self.last
+        if not log.turns:
+            c.print("  nothing yet: /trace explains the last turn")
+            return
+        c.print(f"[bold]last turn[/]: {log.user[:120]!r} → stop: {log.stop}"
+                + (f" ({log.error})" if log.error else ""))
+        for i, t in enumerate(log.turns, 1):
+            u = t.usage
+            share = f"{u.cached_tokens / u.prompt_tokens:.0%}" if u.prompt_tokens else "-"
+            decode = t.elapsed_s - (t.ttft_s or 0.0)
+            c.print(f"[bold]request {i}[/]: {t.prompt_messages} messages, {u.prompt_tokens} prompt tokens, "
+                    f"{u.cached_tokens} served from the prefix cache ({share}); prefill+first token "
+                    f"{(t.ttft_s or 0):.2f} s, decode {decode:.2f} s for {u.completion_tokens} tokens; "
+                    f"finish: {t.finish_reason}{' (guided decoding)' if t.constrained else ''}")
+            c.print(Text.assemble(("  model wrote: ", "dim"),
+                                  t.raw_text if len(t.raw_text) < 600 else t.raw_text[:600] + " …"))
+            if t.thinking:
+                c.print(f"  [dim]thinking: {len(t.thinking.split())} words[/]")
+            for p in t.problems:
+                c.print(f"  [red]parse problem:[/] {p}")
+            for call in t.calls:
+                result = next((r for r in t.results if r.name == call.name and r.arguments == call.arguments), None)
+                verdict = ("final answer" if call.name == "final_answer" else
+                           "valid, ran" if result and result.ok else
+                           f"refused or failed: {(result.output.splitlines() or [''])[0][:120]}" if result else
+                           "not run")
+                c.print(f"  call {call.name}({json.dumps(call.arguments, ensure_ascii=False)[:160]}) → {verdict}",
+                        markup=False)
+                if result and result.ok:
+                    c.print(f"    result: {result.output[:200]}", markup=False)
+        for note in log.notes:
+            c.print(f"  • {note}")

@@ -114,10 +114,12 @@ def test_doctor_json(live_server):
     assert report["prefix_cache_hits"] > 0 and report["decode_tokens_per_s"] > 0
 
 
-def test_chat_streams_an_answer(live_server):
-    out = harness_cli("chat", "--base-url", live_server.base_url, input="What is 2+2? Answer with a number.\n")
+def test_chat_streams_an_answer(live_server, tmp_path):
+    out = harness_cli("chat", "--base-url", live_server.base_url, "--memory", str(tmp_path / "m.db"),
+                      input="What is 2+2? Answer with a number.\n")
     assert out.returncode == 0, out.stderr
-    assert "4" in out.stdout and "prompt tokens" in out.stdout
+    answer = out.stdout.split("> ", 1)[1]
+    assert "4" in answer.splitlines()[0] and "prompt tok" in answer and "cached" in answer
 
 
 def test_wrong_base_url_is_clear():

@@ -164,3 +164,18 @@ def test_never_raises_and_split_never_matters(parts, cuts, fmt):
 @given(st.text())
 def test_arbitrary_text_never_raises(text):
     parse_tool_calls(text)
+
+
+@pytest.mark.parametrize("answer", ["plain", 'quote " and \\ backslash\nnew line', "unicode ü 😀 \u2028", ""])
+def test_final_answer_streams_decoded_at_any_split(answer):
+    from harness.constrained import FinalAnswerStream
+
+    raw = json.dumps({"name": "final_answer", "arguments": {"answer": answer}}, separators=(",", ":"))
+    escaped_ascii = json.dumps({"name": "final_answer", "arguments": {"answer": answer}})  # \\u escapes, spaces
+    for text in (raw, escaped_ascii):
+        for cut in range(len(text) + 1):
+            s = FinalAnswerStream()
+            assert s.feed(text[:cut]) + s.feed(text[cut:]) == answer
+        s = FinalAnswerStream()
+        assert "".join(s.feed(ch) for ch in text) == answer
+    assert FinalAnswerStream().feed('{"name":"read_file","arguments":{"path":"a"}}') == ""
