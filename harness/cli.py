@@ -38,10 +38,38 @@ base_url_option = click.option("--base-url", envvar="HARNESS_BASE_URL",
 model_option = click.option("--model", envvar="HARNESS_MODEL", help="served model name (default: the server's first)")
 
 
+# config.toml keys -> the option names of the commands that take them.
+CONFIG_KEYS = {"base_url": "base_url", "model": "model", "memory": "memory_db", "workspace": "workspace",
+               "tools": "tool_set", "constrained": "constrained", "max_steps": "max_steps", "yes": "yes"}
+CONFIG_COMMANDS = ("chat", "run", "doctor")
+
+
+def config_defaults() -> dict[str, dict[str, object]]:
+    """Defaults for the commands from <home>/config.toml (flags and HARNESS_* variables win)."""
+    from harness.config import harness_home
+
+    path = harness_home() / "config.toml"
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise HarnessError(f"{path} is not valid TOML: {exc}", hint="fix or remove the file") from exc
+    unknown = sorted(set(data) - set(CONFIG_KEYS) - {"api_key"})
+    if unknown:
+        click.secho(f"warning: {path}: unknown settings ignored: {', '.join(unknown)}", fg="yellow", err=True)
+    values = {CONFIG_KEYS[k]: v for k, v in data.items() if k in CONFIG_KEYS}
+    return {command: values for command in CONFIG_COMMANDS}
+
+
 @click.group(cls=HarnessGroup)
 @click.version_option(package_name="harness")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """An agent harness for models served locally by vLLM."""
+    ctx.default_map = config_defaults()
 
 
 @main.command()
