@@ -296,6 +296,17 @@ def _timeout(base_url: str, what: str) -> RequestTimeout:
                           hint="the server may be overloaded; retry, or raise the timeout")
 
 
+def transport_error(exc: httpx.TransportError, base_url: str, what: str, partial: str | None = None) -> HarnessError:
+    """The typed error for a failed connection: a timeout, a stream cut off midway, or no server."""
+    if isinstance(exc, httpx.TimeoutException):
+        return _timeout(base_url, what)
+    if partial is not None and isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return StreamInterrupted("the connection dropped in the middle of the reply",
+                                 hint="the server may have restarted; check it with `harness doctor`",
+                                 partial=partial)
+    return _unreachable(base_url, exc)
+
+
 # --- transports ---------------------------------------------------------------------------
 
 
@@ -333,10 +344,8 @@ class Client(_Base):
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise _timeout(self.base_url, f"{method} {path}") from exc
         except httpx.TransportError as exc:
-            raise _unreachable(self.base_url, exc) from exc
+            raise transport_error(exc, self.base_url, f"{method} {path}") from exc
         if response.status_code >= 400:
             raise self._error(response.status_code, response.text)
         return response
@@ -407,14 +416,8 @@ class Client(_Base):
                     delta = acc.feed(data)
                     if delta is not None:
                         yield delta
-        except httpx.TimeoutException as exc:
-            raise _timeout(self.base_url, "the streamed reply") from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise StreamInterrupted("the connection dropped in the middle of the reply",
-                                    hint="the server may have restarted; check it with `harness doctor`",
-                                    partial=acc.text) from exc
         except httpx.TransportError as exc:
-            raise _unreachable(self.base_url, exc) from exc
+            raise transport_error(exc, self.base_url, "the streamed reply", partial=acc.text) from exc
         yield acc.result()
 
     def complete(self, messages: list[Message], **options: Any) -> ChatResult:
@@ -453,10 +456,8 @@ class AsyncClient(_Base):
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self.http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise _timeout(self.base_url, f"{method} {path}") from exc
         except httpx.TransportError as exc:
-            raise _unreachable(self.base_url, exc) from exc
+            raise transport_error(exc, self.base_url, f"{method} {path}") from exc
         if response.status_code >= 400:
             raise self._error(response.status_code, response.text)
         return response
@@ -510,14 +511,8 @@ class AsyncClient(_Base):
                             yield delta
                     if acc.done:
                         break
-        except httpx.TimeoutException as exc:
-            raise _timeout(self.base_url, "the streamed reply") from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise StreamInterrupted("the connection dropped in the middle of the reply",
-                                    hint="the server may have restarted; check it with `harness doctor`",
-                                    partial=acc.text) from exc
         except httpx.TransportError as exc:
-            raise _unreachable(self.base_url, exc) from exc
+            raise transport_error(exc, self.base_url, "the streamed reply", partial=acc.text) from exc
         yield acc.result()
 
     async def complete(self, messages: list[Message], **options: Any) -> ChatResult:
