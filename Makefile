@@ -35,7 +35,10 @@ doctor: install
 stop:
 	$(BIN)/harness stop
 
+# The terminal tests drive `harness chat` in tmux, as a person would.
 test: install
+	command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; } \
+		|| echo "tmux could not be installed: the terminal tests will be skipped"
 	$(BIN)/python -m pytest -ra
 
 clean:
