@@ -167,6 +167,7 @@ class Agent:
                     result = item
             assert result is not None
             server_calls += [calls_from_openai(tc) for tc in result.tool_calls]
+            record.server_tool_calls += result.tool_calls
             record.raw_text += result.text
             record.usage = _add(record.usage, result.usage)
             record.ttft_s = record.ttft_s if record.ttft_s is not None else result.ttft_s
@@ -236,7 +237,10 @@ class Agent:
                 async for event in self._generate(record):
                     yield event
                 # The model's own text, verbatim: the next prompt must extend this one.
-                self._append({"role": "assistant", "content": record.raw_text},
+                reply: Message = {"role": "assistant", "content": record.raw_text}
+                if record.server_tool_calls:  # the OpenAI shape, as the server's template expects
+                    reply["tool_calls"] = record.server_tool_calls
+                self._append(reply,
                              prompt_tokens=record.usage.prompt_tokens, cached_tokens=record.usage.cached_tokens,
                              completion_tokens=record.usage.completion_tokens, ttft_s=record.ttft_s,
                              elapsed_s=record.elapsed_s)
@@ -305,8 +309,14 @@ class Agent:
                 yield ev.SkillLoaded(loaded.name, str(loaded.path))
             if r.name == "recall" and r.ok:
                 yield ev.MemoryRecalled(str(r.arguments.get("query", "")), r.output.splitlines())
-        for message in tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
-                                            constrained=record.constrained):
+        if record.server_tool_calls and len(record.server_tool_calls) == len(record.results):
+            # The server parsed the calls: answer each by its id, as the OpenAI protocol has it.
+            messages = [{"role": "tool", "tool_call_id": tc.get("id", ""), "name": r.name, "content": r.output}
+                        for tc, r in zip(record.server_tool_calls, record.results, strict=True)]
+        else:
+            messages = tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
+                                            constrained=record.constrained)
+        for message in messages:
             first = record.results[0]
             self._append(message, tool_name=first.name, tool_arguments=first.arguments, tool_result=first.output,
                          extra={"results": [{"name": r.name, "arguments": r.arguments, "ok": r.ok,

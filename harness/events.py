@@ -75,6 +75,7 @@ class TurnRecord:
     raw_text: str
     content: str = ""  # the text outside calls and thinking
     streamed_answer: str = ""  # a constrained final answer's text, as streamed
+    server_tool_calls: list[dict[str, Any]] = field(default_factory=list)  # parsed by the server, if so
     thinking: str = ""
     calls: list[ToolCall] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)

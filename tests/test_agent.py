@@ -179,3 +179,7 @@ def test_server_side_tool_parser_path():
     assert server.requests[0]["tools"][0]["function"]["name"] == "add"
     assert server.requests[0]["tool_choice"] == "auto"
     assert "<tools>" not in server.requests[0]["messages"][0]["content"]  # the server renders them
+    # The transcript follows the OpenAI protocol: the call on the assistant message, the result by id.
+    assistant, result_message = server.requests[1]["messages"][-2:]
+    assert assistant["tool_calls"][0]["id"] == "call_0"
+    assert result_message == {"role": "tool", "tool_call_id": "call_0", "name": "add", "content": "9"}
