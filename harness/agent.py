@@ -15,7 +15,14 @@ from typing import Any
 
 from harness import events as ev
 from harness.client import AsyncClient, ChatDelta, ChatResult, Usage
-from harness.constrained import FINAL_ANSWER, FinalAnswerStream, action_schema, tools_for_prompt
+from harness.constrained import (
+    FINAL_ANSWER,
+    REPLAN,
+    FinalAnswerStream,
+    action_schema,
+    replan_tool,
+    tools_for_prompt,
+)
 from harness.errors import HarnessError
 from harness.models import BUNDLED
 from harness.memory_tools import memory_tools
@@ -83,7 +90,9 @@ class Agent:
         self.max_context: int | None = None  # the server's max_model_len, asked on first use
         self.turns: list[ev.TurnRecord] = []  # every model request in this agent's life (for /trace)
         self._allowed: list[str] | None = None  # the current plan step's tools, if restricted
-        self._schemas: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._can_replan = False  # inside a plan step, the model may ask for a new plan
+        self._force_answer = False  # set when the model repeats a call: the next action must answer
+        self._schemas: dict[tuple[tuple[str, ...], bool], dict[str, Any]] = {}
         self._run_turns: list[ev.TurnRecord] = []
 
     # --- prompt -------------------------------------------------------------------------------
@@ -131,12 +140,14 @@ class Agent:
         done = self.transcript.compact(summary.text, keep=2)
         yield ev.Compacted(estimated_tokens=estimate, replaced=done.replaced, kept=done.kept)
 
-    def _action_schema(self, allowed: tuple[str, ...]) -> dict[str, Any]:
+    def _action_schema(self, allowed: tuple[str, ...], can_replan: bool) -> dict[str, Any]:
         """The guided-decoding schema, cached: it is the same for every turn of a step."""
-        if allowed not in self._schemas:
-            subset = ToolSet(t for t in self.tools if not allowed or t.name in allowed)
-            self._schemas[allowed] = action_schema(subset if len(subset) else self.tools)
-        return self._schemas[allowed]
+        key = (allowed, can_replan)
+        if key not in self._schemas:
+            subset = [] if allowed == ("final_answer",) else \
+                [t for t in self.tools if not allowed or t.name in allowed] or list(self.tools)
+            self._schemas[key] = action_schema(ToolSet([*subset, *([replan_tool()] if can_replan else [])]))
+        return self._schemas[key]
 
     # --- one model request ----------------------------------------------------------------------
 
@@ -146,7 +157,10 @@ class Agent:
         options: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
                                    "stop": self.stop, "cache_salt": self.cache_salt}
         if record.constrained:
-            options["json_schema"] = self._action_schema(tuple(self._allowed or ()))
+            # After a repeated call the only action left is an answer (a small model can loop forever).
+            allowed = ("final_answer",) if self._force_answer else tuple(self._allowed or ())
+            options["json_schema"] = self._action_schema(allowed, self._can_replan)
+            self._force_answer = False
         elif self.server_tools and len(self.tools):
             options.update(tools=self.tools.specs(), tool_choice="auto")
         messages = list(self.messages)
@@ -219,9 +233,10 @@ class Agent:
         async for event in self.loop(content):
             yield event
 
-    async def loop(self, content: str, allowed: list[str] | None = None) -> AsyncIterator[ev.Event]:
+    async def loop(self, content: str, allowed: list[str] | None = None,
+                   can_replan: bool = False) -> AsyncIterator[ev.Event]:
         """Append a user turn, then generate → act until an answer or a limit. Ends with Final."""
-        self._allowed = allowed
+        self._allowed, self._can_replan, self._force_answer = allowed, can_replan, False
         self._append({"role": "user", "content": content})
         self._run_turns = turns = []
         retries = 0
@@ -280,6 +295,10 @@ class Agent:
             else:
                 yield ev.TextDelta(outcome.text)
             return
+        replan = next((c for c in record.calls if c.name == REPLAN), None) if self._can_replan else None
+        if replan is not None:
+            outcome.stop, outcome.text = "replan", str(replan.arguments.get("reason", ""))
+            return
         if record.problems:
             yield ev.ParseProblem(record.problems)
         if not record.calls:
@@ -329,6 +348,7 @@ class Agent:
         Small models loop on a call whose result they already have; telling them so breaks the loop."""
         earlier = {canonical_json([r.name, r.arguments]) for t in self._run_turns[:-1] for r in t.results if r.ok}
         fresh = [c for c in calls if canonical_json([c.name, c.arguments]) not in earlier]
+        self._force_answer = len(fresh) < len(calls)
         ran = iter(await self.tools.run_all([(c.name, c.arguments) for c in fresh], self.approve))
         return [next(ran) if c in fresh else ToolResult(
             c.name, c.arguments, "You already made this exact call; its result is above. "

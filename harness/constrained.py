@@ -15,6 +15,7 @@ from typing import Any
 from tools import Tool, ToolSet, tool
 
 FINAL_ANSWER = "final_answer"
+REPLAN = "replan"  # offered only inside a plan step (see planner.py)
 
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +71,19 @@ def final_answer_tool() -> Tool:
     Measured with the bundled 0.5B model: unless ``final_answer`` is listed among the tools, it
     keeps calling tools after it has the result."""
     return tool(_final_answer, name=FINAL_ANSWER)
+
+
+def _replan(reason: str) -> str:
+    """Ask for a new plan: what you found shows the remaining steps are wrong.
+
+    Args:
+        reason: what you found, and why the plan must change
+    """
+    return reason
+
+
+def replan_tool() -> Tool:
+    return tool(_replan, name=REPLAN)
 
 
 def tools_for_prompt(tools: ToolSet) -> ToolSet:

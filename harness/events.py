@@ -16,6 +16,7 @@ StopReason = Literal[
     "length",           # the reply hit max_tokens and continuing did not finish it
     "max_steps",        # the step limit was reached
     "max_retries",      # the model kept writing calls that could not be used
+    "replan",           # inside a plan step, the model found that the plan must change
     "cancelled",        # the caller cancelled (Ctrl-C, task.cancel())
     "error",            # the server failed; the message says why
 ]

@@ -22,10 +22,17 @@ PLAN_REQUEST = (
     '{{"goal": <the task in one sentence>, "steps": [{{"goal": <one concrete, checkable action>, '
     '"tools": [<tool names it needs>]}}, ...]}}. Use 1 to 6 steps. Do not do the steps yet.\n\nTask: {task}'
 )
-STEP_REQUEST = "Step {n} of {total}: {goal}\nDo only this step, then give its result as your final answer."
+STEP_REQUEST = (
+    "Step {n} of {total}: {goal}\nDo only this step, then give its result as your final answer. If what you "
+    "find shows that the rest of the plan is wrong, call replan with the reason instead."
+)
 REPLAN_REQUEST = (
     "Step {n} ({goal}) did not succeed: {why}\nWrite a new plan, as JSON in the same form, for what remains of "
     "the task: {task}"
+)
+CHANGED_REQUEST = (
+    "At step {n} ({goal}) you found that the plan must change: {why}\nWrite a new plan, as JSON in the same form, "
+    "for what remains of the task: {task}"
 )
 FINISH_REQUEST = "All steps are done. Now give the final answer to the task: {task}"
 
@@ -90,7 +97,8 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
         yield ev.StepStarted(index, step.goal)
         outcome: ev.Result | None = None
         async for event in agent.loop(STEP_REQUEST.format(n=index + 1, total=len(plan.steps), goal=step.goal),
-                                      allowed=[t for t in step.tools if t in agent.tools] or None):
+                                      allowed=[t for t in step.tools if t in agent.tools] or None,
+                                      can_replan=True):
             if isinstance(event, ev.Final):
                 outcome = event.result
             else:
@@ -99,7 +107,8 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
         turns += outcome.turns
         text = outcome.text or outcome.error or outcome.stop_reason
         if store and plan_id:
-            store.update_step(plan_id, index, "done" if outcome.ok else "failed", text)
+            status = "done" if outcome.ok else "changed plan" if outcome.stop_reason == "replan" else "failed"
+            store.update_step(plan_id, index, status, text)
         yield ev.StepFinished(index, outcome.ok, text)
         if outcome.ok:
             index += 1
@@ -111,8 +120,9 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
                                    f"{replans} replans: {text}"))
             return
         replans += 1
-        new_plan, record, problem = await make_plan(agent, REPLAN_REQUEST.format(
-            n=index + 1, goal=step.goal, why=text, task=task))
+        request = CHANGED_REQUEST if outcome.stop_reason == "replan" else REPLAN_REQUEST
+        new_plan, record, problem = await make_plan(agent, request.format(n=index + 1, goal=step.goal, why=text,
+                                                                          task=task))
         turns.append(record)
         yield ev.TurnUsage(record)
         if new_plan is None:

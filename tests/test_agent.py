@@ -183,3 +183,14 @@ def test_server_side_tool_parser_path():
     assistant, result_message = server.requests[1]["messages"][-2:]
     assert assistant["tool_calls"][0]["id"] == "call_0"
     assert result_message == {"role": "tool", "tool_call_id": "call_0", "name": "add", "content": "9"}
+
+
+def test_a_repeated_call_is_not_rerun_and_the_next_action_must_answer():
+    same = '{"name":"add","arguments":{"a":1,"b":2}}'
+    server = ScriptedServer([Reply(same), Reply(same), Reply('{"name":"final_answer","arguments":{"answer":"3"}}')])
+    result = agent(server, constrained=True).run("1+2?")
+    assert result.text == "3"
+    assert result.turns[1].results[0].ok is False and "already made this exact call" in result.turns[1].results[0].output
+    first, last = (server.requests[i]["response_format"]["json_schema"]["schema"] for i in (0, 2))
+    assert len(first["anyOf"]) == 3  # add, slow, final_answer
+    assert [o["properties"]["name"]["const"] for o in last["anyOf"]] == ["final_answer"]

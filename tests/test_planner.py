@@ -61,7 +61,7 @@ def test_plan_then_steps_then_final(tmp_path):
     assert {"lookup", "shout", "recall"} <= set(a.tools.names)
     # Step 1 could only call lookup (or answer).
     step1 = server.requests[1]["response_format"]["json_schema"]["schema"]
-    assert {o["properties"]["name"]["const"] for o in step1["anyOf"]} == {"lookup", "final_answer"}
+    assert {o["properties"]["name"]["const"] for o in step1["anyOf"]} == {"lookup", "final_answer", "replan"}
     # Every request extends the one before: steps share the session's prefix.
     for a, b in zip(server.requests, server.requests[1:]):
         assert b["messages"][: len(a["messages"])] == a["messages"]
@@ -99,3 +99,27 @@ def test_server_failure_during_planning_is_an_error_result():
 
 def test_plan_schema_without_tools_allows_any_names():
     assert "enum" not in plan_schema([])["properties"]["steps"]["items"]["properties"]["tools"]["items"]
+
+
+def test_a_step_whose_result_changes_the_plan_asks_for_a_new_one():
+    server = ScriptedServer([plan(("look up z", ["lookup"]), ("shout z", ["shout"])),
+                             call("replan", reason="z does not exist; a does"),
+                             plan(("look up a", ["lookup"])), call("lookup", key="a"), final("apple"),
+                             final("apple")])
+    events = list(agent(server).stream("find a fruit", plan=True))
+    plans = [e for e in events if isinstance(e, ev.PlanEvent)]
+    finished = [e for e in events if isinstance(e, ev.StepFinished)]
+    assert [p.revision for p in plans] == [0, 1] and len(plans[1].plan.steps) == 1
+    assert not finished[0].ok and finished[0].outcome == "z does not exist; a does"
+    assert "you found that the plan must change: z does not exist" in server.requests[2]["messages"][-1]["content"]
+    # replan is offered inside a step only.
+    step_schema = server.requests[1]["response_format"]["json_schema"]["schema"]
+    assert "replan" in {o["properties"]["name"]["const"] for o in step_schema["anyOf"]}
+    assert events[-1].result.text == "apple"
+
+
+def test_replan_is_not_an_action_outside_plans():
+    server = ScriptedServer([final("done")])
+    agent(server).run("x")
+    schema = server.requests[0]["response_format"]["json_schema"]["schema"]
+    assert "replan" not in {o["properties"]["name"]["const"] for o in schema["anyOf"]}
