@@ -71,6 +71,9 @@ def probe(port: int, host: str = HOST) -> str:
     except httpx.HTTPError:
         pass
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server itself will: connections of a stopped server lingering in TIME_WAIT
+        # must not make a free port look taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

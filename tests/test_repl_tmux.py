@@ -55,7 +55,7 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             lines = [l for l in self.screen().rstrip().splitlines() if l.strip()]
-            if lines and lines[-1].startswith("›"):
+            if lines and lines[-1].strip() == "›":  # an empty prompt: the output before it is complete
                 return self.screen()
             time.sleep(0.3)
         raise AssertionError(f"the prompt did not come back; screen:\n{self.screen()}")
@@ -97,11 +97,13 @@ def test_chat_session_in_a_terminal(live_server, home, tmp_path):
         assert "cached" in screen and "stop: final_answer" in screen
 
         term.type("/help")
-        screen = term.wait_for("/trace")
-        assert "/resume ID" in screen
+        term.wait_for("/trace")
+        screen = term.wait_prompt()
+        assert "/resume ID" in screen and "/exit" in screen
 
         term.type("/skills")
-        screen = term.wait_for("/haiku-writer")
+        term.wait_for("/haiku-writer")
+        screen = term.wait_prompt()
         assert "(user)" in screen and "/plan-task" in screen
 
         mark = len(term.screen().rstrip())
@@ -111,7 +113,8 @@ def test_chat_session_in_a_terminal(live_server, home, tmp_path):
 
         mark = len(term.screen().rstrip())
         term.type("/trace")
-        screen = term.wait_for("last turn", after=mark)
+        term.wait_for("last turn", after=mark)
+        screen = term.wait_prompt()
         assert "served from the prefix cache" in screen and "model wrote:" in screen
 
         term.type("/exit")
@@ -148,15 +151,16 @@ def test_ctrl_c_cancels_the_reply_not_the_session(live_server, home, tmp_path):
                 break
             time.sleep(0.2)
         term.keys("C-c")
-        screen = term.wait_for("cancelled", after=mark, timeout=30)
-        assert "stop: cancelled" in screen
-        term.wait_prompt()
+        term.wait_for("cancelled", after=mark, timeout=30)
+        screen = term.wait_prompt()
+        assert "stop: cancelled" in screen[mark:]
         term.type("/trace")
         term.wait_for("last turn", after=mark)
         assert term.alive()
         mark = len(term.screen().rstrip())
         term.type("What is 2+2? Answer with just the number.")
-        screen = term.wait_for("prompt tok", after=mark)
+        term.wait_for("prompt tok", after=mark)
+        screen = term.wait_prompt()
         assert "4" in screen[mark:]
     finally:
         term.close()
@@ -171,9 +175,9 @@ def test_errors_never_end_the_session(home, tmp_path, live_server):
         term.wait_for("harness chat")
         term.wait_prompt()
         term.type("hello?")
-        screen = term.wait_for("no server answers")
+        term.wait_for("no server answers")
+        screen = term.wait_prompt()
         assert "harness serve" in screen
-        term.wait_prompt()
         term.type("/nonsense")
         term.wait_for("unknown command")
         assert term.alive()

@@ -72,3 +72,18 @@ def test_command_has_prefix_caching_and_token_details(tmp_path):
 
 def test_stop_without_a_recorded_server(home):
     assert server.stop(8099) is None
+
+
+def test_port_of_a_just_stopped_server_probes_free():
+    """Connections closed by the server side linger in TIME_WAIT; the port is still free."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = listener.accept()
+    conn.close()  # the server closes first: its side of the connection enters TIME_WAIT
+    client.close()
+    listener.close()
+    assert server.probe(port) == "free"
