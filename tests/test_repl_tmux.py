@@ -25,19 +25,21 @@ Write one haiku (three lines: 5, 7 and 5 syllables) about: $ARGUMENTS
 class Terminal:
     def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
         self.name = f"harness-test-{uuid.uuid4().hex[:8]}"
+        # A tmux server of its own (-L): no race with another test's server shutting down.
+        self.tmux = ["tmux", "-L", self.name]
         envs = [f"{k}={v}" for k, v in env.items()]
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "140", "-y", "50", "-c", str(cwd),
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "140", "-y", "50", "-c", str(cwd),
                         "env", "-u", "COLUMNS", "-u", "LINES", *envs, *command], check=True)
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def type(self, text: str) -> None:
         self.keys("-l", text)
         self.keys("Enter")
 
     def screen(self) -> str:
-        out = subprocess.run(["tmux", "capture-pane", "-p", "-J", "-S", "-2000", "-t", self.name],
+        out = subprocess.run([*self.tmux, "capture-pane", "-p", "-J", "-S", "-2000", "-t", self.name],
                              capture_output=True, text=True)
         return out.stdout
 
@@ -61,10 +63,10 @@ class Terminal:
         raise AssertionError(f"the prompt did not come back; screen:\n{self.screen()}")
 
     def alive(self) -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True).returncode == 0
+        return subprocess.run([*self.tmux, "has-session", "-t", self.name], capture_output=True).returncode == 0
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
 @pytest.fixture
