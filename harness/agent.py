@@ -24,13 +24,16 @@ from harness.constrained import (
     tools_for_prompt,
 )
 from harness.errors import HarnessError
+from harness.grounding import invented_numbers, ungrounded_arguments
+from harness.techniques import Techniques
 from harness.models import BUNDLED
 from harness.memory_tools import memory_tools
 from harness.skills import SkillSet, expand, load_skills, skill_tools
 from harness.transcript import SUMMARY_REQUEST, Transcript
 from memory import MemoryStore
 from harness.routing import ServerPool
-from harness.prompt import ToolFormat, parse_errors_message, render_system, tool_results_message
+from harness.prompt import (REPEATED_CALL, ToolFormat, echoes_harness, parse_errors_message, render_examples,
+                            render_system, tool_results_message)
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
 from harness.toolcalls import ThinkingDelta as ParserThinking
 from tools import Approve, Tool, ToolResult, ToolSet, canonical_json, deny_all
@@ -65,6 +68,7 @@ class Agent:
         session: str | None = None,
         cache_salt: str | None = None,
         client: AsyncClient | None = None,
+        techniques: Techniques | None = None,
     ) -> None:
         self.skills = skills if isinstance(skills, SkillSet) else load_skills(list(skills)) if skills else SkillSet()
         self.memory = MemoryStore(memory) if isinstance(memory, str) else memory
@@ -77,6 +81,7 @@ class Agent:
         self.client = client or (self.pool.clients[self.pool.urls[0]] if self.pool else
                                  AsyncClient(base_url=base_url, model=model))
         self._constrained = constrained
+        self.techniques = techniques or Techniques()
         self.approve = approve
         self.max_steps, self.max_retries = max_steps, max_retries
         self.max_tokens, self.temperature, self.stop = max_tokens, temperature, stop
@@ -94,6 +99,7 @@ class Agent:
         self._force_answer = False  # set when the model repeats a call: the next action must answer
         self._schemas: dict[tuple[tuple[str, ...], bool], dict[str, Any]] = {}
         self._run_turns: list[ev.TurnRecord] = []
+        self._authored: set[int] = set()  # ids of the messages in self.messages the harness wrote
 
     # --- prompt -------------------------------------------------------------------------------
 
@@ -109,7 +115,9 @@ class Agent:
         constrained = await self.constrained()
         shown = tools_for_prompt(self.tools) if constrained else ToolSet() if self.server_tools else self.tools
         fmt = self.tool_format or ("json" if constrained else "hermes")
-        system = render_system(self.instructions, shown, fmt, extra_sections=(self.skills.index(),))
+        examples = render_examples(fmt, constrained) if self.techniques.examples and not self.server_tools else ""
+        system = render_system(self.instructions, shown, fmt, extra_sections=(self.skills.index(),),
+                               examples=examples)
         self._append({"role": "system", "content": system})
 
     @property
@@ -123,6 +131,11 @@ class Agent:
 
     def _append(self, message: Message, **meta: Any) -> None:
         self.transcript.append(message, **meta)
+
+    def _append_note(self, message: Message, **meta: Any) -> None:
+        """A message the harness wrote in the user's place (results, errors, nudges)."""
+        self._authored.add(id(message))
+        self._append(message, **meta)
 
     async def _maybe_compact(self) -> AsyncIterator[ev.Event]:
         """Before a request that would not fit the context: summarise older turns (reported)."""
@@ -146,7 +159,8 @@ class Agent:
         if key not in self._schemas:
             subset = [] if allowed == ("final_answer",) else \
                 [t for t in self.tools if not allowed or t.name in allowed] or list(self.tools)
-            self._schemas[key] = action_schema(ToolSet([*subset, *([replan_tool()] if can_replan else [])]))
+            self._schemas[key] = action_schema(ToolSet([*subset, *([replan_tool()] if can_replan else [])]),
+                                               parallel=self.techniques.parallel)
         return self._schemas[key]
 
     # --- one model request ----------------------------------------------------------------------
@@ -287,7 +301,14 @@ class Agent:
         """What the reply means: an answer, calls to run, or problems to send back for a retry."""
         final = next((c for c in record.calls if c.name == FINAL_ANSWER), None)
         if final is not None:
-            outcome.stop, outcome.text = "final_answer", str(final.arguments.get("answer", ""))
+            text = str(final.arguments.get("answer", ""))
+            rejection = self._check_answer(text)
+            if rejection is not None:
+                record.rejected, message = rejection
+                self._append_note({"role": "user", "content": message})
+                outcome.retry = True
+                return
+            outcome.stop, outcome.text = "final_answer", text
             if outcome.text.startswith(record.streamed_answer):  # whatever was not streamed yet
                 rest = outcome.text[len(record.streamed_answer):]
                 if rest:
@@ -303,7 +324,7 @@ class Agent:
             yield ev.ParseProblem(record.problems)
         if not record.calls:
             if record.problems:
-                self._append(parse_errors_message(record.problems, self.tools.names))
+                self._append_note(parse_errors_message(record.problems, self.tools.names))
                 outcome.retry = True
                 return
             outcome.text = record.content
@@ -314,14 +335,11 @@ class Agent:
             else:
                 outcome.stop = "end_of_sequence"
             return
-        checks = [self.tools.check(c.name, c.arguments) for c in record.calls]
-        if self._allowed:
-            checks = [p or (None if c.name in self._allowed else
-                            f"{c.name!r} is not one of this step's tools ({', '.join(self._allowed)}).")
-                      for c, p in zip(record.calls, checks, strict=True)]
+        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c) for c in record.calls]
         for call, problem in zip(record.calls, checks, strict=True):
             yield ev.ToolCallEvent(call, problem)
-        record.results = await self._run_calls(record.calls)
+        record.results = await self._run_calls(record.calls, checks)
+        record.refused = [p is not None for p in checks]
         for r in record.results:
             yield ev.ToolResultEvent(r)
             if r.name == "load_skill" and r.ok and (loaded := self.skills.get(r.arguments.get("name", ""))):
@@ -337,22 +355,57 @@ class Agent:
                                             constrained=record.constrained)
         for message in messages:
             first = record.results[0]
-            self._append(message, tool_name=first.name, tool_arguments=first.arguments, tool_result=first.output,
+            self._append_note(message, tool_name=first.name, tool_arguments=first.arguments, tool_result=first.output,
                          extra={"results": [{"name": r.name, "arguments": r.arguments, "ok": r.ok,
                                              "output": r.output} for r in record.results]})
         outcome.retry = all(p is not None for p in checks)
 
-    async def _run_calls(self, calls: list[ToolCall]) -> list[ToolResult]:
-        """Run the calls; a call repeated verbatim from earlier in this run is answered, not re-run.
+    def _grounds(self) -> str:
+        """What the user and the tools have said (where the model's values must come from): the user's
+        own messages and the results that ran, never the harness's notes (a refusal quotes the guess)."""
+        said = [str(m.get("content") or "") for m in self.messages[1:]
+                if m.get("role") in ("user", "tool") and id(m) not in self._authored]
+        return "\n".join([*said, *(r.output for t in self.turns for r in t.results if r.ok)])
 
-        Small models loop on a call whose result they already have; telling them so breaks the loop."""
+    def _refusal(self, call: ToolCall) -> str | None:
+        """Why the harness will not run a call the schema allows: outside the step's tools, or a guess."""
+        if self._allowed and call.name not in self._allowed:
+            return f"Not run: {call.name!r} is not one of this step's tools ({', '.join(self._allowed)})."
+        tool = self.tools.get(call.name)
+        if self.techniques.grounding and tool is not None:
+            guessed = ungrounded_arguments(call.arguments, tool.parameters, self._grounds())
+            if guessed:
+                values = ", ".join(f"{k}={call.arguments[k]!r}" for k in guessed)
+                return (f"Not run: {values} is a guess (the user never said it). If another tool can find it, "
+                        f"call that tool first; if not, ask the user with final_answer: which {guessed[0]}?")
+        return None
+
+    def _check_answer(self, text: str) -> tuple[str, str] | None:
+        """(reason, message) when a final answer must be sent back: it parrots the harness's own notes,
+        or (once a run) it states numbers that no tool returned."""
+        harness_notes = [r.output for t in self._run_turns for r in t.results if not r.ok]
+        if self.techniques.echo_guard and echoes_harness(text, harness_notes):
+            return "echo", ("That repeats the harness's note instead of answering. Answer the user's question "
+                            "with final_answer, in your own words, from the results above.")
+        ran = any(r.ok for t in self._run_turns for r in t.results)
+        if self.techniques.answer_check and ran and not any(t.rejected == "numbers" for t in self._run_turns):
+            invented = invented_numbers(text, self._grounds())
+            if invented:
+                return "numbers", (f"Your answer says {', '.join(invented)}, which no tool result contains. Answer "
+                                   "again with final_answer, using the exact values from the tool results.")
+        return None
+
+    async def _run_calls(self, calls: list[ToolCall], refusals: list[str | None]) -> list[ToolResult]:
+        """Run the calls the harness let through; a call repeated verbatim from earlier in this run is
+        answered, not re-run. Small models loop on a call whose result they already have."""
         earlier = {canonical_json([r.name, r.arguments]) for t in self._run_turns[:-1] for r in t.results if r.ok}
-        fresh = [c for c in calls if canonical_json([c.name, c.arguments]) not in earlier]
-        self._force_answer = len(fresh) < len(calls)
+        repeated = [canonical_json([c.name, c.arguments]) in earlier for c in calls]
+        self._force_answer = any(repeated)
+        fresh = [c for c, p, r in zip(calls, refusals, repeated, strict=True) if p is None and not r]
         ran = iter(await self.tools.run_all([(c.name, c.arguments) for c in fresh], self.approve))
-        return [next(ran) if c in fresh else ToolResult(
-            c.name, c.arguments, "You already made this exact call; its result is above. "
-            "Answer with final_answer now unless you need a different call.", ok=False) for c in calls]
+        return [ToolResult(c.name, c.arguments, p, ok=False) if p is not None else
+                ToolResult(c.name, c.arguments, REPEATED_CALL, ok=False) if r else next(ran)
+                for c, p, r in zip(calls, refusals, repeated, strict=True)]
 
     # --- entry points -------------------------------------------------------------------------
 

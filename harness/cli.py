@@ -404,6 +404,55 @@ def bench_constrained_cmd(base_url: str | None, model: str | None, as_json: bool
     click.echo(f"  constrained/free decode speed: {report['decode_ratio']}")
 
 
+@bench.command("tooluse")
+@base_url_option
+@model_option
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--free", is_flag=True, help="unconstrained replies, read by the harness's parser")
+@click.option("--without", multiple=True, help="turn a technique off (repeatable): examples, parallel, grounding, "
+                                               "answer_check, echo_guard")
+@click.option("--compare", is_flag=True, help="every technique on, each one off, none, and free mode, in one run")
+@click.option("--category", "categories", multiple=True, help="only these categories (repeatable)")
+@click.option("--concurrency", default=8, show_default=True, help="cases in flight at once")
+@click.option("--verbose", is_flag=True, help="print each case as it finishes")
+def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, free: bool, without: tuple[str, ...],
+                      compare: bool, categories: tuple[str, ...], concurrency: int, verbose: bool) -> None:
+    """Tool-use accuracy per category on the harness's own cases (live server)."""
+    from harness.tooluse import CATEGORIES, bench_tooluse, configurations
+
+    unknown = [c for c in categories if c not in CATEGORIES]
+    if unknown:
+        raise click.BadParameter(f"unknown categories {unknown}; known: {', '.join(CATEGORIES)}", param_hint="--category")
+    try:
+        configs = configurations(compare, free, without)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--without") from exc
+
+    def progress(label: str, outcome) -> None:  # type: ignore[no-untyped-def]
+        if verbose:
+            mark = "ok  " if outcome.passed else "FAIL"
+            click.echo(f"[{label}] {mark} {outcome.case.id}: {outcome.why}", err=True)
+
+    with _client(base_url, model) as client:
+        client.check_model()
+        report = bench_tooluse(client.base_url, client.model, configs, categories or CATEGORIES, concurrency, progress)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    labels = list(report["runs"])
+    width = max(12, *(len(label) for label in labels))
+    click.echo(f"{report['model']}: {report['cases']} cases, {concurrency} at a time; accuracy by category")
+    click.echo(f"{'':<18}" + "".join(f"{label:>{width + 2}}" for label in labels))
+    rows = [*report["runs"][labels[0]]["by_category"], "overall"]
+    for row in rows:
+        cells = [run["accuracy"] if row == "overall" else run["by_category"].get(row, 0.0)
+                 for run in report["runs"].values()]
+        click.echo(f"{row:<18}" + "".join(f"{cell:>{width + 2}.0%}" for cell in cells))
+    for label, run in report["runs"].items():
+        click.echo(f"{label}: {run['requests']} requests, {run['prompt_tokens']} prompt tokens, "
+                   f"{run['cached_share']:.0%} cached, {run['wall_s']} s")
+
+
 def agent_options(fn):  # type: ignore[no-untyped-def]
     """The options every agent command shares (flags win over HARNESS_* and the config file)."""
     for option in reversed([

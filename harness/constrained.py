@@ -36,8 +36,9 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def action_schema(tools: ToolSet, final_answer: bool = True) -> dict[str, Any]:
-    """The union of every tool's call shape (and the final answer)."""
+def action_schema(tools: ToolSet, final_answer: bool = True, parallel: bool = False) -> dict[str, Any]:
+    """The union of every tool's call shape (and the final answer); with ``parallel``, also a JSON list
+    of two to four calls, so independent calls ("weather in Oslo and in Rome") take one turn."""
     options: list[dict[str, Any]] = []
     defs: dict[str, Any] = {}
     for t in tools_for_prompt(tools) if final_answer else tools:
@@ -50,6 +51,9 @@ def action_schema(tools: ToolSet, final_answer: bool = True) -> dict[str, Any]:
             "required": ["name", "arguments"],
             "additionalProperties": False,
         })
+    calls = [o for o in options if o["properties"]["name"]["const"] != FINAL_ANSWER]
+    if parallel and calls:
+        options.append({"type": "array", "items": {"anyOf": calls}, "minItems": 2, "maxItems": 4})
     schema: dict[str, Any] = {"anyOf": options}
     if defs:
         schema["$defs"] = defs

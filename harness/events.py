@@ -88,6 +88,8 @@ class TurnRecord:
     stop_reason: str | int | None = None
     prompt_messages: int = 0
     constrained: bool = False
+    refused: list[bool] = field(default_factory=list)  # per call: stopped by the harness, not run
+    rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "numbers")
 
 
 @dataclass

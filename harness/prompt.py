@@ -7,8 +7,11 @@ rendered here is deterministic: same tools, same bytes, same cached prefix.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Literal
 
+from harness.constrained import FINAL_ANSWER
 from tools import ToolResult, ToolSet, canonical_json
 
 ToolFormat = Literal["hermes", "json", "llama3", "mistral", "pythonic"]
@@ -50,18 +53,97 @@ def render_tools(tools: ToolSet, format: ToolFormat = "hermes") -> str:
     )
 
 
+def _compact(value: Any) -> str:
+    # Key order as written ("name" before "arguments", as guided decoding emits it); deterministic.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _render_call(calls: list[tuple[str, dict[str, Any]]], format: ToolFormat) -> str:
+    objects = [{"name": name, "arguments": arguments} for name, arguments in calls]
+    if format == "hermes":
+        return "\n".join(f"<tool_call>\n{_compact(o)}\n</tool_call>" for o in objects)
+    if format == "mistral":
+        return f"[TOOL_CALLS]{_compact(objects)}"
+    if format == "pythonic":
+        args = lambda a: ", ".join(f"{k}={json.dumps(v)}" for k, v in a.items())  # noqa: E731
+        return "[" + ", ".join(f"{n}({args(a)})" for n, a in calls) + "]"
+    if format == "llama3":
+        return "; ".join(_compact({"name": n, "parameters": a}) for n, a in calls)
+    return _compact(objects[0] if len(objects) == 1 else objects)
+
+
+_EXAMPLE_ANSWERS = ("Sorry, I can't order a taxi: I have no tool for that.", "Which tracking number should I check?")
+
+
+def render_examples(format: ToolFormat = "json", constrained: bool = True) -> str:
+    """Worked examples: when to call (one call, two at once, one that feeds the next), when to answer
+    directly, when to decline, when to ask. Measured with the bundled 0.5B model (bench tooluse):
+    without them it calls a tool for every message. The tools here are imaginary on purpose."""
+    def answer(text: str) -> str:
+        return _render_call([(FINAL_ANSWER, {"answer": text})], "json") if constrained else text
+
+    def call(*calls: tuple[str, dict[str, Any]]) -> str:
+        return _render_call(list(calls), "json" if constrained else format)
+
+    shots = [
+        ("What is 12 times 4?", "no tool is needed", answer("48")),
+        ("Order me a taxi to the station.", "no tool can order a taxi", answer(_EXAMPLE_ANSWERS[0])),
+        ("Check the status of my parcel.", "the tool needs a tracking number the user did not give",
+         answer(_EXAMPLE_ANSWERS[1])),
+        ("Check parcels A17 and B22.", "two independent calls at once",
+         call(("parcel_status", {"tracking_number": "A17"}), ("parcel_status", {"tracking_number": "B22"}))),
+        ("What is the phone number of my colleague Dana?", "a call whose result the answer needs",
+         call(("find_person", {"name": "Dana"}))),
+    ]
+    lines = ["# Examples", "These use imaginary tools (parcel_status, find_person) to show the form; use only the "
+             "tools listed above. Copy values exactly as the user wrote them; never guess a value the user did "
+             "not give: ask for it. If no listed tool can do what is asked, say so; do not call a different tool.",
+             ""]
+    for user, why, reply in shots:
+        lines += [f"User: {user}", f"({why})", f"Assistant: {reply}", ""]
+    lines += ["After a tool result (Dana's record says phone +47 555 01 234):",
+              f"Assistant: {answer('Dana’s phone number is +47 555 01 234.')}"]
+    return "\n".join(lines)
+
+
 def render_system(instructions: str, tools: ToolSet | None = None, format: ToolFormat = "hermes",
-                  extra_sections: tuple[str, ...] = ()) -> str:
-    """The stable system prompt: instructions, tools, then any other fixed sections (skill index)."""
+                  extra_sections: tuple[str, ...] = (), examples: str = "") -> str:
+    """The stable system prompt: instructions, tools, examples, then other fixed sections (skill index)."""
     parts = [instructions.strip()]
     if tools is not None and len(tools):
         parts.append(render_tools(tools, format))
+        if examples:
+            parts.append(examples)
     parts += [s.strip() for s in extra_sections if s.strip()]
     return "\n\n".join(parts)
 
 
 # Measured with the bundled 0.5B model: without an explicit nudge it calls tools forever.
-FOLLOW_UP = "Use this result to answer with final_answer. Call another tool only if you still need one."
+FOLLOW_UP = ("If the user asked for more than these results cover, call the tool again for the rest. "
+             "Otherwise answer with final_answer, using the exact values in the results.")
+# Written as a note, not a sentence a model could hand the user as its answer (see echoes_harness).
+REPEATED_CALL = "Not run: this exact call was made before; its result is above."
+
+
+def echoes_harness(answer: str, notes: list[str]) -> bool:
+    """True when an answer merely repeats the harness's own text (a nudge, an error, a note).
+
+    A small model sometimes hands a nudge back as its answer ("You already made this exact call...")."""
+    said = _plain(answer)
+    if len(said.split()) < 3:
+        return False
+    for note in [*notes, FOLLOW_UP, FOLLOW_UP_FREE, REPEATED_CALL, *_EXAMPLE_ANSWERS]:
+        plain = _plain(note)
+        if said in plain:
+            return True
+        sentences = [s for s in (_plain(x) for x in re.split(r"[.!?:\n]", note)) if len(s.split()) >= 5]
+        if any(s in said for s in sentences) and len(said) < 2 * len(plain):
+            return True
+    return False
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
 FOLLOW_UP_FREE = "Now answer my question in plain text, unless you still need another tool."
 
 

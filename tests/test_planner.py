@@ -9,6 +9,7 @@ import pytest
 
 from harness import events as ev
 from harness.agent import Agent
+from harness.techniques import Techniques
 from harness.planner import plan_schema
 from memory import MemoryStore
 from scripted import Reply, ScriptedServer
@@ -40,6 +41,7 @@ def call(name: str, **args) -> Reply:
 
 
 def agent(server, **kw) -> Agent:
+    kw.setdefault("techniques", Techniques.none())  # the plan mechanics; scripted values are not grounded
     return Agent(tools=[lookup, shout], client=server.client(), constrained=True, **kw)
 
 
@@ -122,4 +124,25 @@ def test_replan_is_not_an_action_outside_plans():
     server = ScriptedServer([final("done")])
     agent(server).run("x")
     schema = server.requests[0]["response_format"]["json_schema"]["schema"]
-    assert "replan" not in {o["properties"]["name"]["const"] for o in schema["anyOf"]}
+    assert "replan" not in {o["properties"]["name"]["const"] for o in schema["anyOf"] if o.get("type") == "object"}
+
+
+@pytest.mark.parametrize("constrained", [True, False])
+def test_a_step_never_runs_a_tool_outside_its_list(constrained):
+    ran: list[str] = []
+
+    @tool
+    def write_note(text: str) -> str:
+        """Write a note."""
+        ran.append(text)
+        return "written"
+
+    outside = '<tool_call>{"name": "write_note", "arguments": {"text": "x"}}</tool_call>' if not constrained \
+        else json.dumps({"name": "write_note", "arguments": {"text": "x"}})
+    answer = "apple" if not constrained else json.dumps({"name": "final_answer", "arguments": {"answer": "apple"}})
+    server = ScriptedServer([plan(("look up a", ["lookup"])), Reply(outside), Reply(answer), Reply(answer)])
+    a = Agent(tools=[lookup, write_note], client=server.client(), constrained=constrained,
+              techniques=Techniques.none())
+    events = list(a.stream("what is a", plan=True))
+    refused = [e for e in events if isinstance(e, ev.ToolResultEvent) and e.result.name == "write_note"]
+    assert ran == [] and refused and "not one of this step's tools" in refused[0].result.output

@@ -1,0 +1,38 @@
+"""The harness-side techniques that make a small model a better tool user, each one a switch.
+
+`harness bench tooluse --without NAME` measures each on and off in one run (README: the table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class Techniques:
+    # Worked examples in the stable system prompt: calling, answering without a call, declining for
+    # want of a tool, asking for a missing value, two calls at once, a call that feeds the next.
+    examples: bool = True
+    # Under guided decoding one action may be a JSON list of calls, so independent calls take one turn.
+    parallel: bool = True
+    # A required short value (a name, an id, a number) must appear in what the user wrote or a tool
+    # returned; a guessed one is sent back with "ask the user or look it up".
+    grounding: bool = True
+    # After tool calls, a final answer with numbers that no message contains is sent back once.
+    answer_check: bool = True
+    # A final answer that only repeats the harness's own notes is rejected and retried.
+    echo_guard: bool = True
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def none(cls) -> "Techniques":
+        return cls(**{name: False for name in cls.names()})
+
+    def without(self, *names: str) -> "Techniques":
+        unknown = [n for n in names if n not in self.names()]
+        if unknown:
+            raise ValueError(f"unknown technique(s) {unknown}; known: {', '.join(self.names())}")
+        return replace(self, **{n: False for n in names})

@@ -1,0 +1,303 @@
+"""The tool-use benchmark behind `harness bench tooluse`: cases of our own, scored by what the agent did.
+
+Cases live in ``harness/data/tooluse/<category>.yaml``; the tools they offer, with deterministic
+results, in ``tools.yaml``. A case passes when the agent made exactly the expected calls (a multiset:
+order-free; strings compared without case or punctuation, numbers by value, optional arguments may be
+left out or given their default) and its final answer contains the expected facts. Questions that need
+no call pass only with an answer and no call at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools import Tool, ToolSet, canonical_json
+
+DATA = Path(__file__).parent / "data" / "tooluse"
+CATEGORIES = ("single", "choose", "parallel", "multi_step", "no_tool", "missing_tool", "missing_argument")
+ANY = "*"
+# What an answer that declines for want of a tool says (checked when a case gives nothing else).
+DECLINES = ("cannot", "can't", "can not", "unable", "not able", "don't have", "do not have", "no tool",
+            "not available", "isn't available", "not possible", "sorry", "not supported", "no way to",
+            "don't support", "do not support", "not have access", "no access", "unfortunately")
+
+
+@dataclass(frozen=True)
+class ExpectedCall:
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    category: str
+    tools: tuple[str, ...]
+    user: str
+    calls: tuple[ExpectedCall, ...]
+    answer: tuple[str, ...] = ()
+    answer_any: tuple[str, ...] = ()
+
+
+@dataclass
+class Outcome:
+    case: Case
+    passed: bool
+    why: str
+    calls: list[tuple[str, dict[str, Any]]]
+    answer: str
+    stop_reason: str
+    requests: int
+    prompt_tokens: int
+    cached_tokens: int
+    elapsed_s: float
+    raw: list[str] = field(default_factory=list)
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+
+def normalise(value: str) -> str:
+    """Case, punctuation and spacing do not matter."""
+    text = unicodedata.normalize("NFKC", str(value)).casefold()
+    text = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+    return " ".join(text.split())
+
+
+def _fill(template: Any, arguments: dict[str, Any]) -> Any:
+    if isinstance(template, str):
+        return re.sub(r"\{(\w+)\}", lambda m: str(arguments.get(m.group(1), m.group(0))), template)
+    if isinstance(template, dict):
+        return {k: _fill(v, arguments) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_fill(v, arguments) for v in template]
+    return template
+
+
+def _make_tool(spec: dict[str, Any]) -> Tool:
+    table = {normalise(k): v for k, v in (spec.get("results") or {}).items()}
+    key, default = spec.get("key"), spec.get("default", {"status": "ok"})
+
+    def run(**arguments: Any) -> Any:
+        found = table.get(normalise(arguments.get(key, ""))) if key else None
+        return found if found is not None else _fill(default, arguments)
+
+    return Tool.from_schema(spec["name"], spec["description"], spec["parameters"], run)
+
+
+def load_tools(path: Path = DATA / "tools.yaml") -> dict[str, Tool]:
+    return {spec["name"]: _make_tool(spec) for spec in yaml.safe_load(path.read_text())}
+
+
+def load_cases(directory: Path = DATA, categories: tuple[str, ...] = CATEGORIES) -> list[Case]:
+    known = load_tools(directory / "tools.yaml")
+    cases: list[Case] = []
+    for category in categories:
+        for raw in yaml.safe_load((directory / f"{category}.yaml").read_text()) or []:
+            case = Case(id=raw["id"], category=category, tools=tuple(raw["tools"]), user=raw["user"],
+                        calls=tuple(ExpectedCall(c["name"], c.get("arguments") or {}) for c in raw.get("calls") or []),
+                        answer=tuple(str(a) for a in raw.get("answer") or ()),
+                        answer_any=tuple(str(a) for a in raw.get("answer_any") or ()))
+            unknown = [t for t in case.tools if t not in known]
+            if unknown:
+                raise ValueError(f"case {case.id} offers unknown tools {unknown}")
+            cases.append(case)
+    return cases
+
+
+# --- scoring ---------------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None
+
+
+def values_match(expected: Any, actual: Any) -> bool:
+    if expected == ANY:
+        return actual is not None and actual != ""
+    x, y = _number(expected), _number(actual)
+    if x is not None and y is not None:
+        return abs(x - y) <= 1e-6 * max(1.0, abs(x))
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(values_match(a, b) for a, b in zip(expected, actual))
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return expected.keys() == actual.keys() and all(values_match(v, actual[k]) for k, v in expected.items())
+    return normalise(expected) == normalise(actual)
+
+
+def call_matches(expected: ExpectedCall, name: str, arguments: dict[str, Any], schema: dict[str, Any]) -> bool:
+    if name != expected.name:
+        return False
+    if any(k not in arguments or not values_match(v, arguments[k]) for k, v in expected.arguments.items()):
+        return False
+    properties, required = schema.get("properties", {}), set(schema.get("required", []))
+    for k, v in arguments.items():  # arguments the case does not name: optional, and their default
+        if k in expected.arguments:
+            continue
+        if k in required or "default" not in properties.get(k, {}) or not values_match(properties[k]["default"], v):
+            return False
+    return True
+
+
+def score(case: Case, calls: list[tuple[str, dict[str, Any]]], answer: str, answered: bool,
+          tools: dict[str, Tool]) -> tuple[bool, str]:
+    """(passed, why) for what the agent did on ``case``."""
+    unmatched = list(calls)
+    for expected in case.calls:
+        schema = tools[expected.name].parameters
+        hit = next((c for c in unmatched if call_matches(expected, c[0], c[1], schema)), None)
+        if hit is None:
+            return False, f"missing call {expected.name}({canonical_json(expected.arguments)})"
+        unmatched.remove(hit)
+    if unmatched:
+        name, arguments = unmatched[0]
+        return False, f"unexpected call {name}({canonical_json(arguments)})"
+    if not answered:
+        return False, "no final answer"
+    text = normalise(answer)
+    missing = [a for a in case.answer if normalise(a) not in text]
+    if missing:
+        return False, f"answer lacks {missing}"
+    wanted = case.answer_any
+    if not wanted and case.category == "missing_tool":
+        wanted = DECLINES
+    if wanted and not any(normalise(a) in text for a in wanted):
+        return False, f"answer has none of {list(wanted)[:6]}"
+    if case.category == "missing_argument" and "?" not in answer:
+        return False, "answer asks nothing"
+    if not answer.strip():
+        return False, "empty answer"
+    return True, "ok"
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+
+def _distinct(calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """A call repeated verbatim counts once (the harness answers a repeat without running it)."""
+    seen: set[str] = set()
+    out = []
+    for name, arguments in calls:
+        key = canonical_json([name, arguments])
+        if key not in seen:
+            seen.add(key)
+            out.append((name, arguments))
+    return out
+
+
+async def run_case(case: Case, tools: dict[str, Tool], make_agent: Callable[[ToolSet], Any]) -> Outcome:
+    agent = make_agent(ToolSet([tools[name] for name in case.tools]))
+    started = time.perf_counter()
+    try:
+        result = await agent.arun(case.user)
+    finally:
+        await agent.client.aclose()
+    ran = [(r.name, r.arguments) for t in result.turns
+           for r, refused in zip(t.results, t.refused or [False] * len(t.results), strict=True)
+           if not refused and (r.ok or not r.output.startswith(("There is no tool", "The arguments for")))]
+    calls = _distinct(ran)
+    answered = result.stop_reason in ("final_answer", "end_of_sequence", "stop_string")
+    passed, why = score(case, calls, result.text, answered, tools)
+    return Outcome(case, passed, why, calls, result.text, result.stop_reason, len(result.turns),
+                   result.usage.prompt_tokens, result.usage.cached_tokens, time.perf_counter() - started,
+                   [t.raw_text for t in result.turns])
+
+
+async def run_cases(cases: list[Case], make_agent: Callable[[ToolSet], Any], concurrency: int = 8,
+                    progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    tools = load_tools()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(case: Case) -> Outcome:
+        async with gate:
+            outcome = await run_case(case, tools, make_agent)
+        if progress:
+            progress(outcome)
+        return outcome
+
+    return list(await asyncio.gather(*(one(c) for c in cases)))
+
+
+def summarise(outcomes: list[Outcome], wall_s: float) -> dict[str, Any]:
+    by_category: dict[str, float] = {}
+    counts: dict[str, list[int]] = {}
+    for o in outcomes:
+        counts.setdefault(o.case.category, []).append(int(o.passed))
+    for category in CATEGORIES:
+        if category in counts:
+            by_category[category] = round(sum(counts[category]) / len(counts[category]), 4)
+    prompt = sum(o.prompt_tokens for o in outcomes)
+    return {
+        "accuracy": round(sum(o.passed for o in outcomes) / max(len(outcomes), 1), 4),
+        "by_category": by_category,
+        "cases": len(outcomes),
+        "passed": sum(o.passed for o in outcomes),
+        "requests": sum(o.requests for o in outcomes),
+        "prompt_tokens": prompt,
+        "cached_tokens": sum(o.cached_tokens for o in outcomes),
+        "cached_share": round(sum(o.cached_tokens for o in outcomes) / max(prompt, 1), 4),
+        "wall_s": round(wall_s, 1),
+        "median_case_s": round(statistics.median(o.elapsed_s for o in outcomes), 2) if outcomes else 0.0,
+        "failures": [{"id": o.case.id, "why": o.why, "answer": o.answer[:200], "stop": o.stop_reason}
+                     for o in outcomes if not o.passed],
+    }
+
+
+# --- configurations compared in one run -------------------------------------------------------------
+
+
+def configurations(compare: bool, free: bool, without: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Agent settings by label. With ``compare``: every technique on, each one off, none, and free mode."""
+    from harness.techniques import Techniques
+
+    if not compare:
+        label = "free" if free else "constrained"
+        label += "".join(f" -{n}" for n in without)
+        return {label: {"constrained": not free, "techniques": Techniques().without(*without)}}
+    configs: dict[str, dict[str, Any]] = {"all": {"constrained": True, "techniques": Techniques()}}
+    for name in Techniques.names():
+        configs[f"-{name}"] = {"constrained": True, "techniques": Techniques().without(name)}
+    configs["none"] = {"constrained": True, "techniques": Techniques.none()}
+    configs["free"] = {"constrained": False, "techniques": Techniques()}
+    configs["free, none"] = {"constrained": False, "techniques": Techniques.none()}
+    return configs
+
+
+def bench_tooluse(base_url: str, model: str, configs: dict[str, dict[str, Any]],
+                  categories: tuple[str, ...] = CATEGORIES, concurrency: int = 8,
+                  progress: Callable[[str, Outcome], None] | None = None) -> dict[str, Any]:
+    """Run every case under each configuration (one after another; cases concurrently within one)."""
+    from harness.agent import Agent
+
+    cases = load_cases(categories=categories)
+    runs: dict[str, Any] = {}
+    for label, options in configs.items():
+        def make(tools: ToolSet, options: dict[str, Any] = options) -> Agent:
+            # A salt per configuration: one configuration's cached prompts cannot flatter another's.
+            return Agent(base_url=base_url, model=model, tools=tools, max_steps=6, max_tokens=256,
+                         cache_salt=f"tooluse-{label}", **options)
+
+        started = time.perf_counter()
+        outcomes = asyncio.run(run_cases(cases, make, concurrency,
+                                         (lambda o, label=label: progress(label, o)) if progress else None))
+        runs[label] = summarise(outcomes, time.perf_counter() - started)
+    first = next(iter(runs.values()))
+    return {"model": model, "categories": list(categories), "concurrency": concurrency,
+            **{k: first[k] for k in ("accuracy", "by_category", "cases")}, "runs": runs}

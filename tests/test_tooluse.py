@@ -1,0 +1,149 @@
+"""The tool-use benchmark's data and scoring, and the techniques' pure parts (no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.constrained import action_schema
+from harness.grounding import invented_numbers, ungrounded_arguments
+from harness.prompt import REPEATED_CALL, echoes_harness, render_examples
+from harness.techniques import Techniques
+from harness.tooluse import CATEGORIES, Case, ExpectedCall, load_cases, load_tools, score, values_match
+from tools import ToolSet
+
+TOOLS = load_tools()
+
+
+def case(category: str, calls=(), answer=(), answer_any=()) -> Case:
+    return Case("t", category, ("get_weather",), "q", tuple(ExpectedCall(n, a) for n, a in calls),
+                tuple(answer), tuple(answer_any))
+
+
+def test_the_data_has_every_category_and_at_least_200_cases():
+    cases = load_cases()
+    assert len(cases) >= 200
+    assert {c.category for c in cases} == set(CATEGORIES)
+    assert len({c.id for c in cases}) == len(cases)
+    for c in cases:
+        for call in c.calls:
+            assert call.name in c.tools and TOOLS[call.name].parameters["properties"].keys() >= call.arguments.keys()
+
+
+def test_tools_answer_from_their_tables_and_fill_defaults():
+    assert TOOLS["get_weather"].fn(city="ROME!")["temperature"] == 19
+    assert TOOLS["get_weather"].fn(city="Atlantis")["city"] == "Atlantis"
+
+
+@pytest.mark.parametrize("expected,actual,ok", [
+    ("Oslo", "oslo", True), ("New York", "new-york", True), ("Oslo", "Osloo", False),
+    (3, "3", True), (3, 3.0, True), (2.5, 2.4, False), ("*", "anything", True), ("*", "", False),
+    (["a", "b"], ["A", "b"], True), (True, "true", True),
+])
+def test_values_match(expected, actual, ok):
+    assert values_match(expected, actual) is ok
+
+
+@pytest.mark.parametrize("made,ok,why", [
+    ([("get_weather", {"city": "rome"})], True, "ok"),
+    ([("get_weather", {"city": "Rome", "unit": "celsius"})], True, "ok"),  # an optional at its default
+    ([("get_weather", {"city": "Rome", "unit": "fahrenheit"})], False, "missing call"),
+    ([("get_weather", {"city": "Paris"})], False, "missing call"),
+    ([], False, "missing call"),
+    ([("get_weather", {"city": "Rome"}), ("get_weather", {"city": "Oslo"})], False, "unexpected call"),
+])
+def test_calls_are_scored_by_name_and_values(made, ok, why):
+    passed, reason = score(case("single", [("get_weather", {"city": "Rome"})], ["19"]), made, "19 C", True, TOOLS)
+    assert passed is ok and reason.startswith(why)
+
+
+def test_parallel_calls_are_order_free():
+    c = case("parallel", [("get_weather", {"city": "Rome"}), ("get_weather", {"city": "Paris"})], ["14", "19"])
+    made = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
+    assert score(c, made, "Paris 14, Rome 19", True, TOOLS) == (True, "ok")
+
+
+@pytest.mark.parametrize("category,answer,ok", [
+    ("single", "Rome is cloudy, 25 C", False),  # an invented value fails the answer check
+    ("missing_tool", "Sorry, I can't book hotels.", True),
+    ("missing_tool", "Here is your booking.", False),
+    ("missing_argument", "Which city?", True),
+    ("missing_argument", "The weather is nice.", False),
+    ("no_tool", "", False),
+])
+def test_answers_are_checked(category, answer, ok):
+    calls = [("get_weather", {"city": "Rome"})] if category == "single" else []
+    c = case(category, calls, ["19"] if category == "single" else [],
+             ["city"] if category == "missing_argument" else [])
+    assert score(c, list(calls), answer, True, TOOLS)[0] is ok
+
+
+def test_no_answer_fails():
+    assert score(case("no_tool"), [], "", False, TOOLS) == (False, "no final answer")
+
+
+WEATHER = TOOLS["get_weather"].parameters
+
+
+@pytest.mark.parametrize("arguments,context,guessed", [
+    ({"city": "London"}, "What's the weather like?", ["city"]),
+    ({"city": "Oslo"}, "weather in oslo please", []),
+    ({"city": "Oslo", "unit": "fahrenheit"}, "weather in Oslo", []),  # closed choices are not checked
+    ({"city": "New York"}, "is it cold in new york?", []),
+])
+def test_grounding_of_arguments(arguments, context, guessed):
+    assert ungrounded_arguments(arguments, WEATHER, context) == guessed
+
+
+def test_grounding_of_numbers_and_codes():
+    schema = TOOLS["convert_currency"].parameters
+    assert ungrounded_arguments({"amount": 30, "from_currency": "EUR", "to_currency": "USD"}, schema,
+                                "convert 30 euros to usd") == []
+    assert ungrounded_arguments({"amount": 10, "from_currency": "EUR", "to_currency": "USD"}, schema,
+                                "convert euros to usd") == ["amount"]
+
+
+def test_long_free_text_is_the_models_own():
+    schema = TOOLS["send_email"].parameters
+    args = {"to": "alice.moreau@example.org", "subject": "Moved", "body": "The meeting moved to three o'clock."}
+    assert ungrounded_arguments(args, schema, 'Email Alice. {"email": "alice.moreau@example.org"}') == ["subject"]
+
+
+def test_invented_numbers_in_an_answer():
+    context = '{"city": "Rome", "temperature": 19}'
+    assert invented_numbers("Rome is 25 C", context) == ["25"]
+    assert invented_numbers("Rome is 19 C, 2 days", context) == []
+
+
+def test_grounding_is_linear():
+    context = "word " * 200_000
+    assert ungrounded_arguments({"city": "a" * 100_000}, WEATHER, context) == ["city"]
+
+
+@pytest.mark.parametrize("answer,echo", [
+    ("Not run: this exact call was made before; its result is above.", True),
+    ("You already made this exact call; its result is above.", False),  # not harness text any more
+    ("Sorry, I can't order a taxi: I have no tool for that.", True),  # an example's answer, verbatim
+    ("Rome is warmer (19 C).", False),
+    ("ok", False),
+])
+def test_echo_guard(answer, echo):
+    assert echoes_harness(answer, [REPEATED_CALL]) is echo
+
+
+def test_parallel_action_schema_admits_a_list_of_calls():
+    tools = ToolSet([TOOLS["get_weather"]])
+    assert not any(o.get("type") == "array" for o in action_schema(tools)["anyOf"])
+    arrays = [o for o in action_schema(tools, parallel=True)["anyOf"] if o.get("type") == "array"]
+    assert arrays and arrays[0]["minItems"] == 2
+
+
+def test_examples_are_byte_stable_and_follow_the_format():
+    assert render_examples("json", True) == render_examples("json", True)
+    assert '{"name":"final_answer","arguments":{"answer":"48"}}' in render_examples("json", True)
+    assert "<tool_call>" in render_examples("hermes", False)
+
+
+def test_techniques_switch_off_by_name():
+    assert Techniques().without("examples").examples is False
+    with pytest.raises(ValueError, match="unknown technique"):
+        Techniques().without("magic")
