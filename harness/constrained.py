@@ -16,6 +16,7 @@ from tools import Tool, ToolSet, tool
 
 FINAL_ANSWER = "final_answer"
 REPLAN = "replan"  # offered only inside a plan step (see planner.py)
+ASK_USER = "ask_user"  # offered only after a call was refused for a guessed value (see agent.py)
 
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
@@ -37,8 +38,12 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def action_schema(tools: ToolSet, final_answer: bool = True, parallel: bool = False) -> dict[str, Any]:
-    """The union of every tool's call shape (and the final answer); with ``parallel``, also a JSON list
-    of two to four calls, so independent calls ("weather in Oslo and in Rome") take one turn."""
+    """The union of every tool's call shape (and the final answer).
+
+    With ``parallel`` the action is a JSON list of one to four of these, so after one call the model
+    can add the next ("weather in Oslo and in Rome") in the same turn. (Measured: a list for calls
+    beside an object for the answer made the 0.5B model never call at all; the choice of the name
+    must stay where it was.)"""
     options: list[dict[str, Any]] = []
     defs: dict[str, Any] = {}
     for t in tools_for_prompt(tools) if final_answer else tools:
@@ -52,9 +57,9 @@ def action_schema(tools: ToolSet, final_answer: bool = True, parallel: bool = Fa
             "additionalProperties": False,
         })
     calls = [o for o in options if o["properties"]["name"]["const"] != FINAL_ANSWER]
-    if parallel and calls:
-        options.append({"type": "array", "items": {"anyOf": calls}, "minItems": 2, "maxItems": 4})
     schema: dict[str, Any] = {"anyOf": options}
+    if parallel and calls:
+        schema = {"type": "array", "items": {"anyOf": options}, "minItems": 1, "maxItems": 4}
     if defs:
         schema["$defs"] = defs
     return schema
@@ -88,6 +93,19 @@ def _replan(reason: str) -> str:
 
 def replan_tool() -> Tool:
     return tool(_replan, name=REPLAN)
+
+
+def _ask_user(question: str) -> str:
+    """Ask the user for a value you need and do not have.
+
+    Args:
+        question: the question, e.g. "Which city?"
+    """
+    return question
+
+
+def ask_user_tool() -> Tool:
+    return tool(_ask_user, name=ASK_USER)
 
 
 def tools_for_prompt(tools: ToolSet) -> ToolSet:

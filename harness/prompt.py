@@ -72,37 +72,43 @@ def _render_call(calls: list[tuple[str, dict[str, Any]]], format: ToolFormat) ->
     return _compact(objects[0] if len(objects) == 1 else objects)
 
 
-_EXAMPLE_ANSWERS = ("Sorry, I can't order a taxi: I have no tool for that.", "Which tracking number should I check?")
+# Small models copy examples word for word, so the examples' answers are ones that stay right when
+# copied into another conversation: a decline that names no task, a question that names no value.
+_DECLINE = "Sorry, I can't do that: none of my tools can."
 
 
-def render_examples(format: ToolFormat = "json", constrained: bool = True) -> str:
+def render_examples(format: ToolFormat = "json", constrained: bool = True, call_lists: bool = False) -> str:
     """Worked examples: when to call (one call, two at once, one that feeds the next), when to answer
     directly, when to decline, when to ask. Measured with the bundled 0.5B model (bench tooluse):
     without them it calls a tool for every message. The tools here are imaginary on purpose."""
     def answer(text: str) -> str:
+        if constrained and call_lists:
+            return _compact([{"name": FINAL_ANSWER, "arguments": {"answer": text}}])
         return _render_call([(FINAL_ANSWER, {"answer": text})], "json") if constrained else text
 
     def call(*calls: tuple[str, dict[str, Any]]) -> str:
+        if constrained and call_lists:  # the form guided decoding allows (constrained.action_schema)
+            return _compact([{"name": n, "arguments": a} for n, a in calls])
         return _render_call(list(calls), "json" if constrained else format)
 
     shots = [
         ("What is 12 times 4?", "no tool is needed", answer("48")),
-        ("Order me a taxi to the station.", "no tool can order a taxi", answer(_EXAMPLE_ANSWERS[0])),
+        ("Order me a taxi to the station.", "no tool can order a taxi", answer(_DECLINE)),
         ("Check the status of my parcel.", "the tool needs a tracking number the user did not give",
-         answer(_EXAMPLE_ANSWERS[1])),
+         answer("Which tracking number?")),
         ("Check parcels A17 and B22.", "two independent calls at once",
          call(("parcel_status", {"tracking_number": "A17"}), ("parcel_status", {"tracking_number": "B22"}))),
         ("What is the phone number of my colleague Dana?", "a call whose result the answer needs",
          call(("find_person", {"name": "Dana"}))),
     ]
     lines = ["# Examples", "These use imaginary tools (parcel_status, find_person) to show the form; use only the "
-             "tools listed above. Copy values exactly as the user wrote them; never guess a value the user did "
-             "not give: ask for it. If no listed tool can do what is asked, say so; do not call a different tool.",
-             ""]
+             "tools listed above. Copy values exactly as the user wrote them or a tool returned them; never guess "
+             "a value: find it with a tool or ask for it. If no listed tool can do what is asked, say so; do not "
+             "call a different tool.", ""]
     for user, why, reply in shots:
         lines += [f"User: {user}", f"({why})", f"Assistant: {reply}", ""]
-    lines += ["After a tool result (Dana's record says phone +47 555 01 234):",
-              f"Assistant: {answer('Dana’s phone number is +47 555 01 234.')}"]
+    lines += ["After the tool result for find_person:",
+              f"Assistant: {answer('<the phone number, copied exactly from the result>')}"]
     return "\n".join(lines)
 
 
@@ -119,20 +125,21 @@ def render_system(instructions: str, tools: ToolSet | None = None, format: ToolF
 
 
 # Measured with the bundled 0.5B model: without an explicit nudge it calls tools forever.
-FOLLOW_UP = ("If the user asked for more than these results cover, call the tool again for the rest. "
-             "Otherwise answer with final_answer, using the exact values in the results.")
+FOLLOW_UP = ("If the request needs another call (for a part these results do not cover, or with a value "
+             "found here), make it now. Otherwise answer with final_answer, copying the exact values from the results.")
 # Written as a note, not a sentence a model could hand the user as its answer (see echoes_harness).
 REPEATED_CALL = "Not run: this exact call was made before; its result is above."
 
 
-def echoes_harness(answer: str, notes: list[str]) -> bool:
+def echoes_harness(answer: str, notes: list[str], tools_ran: bool = False) -> bool:
     """True when an answer merely repeats the harness's own text (a nudge, an error, a note).
 
     A small model sometimes hands a nudge back as its answer ("You already made this exact call...")."""
     said = _plain(answer)
     if len(said.split()) < 3:
         return False
-    for note in [*notes, FOLLOW_UP, FOLLOW_UP_FREE, REPEATED_CALL, *_EXAMPLE_ANSWERS]:
+    # After results, the examples' decline is never the answer (before them it may well be).
+    for note in [*notes, FOLLOW_UP, FOLLOW_UP_FREE, REPEATED_CALL, *([_DECLINE] if tools_ran else [])]:
         plain = _plain(note)
         if said in plain:
             return True

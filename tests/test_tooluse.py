@@ -122,7 +122,6 @@ def test_grounding_is_linear():
 @pytest.mark.parametrize("answer,echo", [
     ("Not run: this exact call was made before; its result is above.", True),
     ("You already made this exact call; its result is above.", False),  # not harness text any more
-    ("Sorry, I can't order a taxi: I have no tool for that.", True),  # an example's answer, verbatim
     ("Rome is warmer (19 C).", False),
     ("ok", False),
 ])
@@ -130,11 +129,21 @@ def test_echo_guard(answer, echo):
     assert echoes_harness(answer, [REPEATED_CALL]) is echo
 
 
-def test_parallel_action_schema_admits_a_list_of_calls():
+def test_parallel_action_schema_is_a_list_of_actions():
     tools = ToolSet([TOOLS["get_weather"]])
-    assert not any(o.get("type") == "array" for o in action_schema(tools)["anyOf"])
-    arrays = [o for o in action_schema(tools, parallel=True)["anyOf"] if o.get("type") == "array"]
-    assert arrays and arrays[0]["minItems"] == 2
+    assert "anyOf" in action_schema(tools) and action_schema(tools).get("type") != "array"
+    listed = action_schema(tools, parallel=True)
+    names = {o["properties"]["name"]["const"] for o in listed["items"]["anyOf"]}
+    assert listed["type"] == "array" and listed["maxItems"] == 4 and names == {"get_weather", "final_answer"}
+
+
+def test_after_a_guess_the_tool_is_withheld_and_the_answer_must_ask():
+    from harness.agent import Agent
+
+    agent = Agent(base_url="http://127.0.0.1:9", tools=[TOOLS["get_weather"], TOOLS["get_time"]])
+    schema = agent._action_schema((), False, ("get_weather",))
+    names = {o["properties"]["name"]["const"] for o in schema["items"]["anyOf"]}
+    assert names == {"get_time", "ask_user"}
 
 
 def test_examples_are_byte_stable_and_follow_the_format():
