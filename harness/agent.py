@@ -100,6 +100,7 @@ class Agent:
         self._allowed: list[str] | None = None  # the current plan step's tools, if restricted
         self._can_replan = False  # inside a plan step, the model may ask for a new plan
         self._force_answer = False  # set when the model repeats a call: the next action must answer
+        self._must_call = False  # the run's first action must be a call (a plan step that names tools)
         self._schemas: dict[tuple[tuple[str, ...], bool], dict[str, Any]] = {}
         self._run_turns: list[ev.TurnRecord] = []
         self._authored: set[int] = set()  # ids of the messages in self.messages the harness wrote
@@ -158,20 +159,21 @@ class Agent:
         yield ev.Compacted(estimated_tokens=estimate, replaced=done.replaced, kept=done.kept)
 
     def _action_schema(self, allowed: tuple[str, ...], can_replan: bool,
-                       guessed: tuple[str, ...] = ()) -> dict[str, Any]:
+                       guessed: tuple[str, ...] = (), must_call: bool = False) -> dict[str, Any]:
         """The guided-decoding schema, cached: it is the same for every turn of a step.
 
         After a call was refused for a guessed value (``guessed``), that tool is left out and the
         answer is replaced by ask_user: find the value with another tool, or ask for it. Measured
-        with the 0.5B model: offered a free answer there, it declines or invents instead of asking."""
-        key = (allowed, can_replan, guessed)
+        with the 0.5B model: offered a free answer there, it declines or invents instead of asking.
+        ``must_call`` leaves the answer out: a plan step that names its tools starts by using one."""
+        key = (allowed, can_replan, guessed, must_call)
         if key not in self._schemas:
             subset = [] if allowed == ("final_answer",) else \
                 [t for t in self.tools if not allowed or t.name in allowed] or list(self.tools)
             extra = [replan_tool()] if can_replan else []
             if guessed:
                 subset, extra = [t for t in subset if t.name not in guessed], [*extra, ask_user_tool()]
-            self._schemas[key] = action_schema(ToolSet([*subset, *extra]), final_answer=not guessed,
+            self._schemas[key] = action_schema(ToolSet([*subset, *extra]), final_answer=not (guessed or must_call),
                                                parallel=self.techniques.parallel)
         return self._schemas[key]
 
@@ -187,7 +189,8 @@ class Agent:
             allowed = ("final_answer",) if self._force_answer else tuple(self._allowed or ())
             before = self._run_turns[-2] if len(self._run_turns) > 1 else None
             guessed = tuple(before.guessed) if before is not None and not self._force_answer else ()
-            options["json_schema"] = self._action_schema(allowed, self._can_replan, guessed)
+            must_call = self._must_call and len(self._run_turns) == 1 and allowed != ("final_answer",)
+            options["json_schema"] = self._action_schema(allowed, self._can_replan, guessed, must_call)
             self._force_answer = False
         elif self.server_tools and len(self.tools):
             options.update(tools=self.tools.specs(), tool_choice="auto")
@@ -261,10 +264,13 @@ class Agent:
         async for event in self.loop(content):
             yield event
 
-    async def loop(self, content: str, allowed: list[str] | None = None,
-                   can_replan: bool = False) -> AsyncIterator[ev.Event]:
-        """Append a user turn, then generate → act until an answer or a limit. Ends with Final."""
+    async def loop(self, content: str, allowed: list[str] | None = None, can_replan: bool = False,
+                   must_call: bool = False) -> AsyncIterator[ev.Event]:
+        """Append a user turn, then generate → act until an answer or a limit. Ends with Final.
+
+        ``must_call``: the first action is a call (constrained mode), as when a plan step names tools."""
         self._allowed, self._can_replan, self._force_answer = allowed, can_replan, False
+        self._must_call = must_call
         self._append({"role": "user", "content": content})
         self._run_turns = turns = []
         retries = 0

@@ -96,9 +96,11 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
         step = plan.steps[index]
         yield ev.StepStarted(index, step.goal)
         outcome: ev.Result | None = None
+        allowed = [t for t in step.tools if t in agent.tools] or None
+        # A step that names its tools starts by using one (the 0.5B model otherwise "answers" a step
+        # like "read notes.txt" without reading it).
         async for event in agent.loop(STEP_REQUEST.format(n=index + 1, total=len(plan.steps), goal=step.goal),
-                                      allowed=[t for t in step.tools if t in agent.tools] or None,
-                                      can_replan=True):
+                                      allowed=allowed, can_replan=True, must_call=allowed is not None):
             if isinstance(event, ev.Final):
                 outcome = event.result
             else:

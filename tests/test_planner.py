@@ -61,9 +61,11 @@ def test_plan_then_steps_then_final(tmp_path):
     schema = server.requests[0]["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["steps"]["items"]["properties"]["tools"]["items"]["enum"] == a.tools.names
     assert {"lookup", "shout", "recall"} <= set(a.tools.names)
-    # Step 1 could only call lookup (or answer).
+    # Step 1 had to start by calling its tool, lookup (or ask for a new plan); then it could answer.
     step1 = server.requests[1]["response_format"]["json_schema"]["schema"]
-    assert {o["properties"]["name"]["const"] for o in step1["anyOf"]} == {"lookup", "final_answer", "replan"}
+    assert {o["properties"]["name"]["const"] for o in step1["anyOf"]} == {"lookup", "replan"}
+    step1_then = server.requests[2]["response_format"]["json_schema"]["schema"]
+    assert {o["properties"]["name"]["const"] for o in step1_then["anyOf"]} == {"lookup", "final_answer", "replan"}
     # Every request extends the one before: steps share the session's prefix.
     for a, b in zip(server.requests, server.requests[1:]):
         assert b["messages"][: len(a["messages"])] == a["messages"]
