@@ -374,6 +374,46 @@ def test_shell_command_that_hangs_is_killed(ws):
     assert "started" in result.output and "killed: still running after 0.5 s" in result.output
 
 
+@pytest.mark.parametrize(("name", "arguments"), [
+    ("run_shell", {"command": "env"}),
+    ("run_python", {"code": "import os\nfor k, v in os.environ.items(): print(f'{k}={v}')"}),
+])
+def test_processes_get_a_minimal_environment(ws, monkeypatch, name, arguments):
+    for secret in ("HARNESS_API_KEY", "OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "SOME_UNLISTED_VAR"):
+        monkeypatch.setenv(secret, "hunter2")
+    output = ToolSet(builtin_tools(ws)).run_sync(name, arguments, allow_all).output
+    assert "hunter2" not in output and "PATH=" in output
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    os.kill(pid, 9)  # clean up after a failing run
+    return False
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("then", ["", "sleep 600"])  # the command ends / runs into the timeout
+def test_no_process_outlives_the_call_not_even_after_setsid(ws, then):
+    from tools.process import process_tools
+
+    escape = ("setsid sh -c 'echo $$ > escaped.pid; exec sleep 300' > /dev/null 2>&1 < /dev/null & "
+              "while [ ! -s escaped.pid ]; do sleep 0.05; done; " + then)
+    ToolSet(process_tools(ws, timeout_s=3)).run_sync("run_shell", {"command": escape}, allow_all)
+    assert _gone(int((ws.root / "escaped.pid").read_text()))
+
+
+@pytest.mark.timeout(60)
+def test_a_background_child_holding_the_output_pipe_does_not_hold_the_call(ws):
+    from tools.process import process_tools
+
+    result = ToolSet(process_tools(ws, timeout_s=30)).run_sync("run_shell", {"command": "sleep 300 & echo done"},
+                                                              allow_all)
+    assert result.output.strip() == "done"  # not the 30 s timeout
+
+
 def test_shell_printing_10_mb_is_capped(ws):
     result = ToolSet(builtin_tools(ws)).run_sync("run_shell", {"command": "head -c 10485760 /dev/zero | tr '\\0' a"},
                                                  allow_all)
