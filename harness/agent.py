@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ from harness.prompt import ToolFormat, parse_errors_message, render_system, tool
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
 from harness.toolcalls import ThinkingDelta as ParserThinking
 from tools import Approve, Tool, ToolResult, ToolSet, canonical_json, deny_all
+from tools.workspace import Workspace
 
 DEFAULT_SYSTEM = (
     "You are a capable assistant running on the user's own machine through the harness. "
@@ -65,11 +67,12 @@ class Agent:
         session: str | None = None,
         cache_salt: str | None = None,
         client: AsyncClient | None = None,
+        workspace: str | os.PathLike[str] | Workspace = ".",
     ) -> None:
         self.skills = skills if isinstance(skills, SkillSet) else load_skills(list(skills)) if skills else SkillSet()
         self.memory = MemoryStore(memory) if isinstance(memory, str) else memory
         self.transcript = Transcript(self.memory, session)
-        self.tools = ToolSet([*tools, *(skill_tools(self.skills) if self.skills.skills else []),
+        self.tools = ToolSet([*tools, *(skill_tools(self.skills, workspace) if self.skills.skills else []),
                               *(memory_tools(self.memory, lambda: self.transcript.session_id) if self.memory else [])])
         # Several servers: the session is pinned to one by a hash of its id (see routing.py).
         self.pool = ServerPool(base_url, lambda url: AsyncClient(base_url=url, model=model)) \
