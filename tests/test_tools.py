@@ -267,6 +267,16 @@ def test_reads_are_capped(ws, monkeypatch, cap, tool, arguments, note):
     assert "needle" not in output.replace(note, "") and note in output
 
 
+@pytest.mark.parametrize(("name", "arguments", "message"), [
+    ("read_file", {"path": "sub/nope.txt"}, "'sub/nope.txt' does not exist in the workspace"),
+    ("read_file", {"path": "notes.txt/x"}, "'notes.txt/x' (or a folder on its way) is a file"),
+    ("list_dir", {"path": "notes.txt"}, "'notes.txt' (or a folder on its way) is a file"),
+    ("read_file", {"path": "sub"}, "'sub' is a directory"),
+])
+def test_bad_paths_get_a_message_naming_the_whole_path(ws, name, arguments, message):
+    assert message in ToolSet(builtin_tools(ws)).run_sync(name, arguments).output
+
+
 def test_symlinks_that_stay_inside_are_followed_inside(ws):
     os.symlink("../notes.txt", ws.root / "sub" / "up")  # relative, with '..', still inside
     os.symlink("sub", ws.root / "sub_link")
@@ -331,7 +341,7 @@ def test_no_write_through_a_hard_link(ws, tmp_path, name, arguments):
 
 @pytest.mark.parametrize(("arguments", "expected"), [
     ({"text": "(a|aa)+$"}, "f.txt:2: x (a|aa)+$"),  # literal: the characters themselves
-    ({"text": "A+B"}, "no matches"),
+    ({"text": "A+B"}, "no matches\n[text is searched literally; for a regular expression pass regex=true]"),
     ({"text": "a+b", "regex": True}, "f.txt:1: aaab"),
 ])
 def test_search_text_is_literal_unless_regex_is_asked(ws, arguments, expected):

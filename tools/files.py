@@ -23,6 +23,7 @@ MAX_SEARCH_TOTAL_BYTES = 32 * 1024 * 1024  # ...and 32 MiB in all
 MAX_SEARCH_ENTRIES = 100_000  # names looked at in one search
 MAX_PATTERN_CHARS = 1000
 SHOWN_LINE_CHARS = 200
+REGEX_SIGNS = "\\^$*+?[]{}|"  # in a literal search that found nothing, the model may have meant a regex
 
 
 def read_capped(fd: int, limit: int) -> tuple[bytes, bool]:
@@ -211,6 +212,8 @@ def file_tools(ws: Workspace) -> list[Tool]:
         if cut_files:
             notes.append(f"[{cut_files} files are larger than {MAX_SEARCH_FILE_BYTES:,} bytes: only their start "
                          "was searched]")
+        if not hits and text and not regex and any(c in text for c in REGEX_SIGNS):
+            notes.append("[text is searched literally; for a regular expression pass regex=true]")
         return _report(hits, notes)
 
     return [read_file, write_file, edit_file, list_dir, search_files]

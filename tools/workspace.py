@@ -127,6 +127,18 @@ class Workspace:
               mode: int = 0o666) -> tuple[int, list[str]]:
         """Open ``path`` inside the root; the final component too is opened with O_NOFOLLOW."""
         original = path
+        try:
+            return self._open_once(original, flags, want_dir=want_dir, create_dirs=create_dirs, mode=mode)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, f"{original!r} does not exist in the workspace "
+                                    "(list_dir shows what is there)") from None
+        except NotADirectoryError:
+            raise NotADirectoryError(errno.ENOTDIR, f"{original!r} (or a folder on its way) is a file, "
+                                     "not a directory") from None
+
+    def _open_once(self, original: str, flags: int, *, want_dir: bool, create_dirs: bool,
+                   mode: int) -> tuple[int, list[str]]:
+        path = original
         for _ in range(MAX_SYMLINKS + 1):
             parent, name, parts = self._walk(path, create_dirs=create_dirs)
             try:
