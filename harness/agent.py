@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -39,6 +40,7 @@ from harness.prompt import (REPEATED_CALL, ToolFormat, echoes_harness, parse_err
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
 from harness.toolcalls import ThinkingDelta as ParserThinking
 from tools import Approve, Tool, ToolResult, ToolSet, canonical_json, deny_all
+from tools.workspace import Workspace
 
 GUESSED = "Not run: the user never gave"
 DEFAULT_SYSTEM = (
@@ -72,11 +74,12 @@ class Agent:
         cache_salt: str | None = None,
         client: AsyncClient | None = None,
         techniques: Techniques | None = None,
+        workspace: str | os.PathLike[str] | Workspace = ".",
     ) -> None:
         self.skills = skills if isinstance(skills, SkillSet) else load_skills(list(skills)) if skills else SkillSet()
         self.memory = MemoryStore(memory) if isinstance(memory, str) else memory
         self.transcript = Transcript(self.memory, session)
-        self.tools = ToolSet([*tools, *(skill_tools(self.skills) if self.skills.skills else []),
+        self.tools = ToolSet([*tools, *(skill_tools(self.skills, workspace) if self.skills.skills else []),
                               *(memory_tools(self.memory, lambda: self.transcript.session_id) if self.memory else [])])
         # Several servers: the session is pinned to one by a hash of its id (see routing.py).
         self.pool = ServerPool(base_url, lambda url: AsyncClient(base_url=url, model=model)) \

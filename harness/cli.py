@@ -499,7 +499,8 @@ def build_agent(base_url: str | None, model: str | None, memory_db: str | None, 
                            hint=f"choose from: {', '.join(t.name for t in available)}")
     return Agent(base_url=base_url, model=model, tools=[t for t in available if t.name in wanted],
                  skills=load_skills(default_skill_paths(list(skills_dirs))), memory=store, session=session,
-                 constrained=constrained, approve=allow_all if yes else (approve or deny_all), max_steps=max_steps)
+                 constrained=constrained, approve=allow_all if yes else (approve or deny_all), max_steps=max_steps,
+                 workspace=ws)
 
 
 @main.command()

@@ -23,7 +23,7 @@ import yaml
 
 from harness.config import harness_home
 from tools import Tool, Workspace, tool
-from tools.process import PROCESS_TIMEOUT_S, run_process
+from tools.process import KILL_GRACE_S, PROCESS_TIMEOUT_S, run_process
 
 SKILL_FILE = "SKILL.md"
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -32,6 +32,7 @@ MAX_DESCRIPTION = 1024
 MAX_COMPATIBILITY = 500
 MAX_SKILL_BYTES = 256 * 1024  # a SKILL.md is instructions, not data
 MAX_LISTED_FILES = 200
+SCRIPTS_DIR = "scripts"  # the only folder of a skill whose files run_skill_script runs
 
 
 @dataclass
@@ -254,8 +255,34 @@ def expand(skill: Skill, arguments: str = "") -> str:
     return body.strip()
 
 
-def skill_tools(skills: SkillSet) -> list[Tool]:
-    """The tools through which the model loads skills, reads their files and runs their scripts."""
+def run_skill_script_in(skill: Skill, script: str, args: str, workspace: Workspace) -> str:
+    """Run one of ``skill``'s scripts (only files under its ``scripts/`` folder may run).
+
+    The script runs with the workspace as working directory, so the paths the model passes in
+    ``args`` mean what they mean to the file tools; the environment gives it
+    ``HARNESS_WORKSPACE`` (the workspace root) and ``HARNESS_SKILL_DIR`` (the skill's folder, for
+    its own files). A ``.py`` script runs with this Python, any other with bash.
+    """
+    fd, rel = Workspace(skill.path).open_file(script)  # symlinks resolved inside the skill, or refused
+    os.close(fd)
+    if not rel.startswith(SCRIPTS_DIR + "/"):
+        scripts = [f for f in skill.files if f.startswith(SCRIPTS_DIR + "/")]
+        raise PermissionError(f"{script!r} is not in the {SCRIPTS_DIR}/ folder of skill {skill.name!r}; only its "
+                              f"scripts can run: {', '.join(scripts) or '(none)'}")
+    target = skill.path.resolve() / rel
+    argv = [sys.executable, str(target)] if target.suffix == ".py" else ["bash", str(target)]
+    try:
+        extra = shlex.split(args)
+    except ValueError as exc:
+        raise ValueError(f"args could not be split like a command line ({exc}); quote them properly") from None
+    env = {"HARNESS_WORKSPACE": str(workspace.root), "HARNESS_SKILL_DIR": str(skill.path.resolve())}
+    return run_process(argv + extra, str(workspace.root), PROCESS_TIMEOUT_S, env=env)
+
+
+def skill_tools(skills: SkillSet, workspace: str | os.PathLike[str] | Workspace = ".") -> list[Tool]:
+    """The tools through which the model loads skills, reads their files and runs their scripts
+    (in ``workspace``)."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
 
     def find(name: str) -> Skill:
         skill = skills.get(name)
@@ -288,27 +315,22 @@ def skill_tools(skills: SkillSet) -> list[Tool]:
             raise FileNotFoundError(f"{path} is not a file of skill {skill!r}")
         return target.read_text(encoding="utf-8", errors="replace")
 
-    @tool(needs_approval=True, timeout_s=PROCESS_TIMEOUT_S + 5)
+    @tool(needs_approval=True, timeout_s=PROCESS_TIMEOUT_S + KILL_GRACE_S + 5)
     def run_skill_script(skill: str, script: str, args: str = "") -> str:
-        """Run a script that a skill ships, with the skill's folder as working directory.
+        """Run a script from a skill's scripts/ folder, in the workspace.
 
         Args:
             skill: the skill's name
             script: the script's path inside the skill folder, e.g. scripts/tree.py
             args: command-line arguments, as you would type them
         """
-        found = find(skill)
-        target = Workspace(found.path).resolve(script)
-        if not target.is_file():
-            raise FileNotFoundError(f"{script} is not a file of skill {skill!r}")
-        argv = [sys.executable, str(target)] if target.suffix == ".py" else ["bash", str(target)]
-        return run_process(argv + shlex.split(args), str(found.path), PROCESS_TIMEOUT_S)
+        return run_skill_script_in(find(skill), script, args, ws)
 
     # Only the tools some skill can use: every extra tool is a chance for a small model to stray.
     tools = [load_skill]
     if any(s.files for s in skills.skills):
         tools.append(read_skill_file)
-    if any(f.startswith("scripts/") for s in skills.skills for f in s.files):
+    if any(f.startswith(SCRIPTS_DIR + "/") for s in skills.skills for f in s.files):
         tools.append(run_skill_script)
     # The valid names are part of the schema, so constrained decoding cannot invent a skill.
     for t in tools:

@@ -178,8 +178,29 @@ def test_skill_tools_load_read_and_run_under_approval(good):
     denied = ts.run_sync("run_skill_script", {"skill": "with-files", "script": "scripts/hello.py"})
     assert not denied.ok and "did not approve" in denied.output
     ran = ts.run_sync("run_skill_script", {"skill": "with-files", "script": "scripts/hello.py"}, allow_all)
-    assert ran.output.strip() == f"hello from {good / 'with-files'}"
+    assert ran.output.strip() == f"hello from {Path.cwd()}"  # the workspace ('.' by default)
     assert not ts.run_sync("load_skill", {"name": "nope"}).ok  # the enum names the valid ones
+
+
+@pytest.mark.parametrize("script", ["SKILL.md", "references/ref.md", "scripts/../SKILL.md", "scripts/up",
+                                    "scripts/outside"])
+def test_only_files_under_scripts_can_run(good, tmp_path, script):
+    (tmp_path / "evil.sh").write_text("echo pwned > pwned\n")
+    os.symlink("../SKILL.md", good / "with-files" / "scripts" / "up")
+    os.symlink(tmp_path / "evil.sh", good / "with-files" / "scripts" / "outside")
+    ts = ToolSet(skill_tools(load_skills([good]), tmp_path))
+    result = ts.run_sync("run_skill_script", {"skill": "with-files", "script": script}, allow_all)
+    assert not result.ok and not (tmp_path / "pwned").exists()
+
+
+def test_skill_scripts_run_in_the_workspace_and_are_told_where_things_are(good, tmp_path):
+    write(good / "with-files" / "scripts", "import os\nprint(os.getcwd(), os.environ['HARNESS_WORKSPACE'], "
+          "os.environ['HARNESS_SKILL_DIR'])\n", "where.py")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    ts = ToolSet(skill_tools(load_skills([good]), workspace))
+    ran = ts.run_sync("run_skill_script", {"skill": "with-files", "script": "scripts/where.py"}, allow_all)
+    assert ran.output.split() == [str(workspace), str(workspace), str(good / "with-files")]
 
 
 def test_user_invocation_expands_into_the_users_turn(good):

@@ -198,9 +198,12 @@ def test_file_tools(ws):
     ts = ToolSet(builtin_tools(ws))
     assert ts.run_sync("read_file", {"path": "notes.txt", "start_line": 2, "max_lines": 1}).output == \
         "    2  secret? no\n[1 more lines; read on with start_line]"
-    assert ts.run_sync("list_dir", {}).output.splitlines()[:2] == ["dir_out/", "sub/"]
+    assert ts.run_sync("list_dir", {}).output.splitlines() == [
+        "sub/", f"dir_out -> {ws.root.parent}", f"link_in -> {ws.root / 'notes.txt'}",
+        f"link_out -> {ws.root.parent / 'outside.txt'}", "notes.txt"]
     assert ts.run_sync("search_files", {"pattern": "*.py"}).output == "sub/code.py"
-    assert ts.run_sync("search_files", {"text": "RETURN \\d+"}).output == "sub/code.py:2: return 42"
+    assert ts.run_sync("search_files", {"text": "RETURN 4"}).output == "sub/code.py:2: return 42"
+    assert ts.run_sync("search_files", {"text": "RETURN \\d+", "regex": True}).output == "sub/code.py:2: return 42"
     assert ts.run_sync("write_file", {"path": "new/a.txt", "content": "hi"}).ok is False  # needs approval
     assert ts.run_sync("write_file", {"path": "new/a.txt", "content": "hi"}, allow_all).ok
     assert (ws.root / "new" / "a.txt").read_text() == "hi"
@@ -214,6 +217,150 @@ def test_writes_outside_are_refused_even_when_approved(ws, tmp_path):
     ts = ToolSet(builtin_tools(ws))
     result = ts.run_sync("write_file", {"path": "../evil.txt", "content": "x"}, allow_all)
     assert not result.ok and not (tmp_path / "evil.txt").exists()
+
+
+# --- confinement: symlinks, races, hard links, caps ----------------------------------------------
+
+LEAKS = [  # (tool, arguments) that would show the outside file's "private" content if they followed links
+    ("read_file", {"path": "link_out"}),
+    ("read_file", {"path": "dir_out/outside.txt"}),
+    ("list_dir", {"path": "dir_out"}),
+    ("search_files", {"text": "."}),
+    ("search_files", {"text": ".", "path": "dir_out"}),
+    ("search_files", {"text": "priv", "regex": True}),
+]
+
+
+@pytest.mark.parametrize(("name", "arguments"), LEAKS)
+def test_no_file_tool_reads_through_a_symlink_that_leads_outside(ws, name, arguments):
+    assert "private" not in ToolSet(builtin_tools(ws)).run_sync(name, arguments).output
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("special", ["fifo", "dev_zero"])
+def test_search_never_reads_a_fifo_or_a_device(ws, special):
+    if special == "fifo":
+        os.mkfifo(ws.root / "pipe.txt")  # opening it to read would block until a writer comes
+    else:
+        os.symlink("/dev/zero", ws.root / "zero.txt")  # reading it would never end
+    assert ToolSet(builtin_tools(ws)).run_sync("search_files", {"text": "x"}).output == "no matches"
+
+
+@pytest.mark.timeout(30)
+def test_read_file_refuses_a_fifo(ws):
+    os.mkfifo(ws.root / "pipe.txt")
+    result = ToolSet(builtin_tools(ws)).run_sync("read_file", {"path": "pipe.txt"})
+    assert not result.ok and "not a regular file" in result.output
+
+
+@pytest.mark.parametrize(("cap", "tool", "arguments", "note"), [
+    ("MAX_SEARCH_FILE_BYTES", "search_files", {"text": "needle"}, "only their start was searched"),
+    ("MAX_SEARCH_TOTAL_BYTES", "search_files", {"text": "needle"}, "stopped after reading 1,000 bytes"),
+    ("MAX_READ_BYTES", "read_file", {"path": "big.txt"}, "only the first 1,000 bytes of this file were read"),
+])
+def test_reads_are_capped(ws, monkeypatch, cap, tool, arguments, note):
+    from tools import files
+
+    monkeypatch.setattr(files, cap, 1000)
+    (ws.root / "big.txt").write_text("hay\n" * 1000 + "needle\n")
+    output = ToolSet(builtin_tools(ws)).run_sync(tool, arguments).output
+    assert "needle" not in output.replace(note, "") and note in output
+
+
+@pytest.mark.parametrize(("name", "arguments", "message"), [
+    ("read_file", {"path": "sub/nope.txt"}, "'sub/nope.txt' does not exist in the workspace"),
+    ("read_file", {"path": "notes.txt/x"}, "'notes.txt/x' (or a folder on its way) is a file"),
+    ("list_dir", {"path": "notes.txt"}, "'notes.txt' (or a folder on its way) is a file"),
+    ("read_file", {"path": "sub"}, "'sub' is a directory"),
+])
+def test_bad_paths_get_a_message_naming_the_whole_path(ws, name, arguments, message):
+    assert message in ToolSet(builtin_tools(ws)).run_sync(name, arguments).output
+
+
+def test_symlinks_that_stay_inside_are_followed_inside(ws):
+    os.symlink("../notes.txt", ws.root / "sub" / "up")  # relative, with '..', still inside
+    os.symlink("sub", ws.root / "sub_link")
+    ts = ToolSet(builtin_tools(ws))
+    assert "line one" in ts.run_sync("read_file", {"path": "sub/up"}).output
+    assert "return 42" in ts.run_sync("read_file", {"path": "sub_link/code.py"}).output
+
+
+@pytest.mark.parametrize("target", ["../..", "../../outside.txt", "/etc/passwd"])
+def test_a_symlink_inside_pointing_out_through_dotdot_is_refused(ws, target):
+    os.symlink(target, ws.root / "sub" / "sneaky")
+    with pytest.raises(PathEscape):
+        ws.open_file("sub/sneaky")
+
+
+def test_a_symlink_loop_is_a_clear_error(ws):
+    os.symlink("b", ws.root / "a")
+    os.symlink("a", ws.root / "b")
+    with pytest.raises(PathEscape, match="too many levels of symbolic links"):
+        ws.open_file("a")
+
+
+@pytest.mark.parametrize(("name", "arguments"), [
+    ("read_file", {"path": "swapme/secret.txt"}),
+    ("write_file", {"path": "swapme/secret.txt", "content": "overwritten"}),
+    ("edit_file", {"path": "swapme/secret.txt", "old": "inside", "new": "overwritten"}),
+])
+def test_a_directory_swapped_for_a_symlink_mid_call_leads_nowhere(ws, tmp_path, monkeypatch, name, arguments):
+    """The race, made deterministic: the directory becomes a symlink to outside at the first open or
+    stat that names it, that is after any check of the path and before the file is read or written."""
+    (ws.root / "swapme").mkdir()
+    (ws.root / "swapme" / "secret.txt").write_text("inside")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "secret.txt").write_text("the real secret")
+    real_open, real_stat = os.open, os.stat
+    swapped = []
+
+    def swap(path: object) -> None:
+        if not swapped and "swapme" in str(path):
+            swapped.append(True)
+            os.rename(ws.root / "swapme", ws.root / "moved")
+            os.symlink(tmp_path / "elsewhere", ws.root / "swapme")
+
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (swap(path), real_open(path, *a, **k))[1])
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: (swap(path), real_stat(path, *a, **k))[1])
+    result = ToolSet(builtin_tools(ws)).run_sync(name, arguments, allow_all)
+    assert swapped and (tmp_path / "elsewhere" / "secret.txt").read_text() == "the real secret"
+    assert "real secret" not in result.output and "PathEscape" in result.output
+
+
+@pytest.mark.parametrize(("name", "arguments"), [
+    ("write_file", {"path": "hard.txt", "content": "overwritten"}),
+    ("edit_file", {"path": "hard.txt", "old": "private", "new": "overwritten"}),
+])
+def test_no_write_through_a_hard_link(ws, tmp_path, name, arguments):
+    os.link(tmp_path / "outside.txt", ws.root / "hard.txt")
+    result = ToolSet(builtin_tools(ws)).run_sync(name, arguments, allow_all)
+    assert "hard links" in result.output and (tmp_path / "outside.txt").read_text() == "private"
+
+
+# --- search: literal by default, RE2 when asked ----------------------------------------------------
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    ({"text": "(a|aa)+$"}, "f.txt:2: x (a|aa)+$"),  # literal: the characters themselves
+    ({"text": "A+B"}, "no matches\n[text is searched literally; for a regular expression pass regex=true]"),
+    ({"text": "a+b", "regex": True}, "f.txt:1: aaab"),
+])
+def test_search_text_is_literal_unless_regex_is_asked(ws, arguments, expected):
+    (ws.root / "f.txt").write_text("aaab\nx (a|aa)+$\n")
+    assert ToolSet(builtin_tools(ws)).run_sync("search_files", {"pattern": "f.txt", **arguments}).output == expected
+
+
+@pytest.mark.timeout(60)
+def test_regex_search_takes_linear_time_on_a_backtracking_pattern(ws):
+    # A backtracking engine needs about 2**40 steps here (over the 30 s tool timeout, holding the GIL).
+    (ws.root / "evil.txt").write_text("a" * 40 + "b\n")
+    result = ToolSet(builtin_tools(ws)).run_sync("search_files", {"text": "(a|aa)+$", "regex": True})
+    assert result.ok and result.output == "no matches"
+
+
+@pytest.mark.parametrize("pattern", ["(a)\\1", "(?=a)b", "(unclosed"])
+def test_a_regex_re2_cannot_run_is_a_clear_error(ws, pattern):
+    result = ToolSet(builtin_tools(ws)).run_sync("search_files", {"text": pattern, "regex": True})
+    assert not result.ok and "not a valid regular expression" in result.output and "regex=false" in result.output
 
 
 def test_shell_and_python_need_approval_and_run_in_the_workspace(ws):
@@ -235,6 +382,46 @@ def test_shell_command_that_hangs_is_killed(ws):
     result = ts.run_sync("run_shell", {"command": "echo started; sleep 600"}, allow_all)
     assert time.perf_counter() - started < 5
     assert "started" in result.output and "killed: still running after 0.5 s" in result.output
+
+
+@pytest.mark.parametrize(("name", "arguments"), [
+    ("run_shell", {"command": "env"}),
+    ("run_python", {"code": "import os\nfor k, v in os.environ.items(): print(f'{k}={v}')"}),
+])
+def test_processes_get_a_minimal_environment(ws, monkeypatch, name, arguments):
+    for secret in ("HARNESS_API_KEY", "OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "SOME_UNLISTED_VAR"):
+        monkeypatch.setenv(secret, "hunter2")
+    output = ToolSet(builtin_tools(ws)).run_sync(name, arguments, allow_all).output
+    assert "hunter2" not in output and "PATH=" in output
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    os.kill(pid, 9)  # clean up after a failing run
+    return False
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("then", ["", "sleep 600"])  # the command ends / runs into the timeout
+def test_no_process_outlives_the_call_not_even_after_setsid(ws, then):
+    from tools.process import process_tools
+
+    escape = ("setsid sh -c 'echo $$ > escaped.pid; exec sleep 300' > /dev/null 2>&1 < /dev/null & "
+              "while [ ! -s escaped.pid ]; do sleep 0.05; done; " + then)
+    ToolSet(process_tools(ws, timeout_s=3)).run_sync("run_shell", {"command": escape}, allow_all)
+    assert _gone(int((ws.root / "escaped.pid").read_text()))
+
+
+@pytest.mark.timeout(60)
+def test_a_background_child_holding_the_output_pipe_does_not_hold_the_call(ws):
+    from tools.process import process_tools
+
+    result = ToolSet(process_tools(ws, timeout_s=30)).run_sync("run_shell", {"command": "sleep 300 & echo done"},
+                                                              allow_all)
+    assert result.output.strip() == "done"  # not the 30 s timeout
 
 
 def test_shell_printing_10_mb_is_capped(ws):

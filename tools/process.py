@@ -1,4 +1,11 @@
-"""Tools that run code: Python in a subprocess, and shell commands. Both need approval."""
+"""Tools that run code: Python in a subprocess, and shell commands. Both need approval.
+
+Approval is the protection here, not a sandbox: approved code can do what the user can. Two
+things still hold for every run: the process gets a minimal environment (no API keys, tokens
+or secrets of the harness's own), and nothing it starts outlives the call (see subreaper.py):
+at the timeout, or when the command exits, its whole process tree is killed, including children
+that changed session or double-forked.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +13,70 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from tools.tool import Tool, tool
 from tools.workspace import Workspace
 
 PROCESS_TIMEOUT_S = 60.0
+KILL_GRACE_S = 5.0  # for the reaper to kill the tree after the timeout
+SUBREAPER = str(Path(__file__).with_name("subreaper.py"))
+# Passed on from the harness's environment, and nothing else.
+ENV_KEPT = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "TMPDIR")
+SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
 
 
-def run_process(argv: list[str], cwd: str, timeout_s: float, stdin: str | None = None) -> str:
-    """Run a process in its own group; on timeout kill the whole group (children too)."""
-    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+def minimal_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a child gets: a few harmless variables of ours, plus ``extra``."""
+    env = {name: os.environ[name] for name in ENV_KEPT if name in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return {k: v for k, v in env.items() if not any(m in k.upper() for m in SECRET_MARKERS)}
+
+
+def run_process(argv: list[str], cwd: str, timeout_s: float, stdin: str | None = None,
+                env: Mapping[str, str] | None = None) -> str:
+    """Run ``argv`` under the subreaper, in a minimal environment (``env`` adds variables).
+
+    At the timeout the reaper is told to kill the whole tree; if it cannot within a few seconds,
+    its process group is killed and whatever was printed so far is returned.
+    """
+    proc = subprocess.Popen([sys.executable, "-I", SUBREAPER, *argv], cwd=cwd,
+                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env=minimal_env(env))
+    data = stdin.encode() if stdin is not None else None
     try:
-        out, _ = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout_s)
+        out, _ = proc.communicate(data, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=KILL_GRACE_S)
+        except subprocess.TimeoutExpired as exc:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.kill()
+            out = exc.output or b""
+            if proc.stdout is not None:
+                proc.stdout.close()  # a survivor may hold the pipe open: stop waiting for it
+            proc.wait()
         text = out.decode(errors="replace")
         return f"{text}\n[killed: still running after {timeout_s:g} s]"
     text = out.decode(errors="replace")
     return f"{text}\n[exit code {proc.returncode}]" if proc.returncode else (text or "(no output, exit code 0)")
 
 
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except OSError:
+        pass  # already gone
+
+
 def process_tools(ws: Workspace, timeout_s: float = PROCESS_TIMEOUT_S) -> list[Tool]:
-    # The tool-level timeout is a little longer, so the process's own kill reports first.
-    @tool(needs_approval=True, timeout_s=timeout_s + 5)
+    # The tool-level timeout is longer, so the process's own kill reports first.
+    @tool(needs_approval=True, timeout_s=timeout_s + KILL_GRACE_S + 5)
     def run_python(code: str) -> str:
         """Run Python code in a fresh subprocess in the workspace; returns what it prints.
 
@@ -40,7 +85,7 @@ def process_tools(ws: Workspace, timeout_s: float = PROCESS_TIMEOUT_S) -> list[T
         """
         return run_process([sys.executable, "-I", "-"], str(ws.root), timeout_s, stdin=code)
 
-    @tool(needs_approval=True, timeout_s=timeout_s + 5)
+    @tool(needs_approval=True, timeout_s=timeout_s + KILL_GRACE_S + 5)
     def run_shell(command: str) -> str:
         """Run a shell command (bash) in the workspace; returns stdout and stderr.
 
