@@ -414,9 +414,11 @@ def bench_constrained_cmd(base_url: str | None, model: str | None, as_json: bool
 @click.option("--compare", is_flag=True, help="every technique on, each one off, none, and free mode, in one run")
 @click.option("--category", "categories", multiple=True, help="only these categories (repeatable)")
 @click.option("--concurrency", default=8, show_default=True, help="cases in flight at once")
+@click.option("--sample", "per_category", type=int, default=None, help="at most N cases per category")
 @click.option("--verbose", is_flag=True, help="print each case as it finishes")
 def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, free: bool, without: tuple[str, ...],
-                      compare: bool, categories: tuple[str, ...], concurrency: int, verbose: bool) -> None:
+                      compare: bool, categories: tuple[str, ...], concurrency: int, per_category: int | None,
+                      verbose: bool) -> None:
     """Tool-use accuracy per category on the harness's own cases (live server)."""
     from harness.tooluse import CATEGORIES, bench_tooluse, configurations
 
@@ -435,7 +437,8 @@ def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, fr
 
     with _client(base_url, model) as client:
         client.check_model()
-        report = bench_tooluse(client.base_url, client.model, configs, categories or CATEGORIES, concurrency, progress)
+        report = bench_tooluse(client.base_url, client.model, configs, categories or CATEGORIES, concurrency, progress,
+                               per_category)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return

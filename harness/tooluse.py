@@ -280,13 +280,26 @@ def configurations(compare: bool, free: bool, without: tuple[str, ...]) -> dict[
     return configs
 
 
+def sample(cases: list[Case], per_category: int | None) -> list[Case]:
+    """At most ``per_category`` cases of each category, spread evenly over its file (deterministic)."""
+    if not per_category:
+        return cases
+    out: list[Case] = []
+    for category in CATEGORIES:
+        mine = [c for c in cases if c.category == category]
+        step = max(len(mine) / per_category, 1.0)
+        out += [mine[int(i * step)] for i in range(min(per_category, len(mine)))]
+    return out
+
+
 def bench_tooluse(base_url: str, model: str, configs: dict[str, dict[str, Any]],
                   categories: tuple[str, ...] = CATEGORIES, concurrency: int = 8,
-                  progress: Callable[[str, Outcome], None] | None = None) -> dict[str, Any]:
+                  progress: Callable[[str, Outcome], None] | None = None,
+                  per_category: int | None = None) -> dict[str, Any]:
     """Run every case under each configuration (one after another; cases concurrently within one)."""
     from harness.agent import Agent
 
-    cases = load_cases(categories=categories)
+    cases = sample(load_cases(categories=categories), per_category)
     runs: dict[str, Any] = {}
     for label, options in configs.items():
         def make(tools: ToolSet, options: dict[str, Any] = options) -> Agent:

@@ -156,3 +156,12 @@ def test_techniques_switch_off_by_name():
     assert Techniques().without("examples").examples is False
     with pytest.raises(ValueError, match="unknown technique"):
         Techniques().without("magic")
+
+
+def test_sample_takes_n_per_category_spread_over_the_file():
+    from harness.tooluse import sample
+
+    cases = load_cases()
+    picked = sample(cases, 3)
+    assert len(picked) == 3 * len(CATEGORIES) and len({c.id for c in picked}) == len(picked)
+    assert sample(cases, 3) == picked and sample(cases, None) == cases
