@@ -12,6 +12,7 @@ import click
 from harness import models, server
 from harness.config import DEFAULT_PORT
 from harness.errors import HarnessError
+from harness.memory_tools import MEMORY_TOOLS, READ_ONLY_MEMORY_TOOLS
 
 
 def _client(base_url: str | None, model: str | None):  # type: ignore[no-untyped-def]
@@ -415,14 +416,25 @@ def agent_options(fn):  # type: ignore[no-untyped-def]
                                                                    "bundled models)"),
         click.option("--max-steps", default=8, show_default=True),
         click.option("--tools", "tool_set", default="read", show_default=True,
-                     help="read (files read-only, search, time), all (adds write, edit, Python, shell), "
-                          "or a comma list of tool names"),
+                     help="read (files read-only, search, time, recall: no writes of any kind), all (adds "
+                          "write, edit, Python, shell, remember, forget), or a comma list of tool names"),
     ]):
         fn = option(fn)
     return fn
 
 
-READ_ONLY_TOOLS = ("read_file", "list_dir", "search_files", "now")
+READ_ONLY_TOOLS = ("read_file", "list_dir", "search_files", "now", *READ_ONLY_MEMORY_TOOLS)
+
+
+def chosen_tools(tool_set: str, available: list[str]) -> set[str]:
+    """The tool names ``--tools`` asks for: read, all, or a comma list (unknown names are an error)."""
+    wanted = set(available) if tool_set == "all" else set(READ_ONLY_TOOLS) if tool_set == "read" else \
+        {n.strip() for n in tool_set.split(",") if n.strip()}
+    unknown = wanted - set(available)
+    if unknown:
+        raise HarnessError(f"unknown tools: {', '.join(sorted(unknown))}",
+                           hint=f"choose from: {', '.join(available)}")
+    return wanted
 
 
 def build_agent(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
@@ -442,14 +454,10 @@ def build_agent(base_url: str | None, model: str | None, memory_db: str | None, 
     store = None if no_memory else _store(memory_db)
     available = builtin_tools(ws)
     # Fewer tools by default: every extra tool is a chance for a small model to pick the wrong one.
-    wanted = {t.name for t in available} if tool_set == "all" else \
-        set(READ_ONLY_TOOLS) if tool_set == "read" else {n.strip() for n in tool_set.split(",") if n.strip()}
-    unknown = wanted - {t.name for t in available}
-    if unknown:
-        raise HarnessError(f"unknown tools: {', '.join(sorted(unknown))}",
-                           hint=f"choose from: {', '.join(t.name for t in available)}")
+    wanted = chosen_tools(tool_set, [t.name for t in available] + list(MEMORY_TOOLS))
     return Agent(base_url=base_url, model=model, tools=[t for t in available if t.name in wanted],
                  skills=load_skills(default_skill_paths(list(skills_dirs))), memory=store, session=session,
+                 memory_tool_names=[n for n in MEMORY_TOOLS if n in wanted],
                  constrained=constrained, approve=allow_all if yes else (approve or deny_all), max_steps=max_steps)
 
 
