@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Any
 
+from pathlib import Path
+
 import click
 
 from harness import models, server
@@ -162,24 +164,48 @@ def skills() -> None:
 @click.option("--skills", "extra", multiple=True, help="another folder of skills (highest precedence)")
 @click.option("--json", "as_json", is_flag=True)
 def skills_list(extra: tuple[str, ...], as_json: bool) -> None:
-    """Every skill found, where it came from, and any problems."""
+    """Every skill found, where it came from, and any problems (untrusted project skills included, marked)."""
+    from harness.skill_trust import is_trusted, project_skills
     from harness.skills import default_skill_paths, load_skills
 
-    found = load_skills(default_skill_paths(list(extra)))
+    found = load_skills(default_skill_paths(list(extra), project=True))
+    project = project_skills()
+    project_trusted = project is not None and is_trusted(project)
+
+    def trusted(s) -> bool:  # type: ignore[no-untyped-def]
+        return s.source != "project" or project_trusted
+
     if as_json:
         click.echo(json.dumps({
             "skills": [{"name": s.name, "description": s.description, "path": str(s.path), "source": s.source,
-                        "files": s.files} for s in found.skills],
+                        "trusted": trusted(s), "files": s.files} for s in found.skills],
             "errors": [{"path": e.path, "line": e.line, "message": e.message, "level": e.level}
                        for e in found.errors],
         }, indent=2))
         return
     for s in found.skills:
-        click.echo(f"{s.name:<24} [{s.source}] {s.description[:90]}")
+        source = s.source if trusted(s) else f"{s.source}, untrusted: harness skills trust"
+        click.echo(f"{s.name:<24} [{source}] {s.description[:90]}")
     for e in found.errors:
         click.secho(f"{e.level}: {e}", fg="yellow" if e.level == "warning" else "red")
     if not found.skills:
         click.echo("no skills found; create one with: harness skills new NAME")
+
+
+@skills.command("trust")
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def skills_trust(directory: Path) -> None:
+    """Let the skills in DIRECTORY/.harness/skills (default: here) enter the prompt.
+
+    Remembered until one of their SKILL.md files changes; then you are asked again."""
+    from harness.skill_trust import PROJECT_SKILLS, project_skills, shown_names, trust
+
+    project = project_skills(directory)
+    if project is None:
+        raise HarnessError(f"there are no skills in {directory / PROJECT_SKILLS}",
+                           hint="run it in the project's folder, or name that folder: harness skills trust DIR")
+    trust(project)
+    click.echo(f"trusted {len(project.names)} project skill(s) in {project.folder}: {shown_names(project)}")
 
 
 @skills.command("new")
@@ -437,9 +463,33 @@ def chosen_tools(tool_set: str, available: list[str]) -> set[str]:
     return wanted
 
 
+def project_skills_allowed(skills_dirs: tuple[str, ...], ask_trust=None) -> bool:  # type: ignore[no-untyped-def]
+    """Whether ./.harness/skills may enter the prompt: trusted before, or trusted now when asked."""
+    from harness.skill_trust import is_trusted, project_skills, shown_names, trust
+    from harness.skills import default_skill_paths, resolved_path
+
+    project = project_skills()
+    if project is None:
+        return False
+    named = {resolved_path(p.expanduser()) for p, _ in default_skill_paths(list(skills_dirs), project=False)}
+    if project.folder in named:  # the user named it (--skills or HARNESS_SKILLS): loaded as such
+        return False
+    if is_trusted(project):
+        return True
+    if ask_trust is not None and ask_trust(project):
+        trust(project)
+        return True
+    click.secho(f"warning: skipped the untrusted project skills in {project.folder} ({shown_names(project)}); "
+                "to use them, trust the folder: harness skills trust", fg="yellow", err=True)
+    return False
+
+
 def build_agent(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
                 skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
-                session: str | None = None, approve=None, no_memory: bool = False):  # type: ignore[no-untyped-def]
+                session: str | None = None, approve=None, no_memory: bool = False,
+                ask_trust=None):  # type: ignore[no-untyped-def]
+    """The agent the CLI runs. ``ask_trust(project) -> bool`` asks the user whether to trust the
+    project's own skills; without it (``harness run``) untrusted ones are skipped with a warning."""
     from harness.agent import Agent
     from harness.skills import default_skill_paths, load_skills
     from tools import Workspace, allow_all, builtin_tools, deny_all
@@ -456,7 +506,9 @@ def build_agent(base_url: str | None, model: str | None, memory_db: str | None, 
     # Fewer tools by default: every extra tool is a chance for a small model to pick the wrong one.
     wanted = chosen_tools(tool_set, [t.name for t in available] + list(MEMORY_TOOLS))
     return Agent(base_url=base_url, model=model, tools=[t for t in available if t.name in wanted],
-                 skills=load_skills(default_skill_paths(list(skills_dirs))), memory=store, session=session,
+                 skills=load_skills(default_skill_paths(list(skills_dirs),
+                                                        project=project_skills_allowed(skills_dirs, ask_trust))),
+                 memory=store, session=session,
                  memory_tool_names=[n for n in MEMORY_TOOLS if n in wanted],
                  constrained=constrained, approve=allow_all if yes else (approve or deny_all), max_steps=max_steps)
 
@@ -503,7 +555,9 @@ def chat(base_url: str | None, model: str | None, memory_db: str | None, workspa
          skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
          session: str | None, cont: bool, no_memory: bool) -> None:
     """Chat with the agent in the terminal."""
-    from harness.repl import Repl
+    from rich.console import Console
+
+    from harness.repl import Repl, ask_project_trust
 
     if cont:
         last = _store(memory_db).last_session()
@@ -511,11 +565,19 @@ def chat(base_url: str | None, model: str | None, memory_db: str | None, workspa
             click.echo("no earlier session to continue; starting a new one", err=True)
         session = last.id if last else None
 
+    console = Console(highlight=False)
+    answers: dict[str, bool] = {}  # asked once per chat: /new and /resume rebuild the agent
+
+    def ask_trust(project) -> bool:  # type: ignore[no-untyped-def]
+        if project.digest not in answers:
+            answers[project.digest] = ask_project_trust(console, project)
+        return answers[project.digest]
+
     def make(session_id: str | None):  # type: ignore[no-untyped-def]
         return build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps,
-                           tool_set, session_id, no_memory=no_memory)
+                           tool_set, session_id, no_memory=no_memory, ask_trust=ask_trust)
 
-    Repl(make, session=session).run()
+    Repl(make, console=console, session=session).run()
 
 
 if __name__ == "__main__":

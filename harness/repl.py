@@ -33,6 +33,7 @@ from harness.agent import Agent
 from harness.config import cache_dir, harness_home
 from harness.errors import HarnessError
 from harness.models import resolve
+from harness.skill_trust import ProjectSkills
 from harness.toolcalls import parse_tool_calls
 from memory import MemoryError
 
@@ -117,6 +118,27 @@ def approval_request(name: str, arguments: dict[str, Any]) -> Text:
         text.append(": ")
         text.append_text(shown_value(value))
     return text
+
+
+def trust_question(project: ProjectSkills) -> Text:
+    """Asking whether a project's own skills may enter the prompt: which skills, from where."""
+    names = Text(", ").join(visible(n, "bold") for n in project.names)
+    return Text.assemble(("? this folder brings its own skills: ", "yellow"), names,
+                         "\n  from ", visible(str(project.folder)),
+                         "\n  Their instructions would enter the model's prompt. Trust them? "
+                         "(remembered for this folder until a SKILL.md changes)")
+
+
+def ask_project_trust(console: Console, project: ProjectSkills) -> bool:
+    """Ask once, y/n; no terminal to ask in, or no answer, is a no."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    console.print(trust_question(project))
+    try:
+        answer = console.input("  [bold]y[/]es / [bold]n[/]o: ")
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def kv_bytes_per_token(model: str) -> int | None:
