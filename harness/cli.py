@@ -155,6 +155,12 @@ def doctor(base_url: str | None, model: str | None, as_json: bool, repeats: int)
                f"{report['prefix_cache_queries']} queried tokens were hits")
 
 
+def printable(text: str) -> str:
+    """Text from a file someone else wrote, with what a terminal would act on (escape sequences,
+    carriage returns, bidi overrides) shown as Python escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @main.group()
 def skills() -> None:
     """Skills: folders with a SKILL.md."""
@@ -185,9 +191,9 @@ def skills_list(extra: tuple[str, ...], as_json: bool) -> None:
         return
     for s in found.skills:
         source = s.source if trusted(s) else f"{s.source}, untrusted: harness skills trust"
-        click.echo(f"{s.name:<24} [{source}] {s.description[:90]}")
+        click.echo(f"{s.name:<24} [{source}] {printable(s.description[:90])}")
     for e in found.errors:
-        click.secho(f"{e.level}: {e}", fg="yellow" if e.level == "warning" else "red")
+        click.secho(printable(f"{e.level}: {e}"), fg="yellow" if e.level == "warning" else "red")
     if not found.skills:
         click.echo("no skills found; create one with: harness skills new NAME")
 

@@ -173,3 +173,9 @@ def test_skills_trust_command_and_list(project, home):
 def test_skills_trust_without_skills_is_a_clear_error(tmp_path, home):
     out = cli(home, tmp_path, "skills", "trust")
     assert out.returncode == 1 and "there are no skills in" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_skills_list_shows_a_description_s_escape_sequences(project, home):
+    add_skill(project, "shady", '---\nname: shady\ndescription: "Fine.\\e[2J\\rOverwritten"\n---\nx\n')
+    out = cli(home, project, "skills", "list").stdout
+    assert "Fine.\\x1b[2J\\rOverwritten" in out and "\x1b" not in out
