@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
-
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,12 @@ from harness import models, server
 from harness.config import DEFAULT_PORT
 from harness.errors import HarnessError
 from harness.memory_tools import MEMORY_TOOLS, READ_ONLY_MEMORY_TOOLS
+
+if TYPE_CHECKING:
+    from harness.skill_trust import ProjectSkills
+    from harness.skills import Skill
+
+AskTrust = Callable[["ProjectSkills"], bool]
 
 
 def _client(base_url: str | None, model: str | None):  # type: ignore[no-untyped-def]
@@ -178,7 +184,7 @@ def skills_list(extra: tuple[str, ...], as_json: bool) -> None:
     project = project_skills()
     project_trusted = project is not None and is_trusted(project)
 
-    def trusted(s) -> bool:  # type: ignore[no-untyped-def]
+    def trusted(s: Skill) -> bool:
         return s.source != "project" or project_trusted
 
     if as_json:
@@ -469,7 +475,7 @@ def chosen_tools(tool_set: str, available: list[str]) -> set[str]:
     return wanted
 
 
-def project_skills_allowed(skills_dirs: tuple[str, ...], ask_trust=None) -> bool:  # type: ignore[no-untyped-def]
+def project_skills_allowed(skills_dirs: tuple[str, ...], ask_trust: AskTrust | None = None) -> bool:
     """Whether ./.harness/skills may enter the prompt: trusted before, or trusted now when asked."""
     from harness.skill_trust import is_trusted, project_skills, shown_names, trust
     from harness.skills import default_skill_paths, resolved_path
@@ -478,14 +484,19 @@ def project_skills_allowed(skills_dirs: tuple[str, ...], ask_trust=None) -> bool
     if project is None:
         return False
     named = {resolved_path(p.expanduser()) for p, _ in default_skill_paths(list(skills_dirs), project=False)}
-    if project.folder in named:  # the user named it (--skills or HARNESS_SKILLS): loaded as such
+    if project.folder in named:  # named with --skills or HARNESS_SKILLS, or it is ~/.harness/skills itself
         return False
     if is_trusted(project):
         return True
     if ask_trust is not None and ask_trust(project):
-        trust(project)
+        try:
+            trust(project)
+        except OSError as exc:
+            click.secho(f"warning: could not remember the trust ({exc.strerror or exc}); you will be asked again",
+                        fg="yellow", err=True)
         return True
-    click.secho(f"warning: skipped the untrusted project skills in {project.folder} ({shown_names(project)}); "
+    click.secho(f"warning: skipped the untrusted project skills in {printable(str(project.folder))} "
+                f"({shown_names(project)}); "
                 "to use them, trust the folder: harness skills trust", fg="yellow", err=True)
     return False
 
@@ -493,7 +504,7 @@ def project_skills_allowed(skills_dirs: tuple[str, ...], ask_trust=None) -> bool
 def build_agent(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
                 skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
                 session: str | None = None, approve=None, no_memory: bool = False,
-                ask_trust=None):  # type: ignore[no-untyped-def]
+                ask_trust: AskTrust | None = None):  # type: ignore[no-untyped-def]
     """The agent the CLI runs. ``ask_trust(project) -> bool`` asks the user whether to trust the
     project's own skills; without it (``harness run``) untrusted ones are skipped with a warning."""
     from harness.agent import Agent
@@ -574,7 +585,7 @@ def chat(base_url: str | None, model: str | None, memory_db: str | None, workspa
     console = Console(highlight=False)
     answers: dict[str, bool] = {}  # asked once per chat: /new and /resume rebuild the agent
 
-    def ask_trust(project) -> bool:  # type: ignore[no-untyped-def]
+    def ask_trust(project: ProjectSkills) -> bool:
         if project.digest not in answers:
             answers[project.digest] = ask_project_trust(console, project)
         return answers[project.digest]
