@@ -102,6 +102,13 @@ def terminal_safe(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
+def padded(text: str, width: int, style: str = "") -> Text:
+    """``visible(text)`` padded with spaces to ``width`` columns (the padding is not text to reveal)."""
+    shown = visible(text, style)
+    shown.pad_right(max(0, width - shown.cell_len))
+    return shown
+
+
 def shown_value(value: Any) -> Text:
     """One argument's value: a string quoted and made visible, anything else as JSON."""
     if isinstance(value, str):
@@ -551,11 +558,11 @@ class Repl:
         elif name == "/tools":
             for t in self.agent.tools:
                 flag = (" (asks first)", "yellow") if t.needs_approval else ""
-                c.print(Text.assemble("  ", visible(f"{t.name:<18}", "bold"), " ",
+                c.print(Text.assemble("  ", padded(t.name, 18, "bold"), " ",
                                       visible((t.description.splitlines() or [""])[0][:90]), flag))
         elif name == "/skills":
             for s in self.agent.skills.skills:
-                c.print(Text.assemble("  ", visible(f"/{s.name:<20}", "bold"), " ", visible(s.description[:90]), " ",
+                c.print(Text.assemble("  ", padded(f"/{s.name}", 21, "bold"), " ", visible(s.description[:90]), " ",
                                       (f"({s.source})", "dim")))
             for e in self.agent.skills.errors:
                 c.print(Text.assemble("  ", visible(f"{e.level}: {e}", "yellow")))
