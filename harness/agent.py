@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
@@ -30,7 +30,7 @@ from harness.errors import HarnessError
 from harness.grounding import invented_numbers, ungrounded_arguments
 from harness.techniques import Techniques
 from harness.models import BUNDLED
-from harness.memory_tools import memory_tools
+from harness.memory_tools import MEMORY_TOOLS, memory_tools
 from harness.skills import SkillSet, expand, load_skills, skill_tools
 from harness.transcript import SUMMARY_REQUEST, Transcript
 from memory import MemoryStore
@@ -70,6 +70,7 @@ class Agent:
         server_tools: bool = False,
         skills: SkillSet | Sequence[str] | None = None,
         memory: MemoryStore | str | None = None,
+        memory_tool_names: Collection[str] = MEMORY_TOOLS,
         session: str | None = None,
         cache_salt: str | None = None,
         client: AsyncClient | None = None,
@@ -80,7 +81,8 @@ class Agent:
         self.memory = MemoryStore(memory) if isinstance(memory, str) else memory
         self.transcript = Transcript(self.memory, session)
         self.tools = ToolSet([*tools, *(skill_tools(self.skills, workspace) if self.skills.skills else []),
-                              *(memory_tools(self.memory, lambda: self.transcript.session_id) if self.memory else [])])
+                              *(memory_tools(self.memory, lambda: self.transcript.session_id, memory_tool_names)
+                                if self.memory else [])])
         # Several servers: the session is pinned to one by a hash of its id (see routing.py).
         self.pool = ServerPool(base_url, lambda url: AsyncClient(base_url=url, model=model)) \
             if isinstance(base_url, list) else None

@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from harness import models, server
 from harness.config import DEFAULT_PORT
 from harness.errors import HarnessError
+from harness.memory_tools import MEMORY_TOOLS, READ_ONLY_MEMORY_TOOLS
+
+if TYPE_CHECKING:
+    from harness.skill_trust import ProjectSkills
+    from harness.skills import Skill
+
+AskTrust = Callable[["ProjectSkills"], bool]
 
 
 def _client(base_url: str | None, model: str | None):  # type: ignore[no-untyped-def]
@@ -152,6 +161,12 @@ def doctor(base_url: str | None, model: str | None, as_json: bool, repeats: int)
                f"{report['prefix_cache_queries']} queried tokens were hits")
 
 
+def printable(text: str) -> str:
+    """Text from a file someone else wrote, with what a terminal would act on (escape sequences,
+    carriage returns, bidi overrides) shown as Python escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @main.group()
 def skills() -> None:
     """Skills: folders with a SKILL.md."""
@@ -161,24 +176,48 @@ def skills() -> None:
 @click.option("--skills", "extra", multiple=True, help="another folder of skills (highest precedence)")
 @click.option("--json", "as_json", is_flag=True)
 def skills_list(extra: tuple[str, ...], as_json: bool) -> None:
-    """Every skill found, where it came from, and any problems."""
+    """Every skill found, where it came from, and any problems (untrusted project skills included, marked)."""
+    from harness.skill_trust import is_trusted, project_skills
     from harness.skills import default_skill_paths, load_skills
 
-    found = load_skills(default_skill_paths(list(extra)))
+    found = load_skills(default_skill_paths(list(extra), project=True))
+    project = project_skills()
+    project_trusted = project is not None and is_trusted(project)
+
+    def trusted(s: Skill) -> bool:
+        return s.source != "project" or project_trusted
+
     if as_json:
         click.echo(json.dumps({
             "skills": [{"name": s.name, "description": s.description, "path": str(s.path), "source": s.source,
-                        "files": s.files} for s in found.skills],
+                        "trusted": trusted(s), "files": s.files} for s in found.skills],
             "errors": [{"path": e.path, "line": e.line, "message": e.message, "level": e.level}
                        for e in found.errors],
         }, indent=2))
         return
     for s in found.skills:
-        click.echo(f"{s.name:<24} [{s.source}] {s.description[:90]}")
+        source = s.source if trusted(s) else f"{s.source}, untrusted: harness skills trust"
+        click.echo(f"{s.name:<24} [{source}] {printable(s.description[:90])}")
     for e in found.errors:
-        click.secho(f"{e.level}: {e}", fg="yellow" if e.level == "warning" else "red")
+        click.secho(printable(f"{e.level}: {e}"), fg="yellow" if e.level == "warning" else "red")
     if not found.skills:
         click.echo("no skills found; create one with: harness skills new NAME")
+
+
+@skills.command("trust")
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def skills_trust(directory: Path) -> None:
+    """Let the skills in DIRECTORY/.harness/skills (default: here) enter the prompt.
+
+    Remembered until one of their SKILL.md files changes; then you are asked again."""
+    from harness.skill_trust import PROJECT_SKILLS, project_skills, shown_names, trust
+
+    project = project_skills(directory)
+    if project is None:
+        raise HarnessError(f"there are no skills in {directory / PROJECT_SKILLS}",
+                           hint="run it in the project's folder, or name that folder: harness skills trust DIR")
+    trust(project)
+    click.echo(f"trusted {len(project.names)} project skill(s) in {project.folder}: {shown_names(project)}")
 
 
 @skills.command("new")
@@ -467,19 +506,59 @@ def agent_options(fn):  # type: ignore[no-untyped-def]
                                                                    "bundled models)"),
         click.option("--max-steps", default=8, show_default=True),
         click.option("--tools", "tool_set", default="read", show_default=True,
-                     help="read (files read-only, search, time), all (adds write, edit, Python, shell), "
-                          "or a comma list of tool names"),
+                     help="read (files read-only, search, time, recall: no writes of any kind), all (adds "
+                          "write, edit, Python, shell, remember, forget), or a comma list of tool names"),
     ]):
         fn = option(fn)
     return fn
 
 
-READ_ONLY_TOOLS = ("read_file", "list_dir", "search_files", "now")
+READ_ONLY_TOOLS = ("read_file", "list_dir", "search_files", "now", *READ_ONLY_MEMORY_TOOLS)
+
+
+def chosen_tools(tool_set: str, available: list[str]) -> set[str]:
+    """The tool names ``--tools`` asks for: read, all, or a comma list (unknown names are an error)."""
+    wanted = set(available) if tool_set == "all" else set(READ_ONLY_TOOLS) if tool_set == "read" else \
+        {n.strip() for n in tool_set.split(",") if n.strip()}
+    unknown = wanted - set(available)
+    if unknown:
+        raise HarnessError(f"unknown tools: {', '.join(sorted(unknown))}",
+                           hint=f"choose from: {', '.join(available)}")
+    return wanted
+
+
+def project_skills_allowed(skills_dirs: tuple[str, ...], ask_trust: AskTrust | None = None) -> bool:
+    """Whether ./.harness/skills may enter the prompt: trusted before, or trusted now when asked."""
+    from harness.skill_trust import is_trusted, project_skills, shown_names, trust
+    from harness.skills import default_skill_paths, resolved_path
+
+    project = project_skills()
+    if project is None:
+        return False
+    named = {resolved_path(p.expanduser()) for p, _ in default_skill_paths(list(skills_dirs), project=False)}
+    if project.folder in named:  # named with --skills or HARNESS_SKILLS, or it is ~/.harness/skills itself
+        return False
+    if is_trusted(project):
+        return True
+    if ask_trust is not None and ask_trust(project):
+        try:
+            trust(project)
+        except OSError as exc:
+            click.secho(f"warning: could not remember the trust ({exc.strerror or exc}); you will be asked again",
+                        fg="yellow", err=True)
+        return True
+    click.secho(f"warning: skipped the untrusted project skills in {printable(str(project.folder))} "
+                f"({shown_names(project)}); "
+                "to use them, trust the folder: harness skills trust", fg="yellow", err=True)
+    return False
 
 
 def build_agent(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
                 skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
-                session: str | None = None, approve=None, no_memory: bool = False):  # type: ignore[no-untyped-def]
+                session: str | None = None, approve=None, no_memory: bool = False,
+                ask_trust: AskTrust | None = None):  # type: ignore[no-untyped-def]
+    """The agent the CLI runs. ``ask_trust(project) -> bool`` asks the user whether to trust the
+    project's own skills; without it (``harness run``) untrusted ones are skipped with a warning."""
     from harness.agent import Agent
     from harness.skills import default_skill_paths, load_skills
     from tools import Workspace, allow_all, builtin_tools, deny_all
@@ -494,14 +573,12 @@ def build_agent(base_url: str | None, model: str | None, memory_db: str | None, 
     store = None if no_memory else _store(memory_db)
     available = builtin_tools(ws)
     # Fewer tools by default: every extra tool is a chance for a small model to pick the wrong one.
-    wanted = {t.name for t in available} if tool_set == "all" else \
-        set(READ_ONLY_TOOLS) if tool_set == "read" else {n.strip() for n in tool_set.split(",") if n.strip()}
-    unknown = wanted - {t.name for t in available}
-    if unknown:
-        raise HarnessError(f"unknown tools: {', '.join(sorted(unknown))}",
-                           hint=f"choose from: {', '.join(t.name for t in available)}")
+    wanted = chosen_tools(tool_set, [t.name for t in available] + list(MEMORY_TOOLS))
     return Agent(base_url=base_url, model=model, tools=[t for t in available if t.name in wanted],
-                 skills=load_skills(default_skill_paths(list(skills_dirs))), memory=store, session=session,
+                 skills=load_skills(default_skill_paths(list(skills_dirs),
+                                                        project=project_skills_allowed(skills_dirs, ask_trust))),
+                 memory=store, session=session,
+                 memory_tool_names=[n for n in MEMORY_TOOLS if n in wanted],
                  constrained=constrained, approve=allow_all if yes else (approve or deny_all), max_steps=max_steps,
                  workspace=ws)
 
@@ -548,7 +625,9 @@ def chat(base_url: str | None, model: str | None, memory_db: str | None, workspa
          skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
          session: str | None, cont: bool, no_memory: bool) -> None:
     """Chat with the agent in the terminal."""
-    from harness.repl import Repl
+    from rich.console import Console
+
+    from harness.repl import Repl, ask_project_trust
 
     if cont:
         last = _store(memory_db).last_session()
@@ -556,11 +635,19 @@ def chat(base_url: str | None, model: str | None, memory_db: str | None, workspa
             click.echo("no earlier session to continue; starting a new one", err=True)
         session = last.id if last else None
 
+    console = Console(highlight=False)
+    answers: dict[str, bool] = {}  # asked once per chat: /new and /resume rebuild the agent
+
+    def ask_trust(project: ProjectSkills) -> bool:
+        if project.digest not in answers:
+            answers[project.digest] = ask_project_trust(console, project)
+        return answers[project.digest]
+
     def make(session_id: str | None):  # type: ignore[no-untyped-def]
         return build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps,
-                           tool_set, session_id, no_memory=no_memory)
+                           tool_set, session_id, no_memory=no_memory, ask_trust=ask_trust)
 
-    Repl(make, session=session).run()
+    Repl(make, console=console, session=session).run()
 
 
 if __name__ == "__main__":

@@ -6,14 +6,20 @@ recalled; they never enter the system prompt, so the cached prefix survives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from memory import MemoryStore
 from tools import Tool, tool
 
+MEMORY_TOOLS = ("remember", "recall", "forget")
+READ_ONLY_MEMORY_TOOLS = ("recall",)  # a read-only agent writes nothing, memory included
 
-def memory_tools(store: MemoryStore, session_id: Callable[[], str | None] = lambda: None) -> list[Tool]:
-    """``session_id`` is asked at call time: the session is created with its first message."""
+
+def memory_tools(store: MemoryStore, session_id: Callable[[], str | None] = lambda: None,
+                 names: Collection[str] = MEMORY_TOOLS) -> list[Tool]:
+    """The memory tools named in ``names``, in a fixed order.
+
+    ``session_id`` is asked at call time: the session is created with its first message."""
 
     @tool
     def remember(text: str, tags: list[str] | None = None) -> str:
@@ -39,7 +45,8 @@ def memory_tools(store: MemoryStore, session_id: Callable[[], str | None] = lamb
             return "no remembered facts match"
         return "\n".join(f"#{f.id}: {f.text}" for f in facts)
 
-    @tool
+    # Deleting is not undoable, so the user approves every deletion, whatever else is allowed.
+    @tool(needs_approval=True)
     def forget(fact_id: int) -> str:
         """Delete a remembered fact by its number.
 
@@ -48,4 +55,4 @@ def memory_tools(store: MemoryStore, session_id: Callable[[], str | None] = lamb
         """
         return f"forgot fact #{fact_id}" if store.forget(fact_id) else f"there is no fact #{fact_id}"
 
-    return [remember, recall, forget]
+    return [t for t in (remember, recall, forget) if t.name in names]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from rich.console import Console, Group
 from rich.constrain import Constrain
 from rich.live import Live
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.spinner import Spinner
 from rich.text import Text
 
@@ -30,6 +33,7 @@ from harness.agent import Agent
 from harness.config import cache_dir, harness_home
 from harness.errors import HarnessError
 from harness.models import resolve
+from harness.skill_trust import ProjectSkills
 from harness.toolcalls import parse_tool_calls
 from memory import MemoryError
 
@@ -49,6 +53,99 @@ COMMANDS: dict[str, str] = {
     "/thinking": "show the last reply's thinking",
     "/exit": "leave (Ctrl-D works too)",
 }
+
+
+# --- showing text the model, a tool or a file wrote -----------------------------------------------
+# Such text is never markup: it goes into Text objects (no "[bold]" is interpreted, none can raise),
+# and what a terminal would act on or hide (escape sequences, bidi overrides, zero-width characters,
+# a long run of spaces that pushes the rest of a command off screen) is shown as an escape instead.
+
+MAX_SHOWN_SPACES = 8
+ESCAPE_STYLE = "reverse"  # an escape the harness wrote stands out from the same characters typed
+_SUSPECT = re.compile(r" {%d,}|[^ -~]" % (MAX_SHOWN_SPACES + 1))  # long space runs; all but printable ASCII
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}  # controls, format, unassigned, odd spaces
+_NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# For multi-line text (replies, thinking): C0 and C1 controls but newline and tab, as \xNN.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)] if chr(c) not in "\n\t"}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else
+                                        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+def visible(text: str, style: str = "") -> Text:
+    """``text`` on one line with nothing hidden and nothing interpreted: control, format and unusual
+    space characters as escapes (``\\x1b``, ``\\n``, ``\\u202e``), runs of more than
+    MAX_SHOWN_SPACES spaces as ``⟨120 spaces⟩``. One pass over the text."""
+    out = Text(style=style)
+    start = 0
+    for match in _SUSPECT.finditer(text):
+        found = match.group()
+        if found[0] == " ":
+            marker = f"⟨{len(found)} spaces⟩"
+        elif unicodedata.category(found) in _HIDDEN_CATEGORIES:
+            marker = _escape(found)
+        else:
+            continue  # a visible non-ASCII character (é, 字, →) is shown as it is
+        out.append(text[start:match.start()])
+        out.append(marker, style=ESCAPE_STYLE)
+        start = match.end()
+    out.append(text[start:])
+    return out
+
+
+def terminal_safe(text: str) -> str:
+    """Multi-line text with the terminal's control characters (escape sequences, carriage returns)
+    made visible as ``\\xNN``; newlines and tabs stay."""
+    return text.translate(_CONTROLS)
+
+
+def padded(text: str, width: int, style: str = "") -> Text:
+    """``visible(text)`` padded with spaces to ``width`` columns (the padding is not text to reveal)."""
+    shown = visible(text, style)
+    shown.pad_right(max(0, width - shown.cell_len))
+    return shown
+
+
+def shown_value(value: Any) -> Text:
+    """One argument's value: a string quoted and made visible, anything else as JSON."""
+    if isinstance(value, str):
+        return Text.assemble('"', visible(value), '"')
+    return visible(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def approval_request(name: str, arguments: dict[str, Any]) -> Text:
+    """What the user approves: the tool and every argument, in full, one per line."""
+    text = Text.assemble(("? allow ", "yellow"), visible(name, "bold yellow"))
+    for key, value in arguments.items():
+        text.append("\n  ")
+        text.append_text(visible(str(key), "bold"))
+        text.append(": ")
+        text.append_text(shown_value(value))
+    return text
+
+
+def trust_question(project: ProjectSkills) -> Text:
+    """Asking whether a project's own skills may enter the prompt: which skills, from where."""
+    names = Text(", ").join(visible(n, "bold") for n in project.names)
+    return Text.assemble(("? this folder brings its own skills: ", "yellow"), names,
+                         "\n  from ", visible(str(project.folder)),
+                         "\n  Their instructions would enter the model's prompt. Trust them? "
+                         "(remembered for this folder until a SKILL.md changes)")
+
+
+def ask_project_trust(console: Console, project: ProjectSkills) -> bool:
+    """Ask once, y/n; no terminal to ask in, or no answer, is a no."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    console.print(trust_question(project))
+    try:
+        answer = console.input("  [bold]y[/]es / [bold]n[/]o: ")
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def kv_bytes_per_token(model: str) -> int | None:
@@ -137,7 +234,7 @@ class _Plain:
 
     def write(self, event: ev.Event) -> None:
         if isinstance(event, ev.TextDelta):
-            self.console.print(event.text, end="", markup=False, highlight=False)
+            self.console.print(terminal_safe(event.text), end="", markup=False, highlight=False)
             self.wrote = True
 
     def stop(self) -> None:
@@ -159,9 +256,9 @@ class _ReplyView:
     def view(self) -> Any:
         parts: list[Any] = []
         if self.thinking and not self.reply:
-            parts.append(Text(self.thinking[-600:], style="dim italic"))
+            parts.append(Text(terminal_safe(self.thinking[-600:]), style="dim italic"))
         if self.reply:
-            parts.append(Constrain(Markdown(self.reply), width=max(self.console.width - 1, 20)))
+            parts.append(Constrain(Markdown(terminal_safe(self.reply)), width=max(self.console.width - 1, 20)))
         return Group(*parts) if parts else self.waiting
 
     def start(self) -> None:
@@ -185,6 +282,45 @@ class _ReplyView:
         self.all_thinking += self.thinking
         if self.interactive and (self.reply or self.thinking):
             self.console.print(self.view())
+
+
+def event_lines(event: ev.Event) -> list[Text]:
+    """How the chat shows one event of a turn (model text and tool output never read as markup)."""
+    if isinstance(event, ev.ToolCallEvent):
+        args = json.dumps(event.call.arguments, ensure_ascii=False, default=str)
+        line = Text.assemble(("→ ", "cyan"), visible(event.call.name, "cyan"), "(", visible(args[:200]),
+                             " …)" if len(args) > 200 else ")")
+        if event.problem:
+            line.append(" ")
+            line.append_text(visible(f"✗ {(event.problem.splitlines() or [''])[0]}", "red"))
+        return [line]
+    if isinstance(event, ev.ToolResultEvent):
+        r = event.result
+        first = (r.output.strip().splitlines() or [""])[0]
+        more = " …" if len(r.output) > len(first) else ""
+        return [Text.assemble("  ", ("✓" if r.ok else "✗", "green" if r.ok else "red"), " ",
+                              visible(first[:160], "dim"), (f"{more} ({r.elapsed_s * 1000:.0f} ms)", "dim"))]
+    if isinstance(event, ev.ParseProblem):
+        return [Text.assemble("! the reply could not be used: ", visible(event.errors[0][:200]), style="yellow")]
+    if isinstance(event, ev.SkillLoaded):
+        return [Text.assemble("◆ skill ", visible(event.name), " loaded", style="magenta")]
+    if isinstance(event, ev.MemoryRecalled):
+        return [Text.assemble(f"◆ recalled {len(event.facts)} fact(s) for ", visible(repr(event.query)),
+                              style="magenta")]
+    if isinstance(event, ev.Compacted):
+        return [Text(f"◆ context nearly full: {event.replaced} older messages summarised; "
+                     "the prefix cache restarts from here", style="yellow")]
+    if isinstance(event, ev.PlanEvent):
+        title = "plan" if event.revision == 0 else f"new plan (revision {event.revision})"
+        return [Text.assemble((f"{title}:", "bold"), " ", visible(str(event.plan.goal))),
+                *(Text.assemble(f"  {i}. ", visible(str(step.goal)), " ", visible(", ".join(step.tools), "dim"))
+                  for i, step in enumerate(event.plan.steps, 1))]
+    if isinstance(event, ev.StepStarted):
+        return [Text.assemble((f"▶ step {event.index + 1}:", "bold"), " ", visible(event.goal))]
+    if isinstance(event, ev.StepFinished):
+        return [Text.assemble("  ", ("done" if event.ok else "failed", "green" if event.ok else "red"), ": ",
+                              visible(event.outcome[:200]))]
+    return []
 
 
 class Repl:
@@ -260,10 +396,10 @@ class Repl:
         if name in self.always:
             return True
         if not self.interactive:  # nobody to ask: piped input is messages, not answers
-            self.console.print(f"[yellow]refused {name}: approval needs a terminal (or --yes)[/]")
+            self.console.print(Text.assemble("refused ", visible(name), ": approval needs a terminal (or --yes)",
+                                             style="yellow"))
             return False
-        args = json.dumps(arguments, ensure_ascii=False)
-        self.console.print(f"[yellow]? allow {name}[/] {args[:300]}")
+        self.console.print(approval_request(name, arguments))
         while True:
             try:
                 answer = self.console.input("  [bold]y[/]es / [bold]n[/]o / [bold]a[/]lways for this tool: ")
@@ -284,11 +420,13 @@ class Repl:
         a = self.agent
         model = a.client._model or "?"
         resumed = f" · resumed session {a.session_id} ({len(a.messages)} messages)" if len(a.messages) > 1 else ""
-        self.console.print(f"[bold]harness chat[/] · {model} at {a.client.base_url}{resumed}")
-        self.console.print(f"{len(a.tools)} tools, {len(a.skills.skills)} skills · session {a.session_id} · "
-                           "/help for commands · Ctrl-C cancels a reply, Ctrl-D exits", style="dim")
+        self.console.print(Text.assemble(("harness chat", "bold"), " · ", visible(f"{model} at {a.client.base_url}"),
+                                         visible(resumed)))
+        self.console.print(Text.assemble(f"{len(a.tools)} tools, {len(a.skills.skills)} skills · session ",
+                                         visible(a.session_id),
+                                         " · /help for commands · Ctrl-C cancels a reply, Ctrl-D exits", style="dim"))
         for error in a.skills.errors:
-            self.console.print(f"skill {error.level}: {error}", style="yellow")
+            self.console.print(Text.assemble(f"skill {error.level}: ", visible(str(error)), style="yellow"))
         if resumed:
             self.recap()
 
@@ -307,7 +445,8 @@ class Repl:
                 shown.append(("you", content))
         for who, text in shown[-last:]:
             line = " ".join(text.split())
-            self.console.print(Text.assemble((f"  {who}: ", "bold"), line[:200] + (" …" if len(line) > 200 else "")))
+            self.console.print(Text.assemble((f"  {who}: ", "bold"), visible(line[:200]),
+                                             " …" if len(line) > 200 else ""))
 
     def run(self) -> None:
         try:
@@ -333,7 +472,7 @@ class Repl:
             except (HarnessError, MemoryError) as exc:
                 self.error(exc)
             except Exception as exc:  # noqa: BLE001 - the session must survive anything
-                self.console.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+                self.console.print(Text.assemble(("error:", "red"), f" {type(exc).__name__}: ", visible(str(exc))))
 
     def _served_model(self) -> str:
         import asyncio
@@ -350,7 +489,9 @@ class Repl:
     def error(self, exc: Exception) -> None:
         message = getattr(exc, "message", str(exc))
         hint = getattr(exc, "hint", "")
-        self.console.print(f"[red]error:[/] {message}" + (f"\n  [dim]hint: {hint}[/]" if hint else ""))
+        self.console.print(Text.assemble(("error:", "red"), " ", visible(str(message))))
+        if hint:
+            self.console.print(Text.assemble("  ", visible(f"hint: {hint}", "dim")))
 
     # --- one turn --------------------------------------------------------------------------------
 
@@ -385,43 +526,23 @@ class Repl:
         if log.stop == "cancelled":
             self.console.print("[yellow]cancelled[/]")
         if log.error:
-            self.console.print(f"[red]error:[/] {log.error}")
+            self.console.print(Text.assemble(("error:", "red"), " ", visible(log.error)))
         self.console.print(Text(status_line(log.turns, log.stop, self.kv_per_token), style="dim"), soft_wrap=True)
 
     def show(self, event: ev.Event, log: TurnLog) -> None:
-        c = self.console
-        if isinstance(event, ev.ToolCallEvent):
-            args = json.dumps(event.call.arguments, ensure_ascii=False)
-            c.print(f"[cyan]→ {event.call.name}[/]({args[:200]})"
-                    + (f" [red]✗ {event.problem.splitlines()[0]}[/]" if event.problem else ""))
-        elif isinstance(event, ev.ToolResultEvent):
-            r = event.result
-            first = (r.output.strip().splitlines() or [""])[0]
-            c.print(f"  [{'green' if r.ok else 'red'}]{'✓' if r.ok else '✗'}[/] [dim]{first[:160]}"
-                    f"{' …' if len(r.output) > len(first) else ''} ({r.elapsed_s * 1000:.0f} ms)[/]")
-        elif isinstance(event, ev.ParseProblem):
-            c.print(f"[yellow]! the reply could not be used: {event.errors[0][:200]}[/]")
-        elif isinstance(event, ev.SkillLoaded):
+        if isinstance(event, ev.SkillLoaded):
             log.notes.append(f"skill loaded: {event.name} ({event.path})")
-            c.print(f"[magenta]◆ skill {event.name} loaded[/]")
         elif isinstance(event, ev.MemoryRecalled):
             log.notes.append(f"memory recalled for {event.query!r}: {len(event.facts)} line(s)")
-            c.print(f"[magenta]◆ recalled {len(event.facts)} fact(s) for {event.query!r}[/]")
         elif isinstance(event, ev.Compacted):
             log.notes.append(f"compacted {event.replaced} messages (~{event.estimated_tokens} tokens)")
-            c.print(f"[yellow]◆ context nearly full: {event.replaced} older messages summarised; "
-                    "the prefix cache restarts from here[/]")
         elif isinstance(event, ev.PlanEvent):
             title = "plan" if event.revision == 0 else f"new plan (revision {event.revision})"
             log.notes.append(f"{title}: {len(event.plan.steps)} steps")
-            c.print(f"[bold]{title}:[/] {event.plan.goal}")
-            for i, step in enumerate(event.plan.steps, 1):
-                c.print(f"  {i}. {step.goal} [dim]{', '.join(step.tools)}[/]")
-        elif isinstance(event, ev.StepStarted):
-            c.print(f"[bold]▶ step {event.index + 1}:[/] {event.goal}")
         elif isinstance(event, ev.StepFinished):
             log.notes.append(f"step {event.index + 1} {'done' if event.ok else 'failed'}: {event.outcome[:80]}")
-            c.print(f"  {'[green]done' if event.ok else '[red]failed'}[/]: {event.outcome[:200]}")
+        for line in event_lines(event):
+            self.console.print(line)
 
     # --- commands --------------------------------------------------------------------------------
 
@@ -436,13 +557,15 @@ class Repl:
                 c.print(f"  [bold]{cmd:<18}[/] {what}")
         elif name == "/tools":
             for t in self.agent.tools:
-                flag = " [yellow](asks first)[/]" if t.needs_approval else ""
-                c.print(f"  [bold]{t.name:<18}[/] {t.description.splitlines()[0][:90]}{flag}")
+                flag = (" (asks first)", "yellow") if t.needs_approval else ""
+                c.print(Text.assemble("  ", padded(t.name, 18, "bold"), " ",
+                                      visible((t.description.splitlines() or [""])[0][:90]), flag))
         elif name == "/skills":
             for s in self.agent.skills.skills:
-                c.print(f"  [bold]/{s.name:<20}[/] {s.description[:90]} [dim]({s.source})[/]")
+                c.print(Text.assemble("  ", padded(f"/{s.name}", 21, "bold"), " ", visible(s.description[:90]), " ",
+                                      (f"({s.source})", "dim")))
             for e in self.agent.skills.errors:
-                c.print(f"  [yellow]{e.level}: {e}[/]")
+                c.print(Text.assemble("  ", visible(f"{e.level}: {e}", "yellow")))
             if not self.agent.skills.skills:
                 c.print("  no skills; add a folder with a SKILL.md to ~/.harness/skills")
         elif name == "/plan":
@@ -454,7 +577,7 @@ class Repl:
             store = self._store()
             facts = store.recall(arg, limit=10) if arg else store.facts(limit=10)
             for f in facts:
-                c.print(f"  #{f.id} {f.text}")
+                c.print(Text.assemble(f"  #{f.id} ", visible(f.text)))
             if not facts:
                 c.print("  no facts" + (" match" if arg else " yet"))
         elif name == "/remember":
@@ -465,7 +588,7 @@ class Repl:
         elif name == "/sessions":
             for s in self._store().sessions(limit=15):
                 mark = "*" if s.id == self.agent.session_id else " "
-                c.print(f" {mark}{s.id}  {s.messages:4d} messages  {s.title or ''}")
+                c.print(Text.assemble(f" {mark}", visible(s.id), f"  {s.messages:4d} messages  ", visible(s.title or "")))
         elif name == "/resume":
             if not arg:
                 c.print("usage: /resume ID (see /sessions)")
@@ -474,20 +597,20 @@ class Repl:
         elif name == "/new":
             self._switch(None)
         elif name == "/model":
-            c.print(f"  {self.agent.client._model} at {self.agent.client.base_url}; constrained calls: "
-                    f"{'on' if self.agent._constrained else 'off'}")
+            c.print(Text.assemble("  ", visible(f"{self.agent.client._model} at {self.agent.client.base_url}"),
+                                  f"; constrained calls: {'on' if self.agent._constrained else 'off'}"))
         elif name == "/trace":
             self.trace()
         elif name == "/thinking":
-            c.print(Text(self.last_thinking or "(no thinking in the last reply)", style="dim"))
+            c.print(Text(terminal_safe(self.last_thinking) or "(no thinking in the last reply)", style="dim"))
         elif name[1:] in self.agent.skills.names:
             self.turn(arg, skill=name[1:])
         else:
             known = [k.split()[0] for k in COMMANDS if not k.startswith("/<")] + \
                 [f"/{n}" for n in self.agent.skills.names]
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-            c.print(f"[yellow]unknown command {name}[/]" + (f"; did you mean [bold]{close[0]}[/]?" if close else
-                                                           "; /help lists them"))
+            c.print(Text.assemble(("unknown command ", "yellow"), visible(name, "yellow"),
+                                  *(("; did you mean ", (close[0], "bold"), "?") if close else ("; /help lists them",))))
         return None
 
     def _store(self) -> Any:
@@ -499,16 +622,16 @@ class Repl:
         agent = self.make_agent(session)
         agent.approve = self.approve
         self.agent = agent
-        self.console.print(f"  {'resumed' if session else 'new'} session {agent.session_id}"
-                           + (f" ({len(agent.messages)} messages)" if session else ""))
+        self.console.print(Text.assemble(f"  {'resumed' if session else 'new'} session ", visible(agent.session_id),
+                                         f" ({len(agent.messages)} messages)" if session else ""))
 
     def trace(self) -> None:
         c, log = self.console, self.last
         if not log.turns:
             c.print("  nothing yet: /trace explains the last turn")
             return
-        c.print(f"[bold]last turn[/]: {log.user[:120]!r} → stop: {log.stop}"
-                + (f" ({log.error})" if log.error else ""))
+        c.print(Text.assemble(("last turn", "bold"), ": ", visible(repr(log.user[:120])), f" → stop: {log.stop}",
+                              visible(f" ({log.error})" if log.error else "")))
         for i, t in enumerate(log.turns, 1):
             u = t.usage
             share = f"{u.cached_tokens / u.prompt_tokens:.0%}" if u.prompt_tokens else "-"
@@ -516,22 +639,22 @@ class Repl:
             c.print(f"[bold]request {i}[/]: {t.prompt_messages} messages, {u.prompt_tokens} prompt tokens, "
                     f"{u.cached_tokens} served from the prefix cache ({share}); prefill+first token "
                     f"{(t.ttft_s or 0):.2f} s, decode {decode:.2f} s for {u.completion_tokens} tokens; "
-                    f"finish: {t.finish_reason}{' (guided decoding)' if t.constrained else ''}")
+                    f"finish: {escape(str(t.finish_reason))}{' (guided decoding)' if t.constrained else ''}")
             c.print(Text.assemble(("  model wrote: ", "dim"),
-                                  t.raw_text if len(t.raw_text) < 600 else t.raw_text[:600] + " …"))
+                                  visible(t.raw_text[:600]), " …" if len(t.raw_text) > 600 else ""))
             if t.thinking:
                 c.print(f"  [dim]thinking: {len(t.thinking.split())} words[/]")
             for p in t.problems:
-                c.print(f"  [red]parse problem:[/] {p}")
+                c.print(Text.assemble("  ", ("parse problem:", "red"), " ", visible(p)))
             for call in t.calls:
                 result = next((r for r in t.results if r.name == call.name and r.arguments == call.arguments), None)
                 verdict = ("final answer" if call.name == "final_answer" else
                            "valid, ran" if result and result.ok else
                            f"refused or failed: {(result.output.splitlines() or [''])[0][:120]}" if result else
                            "not run")
-                c.print(f"  call {call.name}({json.dumps(call.arguments, ensure_ascii=False)[:160]}) → {verdict}",
-                        markup=False)
+                args = json.dumps(call.arguments, ensure_ascii=False, default=str)[:160]
+                c.print(Text.assemble("  call ", visible(f"{call.name}({args}) → {verdict}")))
                 if result and result.ok:
-                    c.print(f"    result: {result.output[:200]}", markup=False)
+                    c.print(Text.assemble("    result: ", visible(result.output[:200])))
         for note in log.notes:
-            c.print(f"  • {note}")
+            c.print(Text.assemble("  • ", visible(note)))

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from harness.config import harness_home
+from harness.skill_trust import PROJECT_SKILLS, is_trusted, project_skills
 from tools import Tool, Workspace, tool
 from tools.process import KILL_GRACE_S, PROCESS_TIMEOUT_S, run_process
 
@@ -190,17 +191,40 @@ def bundled_skills_dir() -> Path:
     return here if here.is_dir() else Path(sys.prefix) / "share" / "harness" / "skills"
 
 
-def default_skill_paths(extra: list[str] | None = None, cwd: Path | None = None) -> list[tuple[Path, str]]:
-    """Search path in precedence order: --skills/HARNESS_SKILLS, ./.harness/skills, the user's, bundled."""
+def default_skill_paths(extra: list[str] | None = None, cwd: Path | None = None,
+                        project: bool | None = None) -> list[tuple[Path, str]]:
+    """Search path in precedence order: --skills/HARNESS_SKILLS, ./.harness/skills, the user's, bundled.
+
+    The project's ./.harness/skills (an untrusted checkout's, perhaps) is included when ``project``
+    is True, left out when False, and by default only where the user has trusted it (skill_trust).
+    A folder named twice is searched once, at its first place."""
     paths: list[tuple[Path, str]] = []
     for p in extra or []:
         paths.append((Path(p).expanduser(), "--skills"))
     for p in filter(None, os.environ.get("HARNESS_SKILLS", "").split(os.pathsep)):
         paths.append((Path(p).expanduser(), "HARNESS_SKILLS"))
-    paths.append(((cwd or Path.cwd()) / ".harness" / "skills", "project"))
+    if project is None:
+        found = project_skills(cwd)
+        project = found is not None and is_trusted(found)
+    if project:
+        paths.append(((cwd or Path.cwd()) / PROJECT_SKILLS, "project"))
     paths.append((harness_home() / "skills", "user"))
     paths.append((bundled_skills_dir(), "bundled"))
-    return paths
+    seen: set[Path] = set()
+    unique = []
+    for path, source in paths:
+        key = resolved_path(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append((path, source))
+    return unique
+
+
+def resolved_path(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: keep it as written; loading reports it
+        return path.absolute()
 
 
 def load_skills(paths: list[tuple[Path, str]] | list[Path] | list[str] | None = None) -> SkillSet:

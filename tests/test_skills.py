@@ -134,7 +134,7 @@ def test_default_search_path_order(tmp_path, monkeypatch):
     write(tmp_path / "env" / "dup", "---\nname: dup\ndescription: From the env.\n---\n")
     write(tmp_path / "proj" / ".harness" / "skills" / "dup", "---\nname: dup\ndescription: Project.\n---\n")
     new_skill("mine")  # the user's skills directory
-    paths = sk.default_skill_paths([str(tmp_path / "flag")], cwd=tmp_path / "proj")
+    paths = sk.default_skill_paths([str(tmp_path / "flag")], cwd=tmp_path / "proj", project=True)
     assert [source for _, source in paths] == ["--skills", "HARNESS_SKILLS", "project", "user", "bundled"]
     result = load_skills(paths)
     assert result.get("dup").description == "From the flag."
