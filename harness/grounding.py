@@ -36,6 +36,15 @@ def _plain_number(text: str) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
+def _looks_like_a_name(value: str) -> bool:
+    """One word, or a few words that are all capitalised or carry digits ("New York", "C-1234"): the
+    kind of value a user gives. A phrase like "Ada likes tea" is the model's own wording."""
+    parts = _WORD.findall(value)
+    if not parts or len(parts) > MAX_WORDS:
+        return False
+    return len(parts) == 1 or all(p[:1].isupper() or any(ch.isdigit() for ch in p) for p in parts)
+
+
 def _grounded(value: str, known: set[str]) -> bool:
     """Each word of the value was seen, or is the start of a word that was (EUR in 'euros')."""
     for word in words(value):
@@ -64,9 +73,8 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
         if isinstance(value, int | float):
             if _plain_number(str(value)) not in known:
                 found.append(name)
-        elif isinstance(value, str) and value.strip() and len(_WORD.findall(value)) <= MAX_WORDS:
-            if not _grounded(value, known):
-                found.append(name)
+        elif isinstance(value, str) and _looks_like_a_name(value) and not _grounded(value, known):
+            found.append(name)
     return found
 
 

@@ -165,3 +165,9 @@ def test_sample_takes_n_per_category_spread_over_the_file():
     picked = sample(cases, 3)
     assert len(picked) == 3 * len(CATEGORIES) and len({c.id for c in picked}) == len(picked)
     assert sample(cases, 3) == picked and sample(cases, None) == cases
+
+
+def test_a_phrase_the_model_composes_is_not_a_guess():
+    schema = {"properties": {"text": {"type": "string"}}, "required": ["text"]}
+    assert ungrounded_arguments({"text": "Ada likes tea."}, schema, "Remember: I like tea.") == []
+    assert ungrounded_arguments({"text": "Ada Lovelace"}, schema, "Remember: I like tea.") == ["text"]
