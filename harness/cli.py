@@ -21,12 +21,15 @@ def _client(base_url: str | None, model: str | None):  # type: ignore[no-untyped
 
 
 class HarnessGroup(click.Group):
-    """Turns HarnessError into a clear message and exit code 1, never a traceback."""
+    """Turns HarnessError (and the memory store's errors) into a clear message and exit code 1,
+    never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from memory import MemoryError
+
         try:
             return super().invoke(ctx)
-        except HarnessError as exc:
+        except (HarnessError, MemoryError) as exc:
             click.secho(f"error: {exc.message}", fg="red", err=True)
             if exc.hint:
                 click.echo(f"  hint: {exc.hint}", err=True)
