@@ -3,7 +3,8 @@ plans with their steps. SQLite through sqlite-utils, in WAL mode, usable from Py
 the harness and from the sqlite-utils command line.
 
 Every message is committed as it is appended (one short IMMEDIATE transaction), so a crash,
-``kill -9`` or Ctrl-C loses at most the reply that was still being generated.
+``kill -9`` or Ctrl-C loses at most the reply that was still being generated. A compaction is
+one transaction too. SQLite's errors on any operation become the store's own (``errors.py``).
 """
 
 from __future__ import annotations
