@@ -30,12 +30,15 @@ def _client(base_url: str | None, model: str | None):  # type: ignore[no-untyped
 
 
 class HarnessGroup(click.Group):
-    """Turns HarnessError into a clear message and exit code 1, never a traceback."""
+    """Turns HarnessError (and the memory store's errors) into a clear message and exit code 1,
+    never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from memory import MemoryError
+
         try:
             return super().invoke(ctx)
-        except HarnessError as exc:
+        except (HarnessError, MemoryError) as exc:
             click.secho(f"error: {exc.message}", fg="red", err=True)
             if exc.hint:
                 click.echo(f"  hint: {exc.hint}", err=True)
@@ -49,24 +52,18 @@ model_option = click.option("--model", envvar="HARNESS_MODEL", help="served mode
 
 # config.toml keys -> the option names of the commands that take them.
 CONFIG_KEYS = {"base_url": "base_url", "model": "model", "memory": "memory_db", "workspace": "workspace",
-               "tools": "tool_set", "constrained": "constrained", "max_steps": "max_steps", "yes": "yes"}
+               "tools": "tool_set", "constrained": "constrained", "max_steps": "max_steps", "yes": "yes",
+               "skills": "skills_dirs"}
 CONFIG_COMMANDS = ("chat", "run", "doctor")
 
 
 def config_defaults() -> dict[str, dict[str, object]]:
-    """Defaults for the commands from <home>/config.toml (flags and HARNESS_* variables win)."""
-    from harness.config import harness_home
+    """Defaults for the commands from <home>/config.toml, validated against Settings (flags and
+    HARNESS_* variables win)."""
+    from harness.config import config_path, read_config_file
 
-    path = harness_home() / "config.toml"
-    if not path.is_file():
-        return {}
-    import tomllib
-
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise HarnessError(f"{path} is not valid TOML: {exc}", hint="fix or remove the file") from exc
-    unknown = sorted(set(data) - set(CONFIG_KEYS) - {"api_key"})
+    path = config_path()
+    data, unknown = read_config_file(path)
     if unknown:
         click.secho(f"warning: {path}: unknown settings ignored: {', '.join(unknown)}", fg="yellow", err=True)
     values = {CONFIG_KEYS[k]: v for k, v in data.items() if k in CONFIG_KEYS}

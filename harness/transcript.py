@@ -70,11 +70,9 @@ class Transcript:
         summary_message = {"role": "user", "content": SUMMARY_PREFIX + summary.strip()}
         if self.store is not None and self.session_id is not None:
             old = self._seqs[1:]
-            self.store.mark_compacted(self.session_id, old)
-            self._seqs = self._seqs[:1]
-            self._seqs.append(self.store.append(self.session_id, summary_message, kind="summary",
-                                                extra={"replaces": old[: len(middle)]}))
-            for m in tail:
-                self._seqs.append(self.store.append(self.session_id, m))
+            # One transaction: a kill midway must not leave the originals marked and no summary.
+            new = self.store.compact(self.session_id, old, summary_message, tail,
+                                     summary_extra={"replaces": old[: len(middle)]})
+            self._seqs = [*self._seqs[:1], *new]
         self.messages = [*head, summary_message, *tail]
         return Compaction(len(middle), len(tail), summary)

@@ -19,3 +19,7 @@ class DatabaseCorrupt(MemoryError):
 
 class DatabaseLocked(MemoryError):
     """Another process held the database past the busy timeout."""
+
+
+class SchemaTooNew(MemoryError):
+    """The database was written by a newer version of the store; it is refused, never downgraded."""

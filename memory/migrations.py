@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -62,5 +63,17 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-    db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+    # Never lower it: a newer store may have raised it since this one checked (see stored_version).
+    if stored_version(db.conn) < len(MIGRATIONS):
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
     return applied
+
+
+def stored_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the file (0 for a new one); reading it writes nothing."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def known_version() -> int:
+    """The newest schema version this code can read and write."""
+    return len(MIGRATIONS)

@@ -21,6 +21,7 @@ from harness.client import (
     parse_metrics,
 )
 from harness.errors import (
+    ConfigError,
     ContextTooLong,
     ModelNotFound,
     RequestTimeout,
@@ -223,3 +224,25 @@ def test_async_cut_off_stream_raises():
 
     with pytest.raises(StreamInterrupted):
         asyncio.run(run())
+
+
+@pytest.mark.parametrize("url", ["::::", "localhost:8011", "ftp://example.com", "http://", "http://[::1"])
+def test_invalid_base_url_is_a_config_error_naming_it(monkeypatch, tmp_path, url):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    with pytest.raises(ConfigError) as err:
+        Client(base_url=url)
+    assert f"base_url = {url!r} is not valid" in str(err.value) and "http://" in err.value.hint
+
+
+def test_invalid_base_url_from_the_environment_names_the_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    monkeypatch.setenv("HARNESS_BASE_URL", "::::")
+    with pytest.raises(ConfigError, match="^HARNESS_BASE_URL: base_url = '::::' is not valid"):
+        AsyncClient()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8011", "https://example.com/v1", "http://[::1]:8011"])
+def test_valid_base_urls_are_accepted(monkeypatch, tmp_path, url):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    with Client(base_url=url) as client:
+        assert client.base_url == url.removesuffix("/v1")

@@ -13,10 +13,13 @@ import textwrap
 import time
 
 import pytest
+from click.testing import CliRunner, Result
 
 from harness import events as ev
 from harness.agent import Agent
-from memory import DatabaseCorrupt, DatabaseLocked, MemoryStore
+from harness.cli import main
+from harness.transcript import Transcript
+from memory import DatabaseCorrupt, DatabaseLocked, MemoryError, MemoryStore, SchemaTooNew
 from scripted import Reply, ScriptedServer
 
 
@@ -110,7 +113,7 @@ def test_damaged_database_is_reported_and_untouched(tmp_path):
     data[4096:4096 * 6] = b"\xff" * (4096 * 5)  # trash pages after the header
     path.write_bytes(bytes(data))
     before = path.read_bytes()
-    with pytest.raises(DatabaseCorrupt, match="corrupt"):
+    with pytest.raises(DatabaseCorrupt, match="damaged"):
         s = MemoryStore(path)
         s.messages(sid)
         s.recall("x")
@@ -220,3 +223,91 @@ def test_context_full_compacts_older_turns_and_reports_it(tmp_path):
     assert "summary" in kinds and "compacted" in kinds  # originals kept
     resumed = Agent(client=server.client(), memory=db, session=agent.session_id, constrained=False)
     assert resumed.messages == agent.messages
+
+
+def test_compaction_that_fails_midway_leaves_the_session_as_it_was(tmp_path):
+    store = MemoryStore(tmp_path / "m.db")
+    transcript = Transcript(store)
+    for i, role in enumerate(["system", "user", "assistant", "user", "assistant"]):
+        transcript.append({"role": role, "content": f"message {i}"})
+    before = list(transcript.messages)
+    # The summary's write fails after the originals were marked (as a kill there would leave them).
+    store.conn.execute("CREATE TRIGGER fail_summary BEFORE INSERT ON messages WHEN NEW.kind = 'summary' "
+                       "BEGIN SELECT RAISE(ABORT, 'the disk went away'); END")
+    with pytest.raises(MemoryError):
+        transcript.compact("a summary", keep=2)
+    assert Transcript(store, transcript.session_id).messages == before
+
+
+def _damaged_db(path) -> str:
+    """A database whose first pages (header, schema, migrations) are intact and the rest trashed."""
+    with MemoryStore(path) as s:
+        sid = s.new_session("damaged")
+        for _ in range(100):
+            s.append(sid, {"role": "user", "content": "x" * 500})
+        s.remember("a fact")
+    data = bytearray(path.read_bytes())
+    data[4096 * 3:] = b"\xff" * (len(data) - 4096 * 3)
+    path.write_bytes(bytes(data))
+    return sid
+
+
+@pytest.mark.parametrize("operation", [
+    lambda s, sid: s.sessions(),
+    lambda s, sid: s.session(sid),
+    lambda s, sid: s.messages(sid),
+    lambda s, sid: s.facts(),
+    lambda s, sid: s.recall("fact"),
+    lambda s, sid: s.export(),
+    lambda s, sid: s.append(sid, {"role": "user", "content": "y"}),
+    lambda s, sid: s.remember("another fact"),
+], ids=["sessions", "session", "messages", "facts", "recall", "export", "append", "remember"])
+def test_every_operation_on_a_damaged_database_says_so(tmp_path, operation):
+    path = tmp_path / "memory.db"
+    sid = _damaged_db(path)
+    with MemoryStore(path) as store, pytest.raises(DatabaseCorrupt) as err:
+        operation(store, sid)
+    assert f"{path} is damaged" in str(err.value) and ".recover" in err.value.hint
+
+
+def _cli(args: list[str], home) -> Result:
+    return CliRunner().invoke(main, args, env={"HARNESS_HOME": str(home), "HARNESS_MEMORY": None,
+                                               "HARNESS_BASE_URL": "http://127.0.0.1:9"})
+
+
+@pytest.mark.parametrize("command", [
+    ["memory", "list"], ["memory", "show", "{sid}"], ["memory", "export"], ["run", "--session", "{sid}", "hi"],
+], ids=" ".join)
+def test_cli_on_a_damaged_database_is_a_clear_error(tmp_path, command):
+    path = tmp_path / "memory.db"
+    sid = _damaged_db(path)
+    out = _cli([*(c.format(sid=sid) for c in command), "--memory", str(path)], tmp_path)
+    assert (out.exit_code, type(out.exception), f"{path} is damaged" in out.output) == (1, SystemExit, True), out.output
+
+
+def test_newer_schema_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "memory.db"
+    MemoryStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(SchemaTooNew) as err:
+        MemoryStore(path)
+    assert ("schema version 99" in str(err.value), "version 3" in str(err.value), path.read_bytes() == before) \
+        == (True, True, True)
+
+
+def test_cli_on_a_newer_schema_is_a_clear_error(tmp_path):
+    path = tmp_path / "memory.db"
+    MemoryStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    out = _cli(["memory", "list", "--memory", str(path)], tmp_path)
+    assert (out.exit_code, type(out.exception), "schema version 99" in out.output) == (1, SystemExit, True), out.output
+
+
+def test_memory_path_that_is_a_directory_is_a_clear_error(tmp_path):
+    out = _cli(["memory", "list", "--memory", str(tmp_path)], tmp_path)
+    assert (out.exit_code, type(out.exception), "is a directory" in out.output) == (1, SystemExit, True), out.output

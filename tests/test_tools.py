@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from typing import Literal
 
@@ -162,6 +163,107 @@ def test_parallel_calls_run_concurrently():
     results = asyncio.run(ts.run_all([("slow", {"n": 1}), ("slow", {"n": 2}), ("aslow", {"n": 3}), ("aslow", {"n": 4})]))
     assert time.perf_counter() - started < 1.2
     assert [r.output for r in results] == ["1", "2", "3", "4"]
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+def _exits() -> str:
+    sys.exit(3)
+
+
+async def _aexits() -> str:
+    sys.exit(3)
+
+
+def _unprintable() -> Unprintable:
+    return Unprintable()
+
+
+def _raises_unprintable() -> str:
+    raise UnprintableError
+
+
+def _stops() -> str:
+    raise StopIteration
+
+
+@pytest.mark.parametrize("fn, words", [
+    (_exits, "'misbehaves' tried to end the program (sys.exit(3))"),
+    (_aexits, "'misbehaves' tried to end the program (sys.exit(3))"),
+    (_unprintable, "'misbehaves' returned a Unprintable that could not be turned into text"),
+    (_raises_unprintable, "'misbehaves' failed: UnprintableError: UnprintableError()"),
+    (_stops, "'misbehaves' failed: RuntimeError: StopIteration"),
+], ids=["sys.exit", "async sys.exit", "unprintable result", "unprintable error", "StopIteration"])
+def test_tool_that_misbehaves_becomes_an_error_result(fn, words):
+    misbehaves = Tool.from_schema("misbehaves", "Misbehaves.", {"type": "object", "properties": {}}, fn, timeout_s=5)
+    result = ToolSet([misbehaves]).run_sync("misbehaves", {})
+    assert (result.ok, result.output[:len(words)]) == (False, words)
+
+
+def test_tool_raising_keyboard_interrupt_still_cancels_the_run():
+    @tool
+    def interrupted() -> str:
+        """Ctrl-C."""
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ToolSet([interrupted]).run_sync("interrupted", {})
+
+
+def test_async_tool_that_blocks_its_loop_still_times_out():
+    @tool(timeout_s=0.2)
+    async def blocks() -> str:
+        """Blocks the event loop (a synchronous sleep in async code)."""
+        time.sleep(1.5)
+        return "finished"
+
+    results = asyncio.run(ToolSet([blocks, get_weather]).run_all([("blocks", {}), ("get_weather", {"city": "Oslo"})]))
+    assert [(r.ok, "0.2 s timeout" in r.output) for r in results] == [(False, True), (True, False)]
+
+
+def test_async_tool_abandoned_at_its_timeout_is_cancelled():
+    cancelled = threading.Event()
+
+    @tool(timeout_s=0.2)
+    async def waits() -> str:
+        """Awaits forever."""
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    ToolSet([waits]).run_sync("waits", {})
+    assert cancelled.wait(timeout=10)
+
+
+def test_sync_tool_finishing_after_its_timeout_reports_nothing(monkeypatch):
+    thread_errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: thread_errors.append(args.exc_value))
+    threads: list[threading.Thread] = []
+
+    @tool(timeout_s=0.1)
+    def late() -> str:
+        """Finishes after its timeout, once the caller's event loop has closed."""
+        threads.append(threading.current_thread())
+        time.sleep(0.5)
+        return "late"
+
+    ToolSet([late]).run_sync("late", {})
+    threads[0].join(timeout=10)
+    assert thread_errors == []
 
 
 @pytest.fixture

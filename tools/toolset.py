@@ -2,12 +2,18 @@
 
 Everything the model gets wrong — an unknown tool, arguments that do not fit the schema, a tool
 that raises, hangs or prints megabytes — becomes a ``ToolResult`` with a message the model can
-act on. Nothing here raises because of what the model wrote.
+act on. Nothing here raises because of what the model wrote, nor because of what a tool does
+(raise, ``sys.exit``, return a value that cannot be printed, block its event loop).
+
+Every tool runs in a thread of its own, an async tool in an event loop of its own there: a tool
+that blocks cannot freeze the agent, so its timeout always holds. The price: an async tool must
+not use objects bound to the caller's event loop (its clients, locks, queues).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import inspect
 import json
@@ -52,17 +58,32 @@ def truncate(text: str, limit: int) -> tuple[str, bool]:
     return text[:limit] + note, True
 
 
-def _as_text(value: Any) -> str:
-    if value is None:
-        return "(no output)"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, pydantic.BaseModel):
-        value = value.model_dump(mode="json")
+def _safe_str(value: object) -> str:
+    """str(), else repr(), else the type's name: a tool's value or error may break both."""
+    for render in (str, repr):
+        try:
+            return render(value)
+        except Exception:  # noqa: BLE001 - any failure falls through to the next rendering
+            continue
+    return f"<{type(value).__name__}>"
+
+
+def _as_text(name: str, value: Any) -> tuple[str, bool]:
+    """The text handed back to the model, and False when the value could not be turned into text."""
     try:
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
+        if value is None:
+            return "(no output)", True
+        if isinstance(value, str):
+            return value, True
+        if isinstance(value, pydantic.BaseModel):
+            value = value.model_dump(mode="json")
+        try:
+            return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str), True
+        except (TypeError, ValueError):
+            return repr(value), True
+    except Exception as exc:  # noqa: BLE001 - a broken __str__/__repr__ is the tool's fault, not the run's
+        return (f"{name!r} returned a {type(value).__name__} that could not be turned into text "
+                f"({type(exc).__name__}: {_safe_str(exc)})."), False
 
 
 def _describe_error(error: jsonschema.ValidationError) -> str:
@@ -73,29 +94,75 @@ def _describe_error(error: jsonschema.ValidationError) -> str:
     return f"at {where}: {error.message}{expected}"
 
 
-def _run_in_daemon_thread(fn: Callable[..., Any], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
-    """Run a sync tool off the event loop in a daemon thread.
+class ToolExited(Exception):
+    """A tool called ``sys.exit``: the call fails; the program goes on."""
 
-    A thread cannot be killed: a sync tool that hangs past its timeout keeps its thread, but as a
-    daemon it never holds up the process's exit (asyncio.to_thread's pool would).
+    def __init__(self, code: object) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Call:
+    """One tool call in a daemon thread; an async tool runs in an event loop of its own there.
+
+    A thread cannot be killed: a tool still running at its timeout keeps its thread, but as a
+    daemon it never holds up the process's exit (asyncio.to_thread's pool would). An abandoned
+    async tool is also cancelled in its own loop, so one that awaits stops there.
     """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
 
-    def settle(setter: Callable[[Any], None], value: Any) -> None:
-        if not future.done():
-            setter(value)
+    def __init__(self, fn: Callable[..., Any], kwargs: dict[str, Any], is_async: bool) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[Any] = self._loop.create_future()
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._cancel_tool: Callable[[], object] | None = None
+        self.future.add_done_callback(self._on_done)
+        threading.Thread(target=self._work, args=(fn, kwargs, is_async), daemon=True, name="tool").start()
 
-    def work() -> None:
+    def _work(self, fn: Callable[..., Any], kwargs: dict[str, Any], is_async: bool) -> None:
         try:
-            value = fn(**kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
-            loop.call_soon_threadsafe(settle, future.set_exception, exc)
+            value = asyncio.run(self._run_async(fn, kwargs)) if is_async else fn(**kwargs)
+        except SystemExit as exc:
+            # Raised on the caller's loop, SystemExit would end the whole program.
+            self._deliver(self.future.set_exception, ToolExited(exc.code))
+        except StopIteration as exc:  # a future refuses it (and would never complete)
+            self._deliver(self.future.set_exception, RuntimeError(f"StopIteration: {_safe_str(exc)}"))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side; KeyboardInterrupt still ends the run
+            self._deliver(self.future.set_exception, exc)
         else:
-            loop.call_soon_threadsafe(settle, future.set_result, value)
+            self._deliver(self.future.set_result, value)
 
-    threading.Thread(target=work, daemon=True, name="tool").start()
-    return future
+    async def _run_async(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        assert task is not None
+        with self._lock:
+            if self._abandoned:
+                raise asyncio.CancelledError
+            self._cancel_tool = lambda: loop.call_soon_threadsafe(task.cancel)
+        return await fn(**kwargs)
+
+    def _on_done(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled():
+            return
+        # Abandoned (timeout, Ctrl-C): cancel an async tool in its own loop too.
+        with self._lock:
+            self._abandoned = True
+            cancel = self._cancel_tool
+        if cancel is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has just finished: nothing to cancel
+                cancel()
+
+    def _deliver(self, setter: Callable[[Any], None], value: Any) -> None:
+        def settle() -> None:
+            if not self.future.done():
+                setter(value)
+
+        # A tool that finishes after its timeout may find the caller's loop closed: nobody waits
+        # for it then (without this check the thread dies printing "Event loop is closed").
+        if self._loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # closed between the check and the call
+            self._loop.call_soon_threadsafe(settle)
 
 
 class ToolSet:
@@ -174,17 +241,23 @@ class ToolSet:
             if not decision:
                 return result(f"The user did not approve running {name!r}. Do not retry it; "
                               "continue without it or ask the user.", False)
+        call: _Call | None = None
         try:
             kwargs = tool.bind(arguments)
-            call = tool.fn(**kwargs) if tool.is_async else _run_in_daemon_thread(tool.fn, kwargs)
-            value = await asyncio.wait_for(call, timeout=tool.timeout_s)
-        except asyncio.TimeoutError:
+            call = _Call(tool.fn, kwargs, tool.is_async)
+            value = await asyncio.wait_for(call.future, timeout=tool.timeout_s)
+        except asyncio.TimeoutError as exc:
+            if call is None or not call.future.cancelled():  # the tool itself raised TimeoutError
+                return result(f"{name!r} failed: {type(exc).__name__}: {_safe_str(exc)}", False)
             return result(f"{name!r} did not finish within its {tool.timeout_s:g} s timeout and was abandoned.", False)
         except pydantic.ValidationError as exc:
             return result(f"The arguments for {name!r} are invalid: {exc}", False)
+        except ToolExited as exc:
+            return result(f"{name!r} tried to end the program (sys.exit({_safe_str(exc.code)})); "
+                          "the call failed and nothing else stopped.", False)
         except Exception as exc:  # noqa: BLE001 - a tool's failure is a result for the model
-            return result(f"{name!r} failed: {type(exc).__name__}: {exc}", False)
-        return result(_as_text(value), True)
+            return result(f"{name!r} failed: {type(exc).__name__}: {_safe_str(exc)}", False)
+        return result(*_as_text(name, value))
 
     async def run_all(self, calls: Iterable[tuple[str, dict[str, Any]]], approve: Approve = deny_all) -> list[ToolResult]:
         """Run one turn's calls concurrently; results come back in call order."""
