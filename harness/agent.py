@@ -27,7 +27,7 @@ from harness.constrained import (
     tools_for_prompt,
 )
 from harness.errors import HarnessError
-from harness.grounding import invented_numbers, ungrounded_arguments
+from harness.grounding import close_words, invented_numbers, ungrounded_arguments
 from harness.techniques import Techniques
 from harness.models import BUNDLED
 from harness.memory_tools import MEMORY_TOOLS, memory_tools
@@ -339,6 +339,7 @@ class Agent:
             if rejection is not None:
                 record.rejected, message = rejection
                 self._append_note({"role": "user", "content": message})
+                yield ev.AnswerRejected(record.rejected, text, message)
                 outcome.retry = True
                 return
             outcome.stop, outcome.text = "final_answer", text
@@ -408,11 +409,16 @@ class Agent:
             return f"Not run: {call.name!r} is not one of this step's tools ({', '.join(self._allowed)})."
         tool = self.tools.get(call.name)
         if self.techniques.grounding and tool is not None:
-            guessed = ungrounded_arguments(call.arguments, tool.parameters, self._grounds())
+            said = self._grounds()
+            guessed = ungrounded_arguments(call.arguments, tool.parameters, said)
             if guessed:
+                value = str(call.arguments[guessed[0]])
+                close = close_words(value, said)
+                if close:  # a paraphrase ("Lisboa" for "Lisbon"): the tool stays on offer
+                    return f"Not run: the user wrote {close!r}, not {value!r}. Call again with {guessed[0]}={close!r}."
                 others = [t.name for t in self.tools if t.name != call.name]
                 look_up = f"If one of {', '.join(others)} can find it, call that first. " if others else ""
-                return (f"{GUESSED} {guessed[0]} ({call.arguments[guessed[0]]!r} is a guess). "
+                return (f"{GUESSED} {guessed[0]} ({value!r} is a guess). "
                         f"{look_up}Else ask with ask_user: \"Which {guessed[0].replace('_', ' ')}?\"")
         return None
 
@@ -424,11 +430,16 @@ class Agent:
         if self.techniques.echo_guard and echoes_harness(text, harness_notes, ran):
             return "echo", ("That repeats the harness's note instead of answering. Answer the user's question "
                             "with final_answer, in your own words, from the results above.")
-        if self.techniques.answer_check and ran and not any(t.rejected == "numbers" for t in self._run_turns):
+        if self.techniques.answer_check and len(self.tools) and \
+                not any(t.rejected == "numbers" for t in self._run_turns):
             invented = invented_numbers(text, self._grounds())
-            if invented:
+            if invented and ran:
                 return "numbers", (f"Your answer says {', '.join(invented)}, which no tool result contains. Answer "
                                    "again with final_answer, using the exact values from the tool results.")
+            if invented:  # no tool ran: a looked-up fact stated from memory, or a sum the model worked out
+                return "numbers", (f"Your answer says {', '.join(invented)}, which neither the user nor a tool "
+                                   "gave. If a tool can look it up, call it. If you worked it out yourself, "
+                                   "give the same answer again.")
         return None
 
     async def _run_calls(self, calls: list[ToolCall], refusals: list[str | None]) -> list[ToolResult]:

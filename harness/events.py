@@ -49,6 +49,16 @@ class ParseProblem:
 
 
 @dataclass
+class AnswerRejected:
+    """The harness sent an answer back (it parroted a note, or stated numbers nobody gave); it already
+    streamed, so a UI should mark it as withdrawn."""
+
+    reason: str
+    answer: str
+    message: str
+
+
+@dataclass
 class SkillLoaded:
     name: str
     path: str

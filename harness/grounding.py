@@ -93,3 +93,28 @@ def invented_numbers(answer: str, context: str) -> list[str]:
                 pass
             out.append(plain)
     return out
+
+
+def close_words(value: str, context: str) -> str | None:
+    """The words of ``context`` that ``value`` seems to paraphrase ("Lisboa" for "Lisbon"), if any.
+
+    Compared word by word with difflib, only against context words of a similar length, so the cost
+    stays linear in the context."""
+    import difflib
+
+    parts = _WORD.findall(unicodedata.normalize("NFKC", value))
+    if not parts or len(parts) > MAX_WORDS:
+        return None
+    original = {w.casefold(): w for w in _WORD.findall(unicodedata.normalize("NFKC", context))}
+    out = []
+    for part in parts:
+        low = part.casefold()
+        if low in original:
+            out.append(original[low])
+            continue
+        near = [w for w in original if abs(len(w) - len(low)) <= 2 and w[:1] == low[:1]]
+        match = difflib.get_close_matches(low, near, n=1, cutoff=0.75)
+        if not match:
+            return None
+        out.append(original[match[0]])
+    return " ".join(out)

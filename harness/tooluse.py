@@ -142,16 +142,27 @@ def values_match(expected: Any, actual: Any) -> bool:
     return normalise(expected) == normalise(actual)
 
 
-def call_matches(expected: ExpectedCall, name: str, arguments: dict[str, Any], schema: dict[str, Any]) -> bool:
+def call_matches(expected: ExpectedCall, name: str, arguments: dict[str, Any], schema: dict[str, Any],
+                 said: str = "") -> bool:
+    """Same tool, the expected values; any other argument must be optional and either its default or,
+    where it has none, made of what the user said (a timer labelled "9 minutes" for "9 minutes")."""
+    from harness.grounding import ungrounded_arguments
+
     if name != expected.name:
         return False
     if any(k not in arguments or not values_match(v, arguments[k]) for k, v in expected.arguments.items()):
         return False
     properties, required = schema.get("properties", {}), set(schema.get("required", []))
-    for k, v in arguments.items():  # arguments the case does not name: optional, and their default
+    for k, v in arguments.items():
         if k in expected.arguments:
             continue
-        if k in required or "default" not in properties.get(k, {}) or not values_match(properties[k]["default"], v):
+        spec = properties.get(k, {})
+        if k in required or not isinstance(spec, dict):
+            return False
+        if "default" in spec:
+            if not values_match(spec["default"], v):
+                return False
+        elif ungrounded_arguments({k: v}, {"properties": {k: spec}, "required": [k]}, said):
             return False
     return True
 
@@ -162,7 +173,7 @@ def score(case: Case, calls: list[tuple[str, dict[str, Any]]], answer: str, answ
     unmatched = list(calls)
     for expected in case.calls:
         schema = tools[expected.name].parameters
-        hit = next((c for c in unmatched if call_matches(expected, c[0], c[1], schema)), None)
+        hit = next((c for c in unmatched if call_matches(expected, c[0], c[1], schema, case.user)), None)
         if hit is None:
             return False, f"missing call {expected.name}({canonical_json(expected.arguments)})"
         unmatched.remove(hit)

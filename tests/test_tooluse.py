@@ -171,3 +171,22 @@ def test_a_phrase_the_model_composes_is_not_a_guess():
     schema = {"properties": {"text": {"type": "string"}}, "required": ["text"]}
     assert ungrounded_arguments({"text": "Ada likes tea."}, schema, "Remember: I like tea.") == []
     assert ungrounded_arguments({"text": "Ada Lovelace"}, schema, "Remember: I like tea.") == ["text"]
+@pytest.mark.parametrize("value,context,close", [
+    ("Lisboa", "What's the airport code for Lisbon?", "Lisbon"),
+    ("Londres", "weather in Rome?", None),
+    ("New Yrok", "time in New York please", "New York"),
+])
+def test_a_paraphrased_value_is_pointed_at_what_the_user_wrote(value, context, close):
+    from harness.grounding import close_words
+
+    assert close_words(value, context) == close
+
+
+@pytest.mark.parametrize("arguments,ok", [
+    ({"minutes": 9, "label": "9 minutes"}, True),  # an optional value made of the user's words
+    ({"minutes": 9, "label": "Pasta"}, False),  # one the model made up
+])
+def test_optional_arguments_without_a_default(arguments, ok):
+    c = Case("t", "single", ("set_timer",), "Set a timer for 9 minutes.",
+             (ExpectedCall("set_timer", {"minutes": 9}),), ("9",))
+    assert score(c, [("set_timer", arguments)], "Timer set: 9 minutes", True, TOOLS)[0] is ok
