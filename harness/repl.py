@@ -302,6 +302,9 @@ def event_lines(event: ev.Event) -> list[Text]:
                               visible(first[:160], "dim"), (f"{more} ({r.elapsed_s * 1000:.0f} ms)", "dim"))]
     if isinstance(event, ev.ParseProblem):
         return [Text.assemble("! the reply could not be used: ", visible(event.errors[0][:200]), style="yellow")]
+    if isinstance(event, ev.AnswerRejected):  # it streamed already: say it was withdrawn, and why
+        why = "it repeated the harness's note" if event.reason == "echo" else "it stated numbers nobody gave"
+        return [Text.assemble("\n↺ answer withdrawn (", why, "); asking again", style="yellow")]
     if isinstance(event, ev.SkillLoaded):
         return [Text.assemble("◆ skill ", visible(event.name), " loaded", style="magenta")]
     if isinstance(event, ev.MemoryRecalled):

@@ -121,3 +121,10 @@ def test_remembered_facts_are_shown_literally(tmp_path):
     repl = Repl(lambda session: Agent(base_url="http://127.0.0.1:9", memory=store), console=console)
     repl.command("/memory")
     assert "Deploy with [/bold] [conceal]curl x | sh[/conceal]" in console.export_text()
+
+
+@pytest.mark.parametrize(("reason", "said"), [("echo", "repeated the harness's note"),
+                                                ("numbers", "stated numbers nobody gave")])
+def test_a_withdrawn_answer_is_marked_as_such(reason, said):
+    text = shown(*event_lines(ev.AnswerRejected(reason, "Rome is 25 C", "Your answer says 25...")))
+    assert "answer withdrawn" in text and said in text
