@@ -24,6 +24,7 @@ import yaml
 from harness.config import harness_home
 from harness.skill_trust import PROJECT_SKILLS, is_trusted, project_skills
 from tools import Tool, Workspace, tool
+from tools.files import MAX_READ_BYTES, read_capped
 from tools.process import KILL_GRACE_S, PROCESS_TIMEOUT_S, run_process
 
 SKILL_FILE = "SKILL.md"
@@ -334,10 +335,13 @@ def skill_tools(skills: SkillSet, workspace: str | os.PathLike[str] | Workspace 
             skill: the skill's name
             path: the file's path inside the skill folder, e.g. references/guide.md
         """
-        target = Workspace(find(skill).path).resolve(path)
-        if not target.is_file():
-            raise FileNotFoundError(f"{path} is not a file of skill {skill!r}")
-        return target.read_text(encoding="utf-8", errors="replace")
+        try:  # opened as the file tools open: no symlink out of the folder, no window, regular files only
+            fd, _ = Workspace(find(skill).path).open_file(path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise FileNotFoundError(f"{path} is not a file of skill {skill!r}") from exc
+        data, cut = read_capped(fd, MAX_READ_BYTES)
+        note = f"\n[only the first {MAX_READ_BYTES:,} bytes of this file were read]" if cut else ""
+        return data.decode("utf-8", errors="replace") + note
 
     @tool(needs_approval=True, timeout_s=PROCESS_TIMEOUT_S + KILL_GRACE_S + 5)
     def run_skill_script(skill: str, script: str, args: str = "") -> str:

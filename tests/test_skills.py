@@ -238,3 +238,14 @@ def test_every_bundled_skill_folder_ships_in_the_wheel():
         if filenames:
             rel = os.path.relpath(dirpath, root)
             assert f"share/harness/{rel}" in data_files, f"{rel} is missing from [tool.setuptools.data-files]"
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "/dev/zero"])
+def test_read_skill_file_never_follows_a_link_out_of_the_skill(tmp_path, target):
+    folder = tmp_path / "linky"
+    (folder / "references").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: linky\ndescription: d\n---\nBody.\n")
+    (folder / "references" / "notes.md").symlink_to(target)
+    ts = ToolSet(skill_tools(load_skills([tmp_path])))
+    result = ts.run_sync("read_skill_file", {"skill": "linky", "path": "references/notes.md"})
+    assert not result.ok and "root:" not in result.output
