@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,7 +105,7 @@ def _call_from_obj(obj: Any, raw: str) -> ToolCall | str | None:
     if isinstance(args, str):
         try:
             args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
             return f"the arguments of the call to {name!r} are a string that is not valid JSON: {exc}"
         except RecursionError:
             return _too_deep_message(name)
@@ -125,7 +125,7 @@ def _calls_from_json(text: str, raw: str) -> list[ToolCall | str] | None:
     try:
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError, or an integer of more than 4300 digits
             value = _json_sequence(text)
             if value is None:
                 return None
@@ -151,7 +151,7 @@ def _json_sequence(text: str) -> list[Any] | None:
             break
         try:
             value, i = decoder.raw_decode(text, i)
-        except json.JSONDecodeError:
+        except ValueError:
             return None
         values.append(value)
     return values if len(values) > 1 else None
@@ -160,7 +160,7 @@ def _json_sequence(text: str) -> list[Any] | None:
 def _is_json(text: str) -> bool:
     try:
         json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -172,6 +172,8 @@ def _json_problem(body: str, where: str) -> str:
         return f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {body.strip()[:200]!r}"
     except RecursionError:
         return _too_deep_message(None)
+    except ValueError as exc:
+        return f"{where} is not valid JSON ({exc}): {body.strip()[:200]!r}"
     return (f"{where} must hold {{\"name\": <tool name>, \"arguments\": {{...}}}} (or a list of those): "
             f"{body.strip()[:200]!r}")
 
@@ -218,7 +220,10 @@ _LONGEST_CALL_KEY = max(map(len, CALL_KEYS))
 _WS = re.compile(r"[ \t\r\n]*")
 _STRING_RUN = re.compile(r'[^"\\\x00-\x1f]*')
 _WORD_RUN = re.compile(r"[A-Za-z0-9.+\-]*")
-_JSON_WORD = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
+# json.loads also takes NaN and Infinity: so does the scanner, or a split could change the result
+_JSON_WORD = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null|NaN|-?Infinity")
+_CALL_GATE = re.compile(r'(?:\[[ \t\r\n]*)?\{[ \t\r\n]*"(?:name|function|type|arguments|parameters)"')
+_DECODER = json.JSONDecoder()
 
 Outcome = Literal["more", "end", "fail", "open"]
 # what the JSON scanner reads next
@@ -247,7 +252,6 @@ class _JsonScan:
         self.key_gate = False  # the next key must be a call key
         self.elem_gate = False  # the next list element must be an object
         self.gate_passed = False
-        self.depth = 0  # the deepest nesting seen
         self.values = 0
         self.end = self.stop = self.failed = -1
         self.next_start = start
@@ -287,6 +291,10 @@ class _JsonScan:
         return self.decided
 
     def _scan_to_end(self, buf: str, final: bool) -> Outcome:
+        if self.i == self.next_start and not self.values:
+            done = self._whole_value(buf)
+            if done is not None:
+                return done
         outcome = self._scan(buf)
         if outcome is not None:
             return outcome
@@ -305,6 +313,21 @@ class _JsonScan:
             self.stop = self.next_start
             return "end"
         return "open"
+
+    def _whole_value(self, buf: str) -> Outcome | None:
+        """Fast path, tried once: a value already complete in ``buf`` is read by the C decoder.
+
+        It ends where the scanner would (same grammar), so the result never depends on the split."""
+        j = _WS.match(buf, self.i).end()  # type: ignore[union-attr]
+        if j >= len(buf) or buf[j] not in "{[" or (self.gate == "call" and not _CALL_GATE.match(buf, j)):
+            return None
+        try:
+            _, end = _DECODER.raw_decode(buf, j)
+        except (ValueError, RecursionError):
+            return None  # not complete yet, or not JSON: the scanner finds out where
+        self.gate_passed = self.gate == "call"
+        self.i = end
+        return self._value_done(end)
 
     def _scan(self, buf: str) -> Outcome | None:
         """Read up to the end of ``buf``; an outcome, or None if the text ended first."""
@@ -412,11 +435,10 @@ class _JsonScan:
                     elif self.elem_gate:
                         self.key_gate, self.elem_gate = True, False
                     stack.append("}" if ch == "{" else "]")
-                    self.depth = max(self.depth, len(stack))
                     self.state = _FIRST_KEY if ch == "{" else _FIRST_VALUE
                 elif ch == '"':
                     self.state, self.is_key, self.token = _STRING, False, i
-                elif ch in "-0123456789tfn":
+                elif ch in "-0123456789tfnNI":
                     self.state, self.token = _WORD, i
                 else:
                     return self._fail(i)
@@ -560,7 +582,8 @@ class StreamingToolCallParser:
         self.result = ParsedOutput()
         self._content: list[str] = []
         self._thinking: list[str] = []
-        # state of the undecided segment at self.pos
+        # state of the undecided segment at self.pos, and the method that goes on reading it
+        self._resume: Callable[[int, bool], Iterator[Event] | None] | None = None
         self._scan: _JsonScan | _PythonListScan | None = None
         self._extent: _PythonListScan | None = None  # the reach of a broken call, to skip it whole
         self._problem = ""
@@ -597,6 +620,7 @@ class StreamingToolCallParser:
         """Move past the current segment; its scanning state goes with it."""
         self.pos = upto
         self._scan = self._extent = None
+        self._resume = None
         self._problem = ""
         self._close_from = -1
         self._seek = {}
@@ -689,6 +713,8 @@ class StreamingToolCallParser:
 
     def _step(self, final: bool) -> Iterator[Event] | None:
         """Consume one segment starting at self.pos, or None when more text is needed."""
+        if self._resume is not None:  # an undecided segment: go on reading it
+            return self._resume(self.pos, final)
         buf, pos = self.buf, self.pos
         i, partial = self._next_opener(final)
         if i > pos:
@@ -696,23 +722,23 @@ class StreamingToolCallParser:
             return self._emit_content(buf[pos:i])
         if partial:
             return None
-        if self._extent is not None:
-            return self._skip_broken(final)
         if buf.startswith(THINK_OPEN, i):
             self.in_think = True
             self._consume(i + len(THINK_OPEN))
             return iter(())
-        if buf.startswith(HERMES_OPEN, i):
-            return self._tagged(i, final)
-        if buf.startswith(MISTRAL_TAG, i):
-            return self._after_tag(i, final)
         if buf.startswith(PYTHON_TAG, i):
             # The tag is a marker; the JSON calls after it are read as bare JSON.
             self._consume(i + len(PYTHON_TAG))
             return iter(())
-        if buf.startswith(FENCE, i):
-            return self._fence(i, final)
-        return self._bracket(i, final)
+        if buf.startswith(HERMES_OPEN, i):
+            self._resume = self._tagged
+        elif buf.startswith(MISTRAL_TAG, i):
+            self._resume = self._after_tag
+        elif buf.startswith(FENCE, i):
+            self._resume = self._fence
+        else:
+            self._resume = self._bracket
+        return self._resume(i, final)
 
     def _json_scan(self, start: int, **options: Any) -> _JsonScan:
         if not isinstance(self._scan, _JsonScan):
@@ -724,9 +750,10 @@ class StreamingToolCallParser:
         one (else to the first character no call holds), so its pieces do not become content."""
         self._problem = problem
         self._extent = _PythonListScan(start, lenient=True)
-        return self._skip_broken(final)
+        self._resume = self._skip_broken
+        return self._skip_broken(self.pos, final)
 
-    def _skip_broken(self, final: bool) -> Iterator[Event] | None:
+    def _skip_broken(self, i: int, final: bool) -> Iterator[Event] | None:
         assert self._extent is not None
         outcome = self._extent.scan(self.buf, final)
         if outcome == "more":
@@ -870,7 +897,11 @@ class StreamingToolCallParser:
             raw = buf[i:scan.end]
             self._consume(scan.end)
             calls = _calls_from_json(raw, raw)
-            return self._emit_calls(calls) if calls is not None else self._emit_content(raw)
+            if calls is not None:
+                return self._emit_calls(calls)
+            if scan.gate_passed and not _is_json(raw):  # e.g. a bad escape: the scanner is not that strict
+                return self._error(_json_problem(raw, "the tool call"))
+            return self._emit_content(raw)
         if outcome == "open":
             self._consume(len(buf))
             if scan.gate_passed:
