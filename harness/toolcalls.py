@@ -6,8 +6,14 @@ at once. Every decision it takes depends only on text it has already seen, and i
 into deltas gives exactly the batch result. Content is released as soon as it cannot be the
 start of a call; a call is released as soon as it closes.
 
+A possible call is read by an incremental scanner that follows the JSON grammar (or counts a
+pythonic list's brackets), so each character is read once however the text is split: a stray
+"{" in prose is prose the moment the next character cannot continue a call, and a call's
+strings may hold the format's own tags. Pythonic lists count only on a line of their own, so
+prose like "[max(a, b)]" stays text.
+
 Nothing here raises on model output: what cannot be read becomes an entry in ``errors``
-(for the model to read and retry) or stays content.
+(for the model to read and retry) or stays content; nesting deeper than MAX_DEPTH is an error.
 """
 
 from __future__ import annotations
