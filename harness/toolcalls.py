@@ -733,8 +733,9 @@ class StreamingToolCallParser:
             self._consume(i + len(THINK_OPEN))
             return iter(())
         if buf.startswith(PYTHON_TAG, i):
-            # The tag is a marker; the JSON calls after it are read as bare JSON.
+            # The tag is a marker; the calls after it are read as bare JSON (or a pythonic list).
             self._consume(i + len(PYTHON_TAG))
+            self.line_start = True
             return iter(())
         if buf.startswith(HERMES_OPEN, i):
             self._resume = self._tagged

@@ -95,6 +95,7 @@ PYTHONIC_IN_PROSE = [
     ("I'll check.\n[get_weather(city='Paris')]", "auto", "I'll check.", [("get_weather", {"city": "Paris"})], 0),
     ("[\n  get_weather(city='Paris'),\n  now()\n]\n", "pythonic", "", [("get_weather", {"city": "Paris"}), ("now", {})], 0),
     ("[max(a, b)]", "auto", "", [], 1),  # the whole reply: a call list gone wrong, so say why
+    ("<|python_tag|>[get_weather(city='Paris')]", "auto", "", [("get_weather", {"city": "Paris"})], 0),
 ]
 
 # A call's string argument may hold the format's own tags (item 14).
