@@ -747,6 +747,12 @@ class StreamingToolCallParser:
             self._resume = self._bracket
         return self._resume(i, final)
 
+    def _before_tag(self, i: int, failed: int) -> int:
+        """Where prose that began at ``i`` and stopped being a call at ``failed`` ends: at the first
+        tag in between if there is one (inside what looked like a string: a stray quote hides no call)."""
+        tag = _TAG_SEARCH.search(self.buf, i + 1, failed)
+        return max(i + 1, tag.start() if tag else failed)
+
     def _json_scan(self, start: int, **options: Any) -> _JsonScan:
         if not isinstance(self._scan, _JsonScan):
             self._scan = _JsonScan(start, **options)
@@ -766,8 +772,7 @@ class StreamingToolCallParser:
         if outcome == "more":
             return None
         upto = {"end": self._extent.end, "fail": self._extent.failed}.get(outcome, len(self.buf))
-        tag = _TAG_SEARCH.search(self.buf, self.pos + 1, upto)  # a later call is not part of the broken one
-        upto = tag.start() if tag else upto
+        upto = self._before_tag(self.pos, upto)  # a later call is not part of the broken one
         problem = self._problem
         self._consume(max(upto, self.pos + 1))
         return self._error(problem)
@@ -909,16 +914,15 @@ class StreamingToolCallParser:
             if scan.gate_passed and not _is_json(raw):  # e.g. a bad escape: the scanner is not that strict
                 return self._error(_json_problem(raw, "the tool call"))
             return self._emit_content(raw)
-        if outcome == "open":
-            self._consume(len(buf))
+        if outcome == "open":  # the text ended inside it: up to the end, or to a tag that follows
+            upto = self._before_tag(i, len(buf))
+            self._consume(upto)
             if scan.gate_passed:
-                return self._error(f"the output ended inside an unfinished tool call: {buf[i:i + 200]!r}")
-            return self._emit_content(buf[i:])
+                return self._error(f"the output ended inside an unfinished tool call: {buf[i:min(upto, i + 200)]!r}")
+            return self._emit_content(buf[i:upto])
         if scan.gate_passed:  # it began as a call: tell the model what is wrong with it
             return self._broken(i, _json_problem(buf[i:scan.failed + 1], "the tool call"), final)
-        # Prose. A tag inside what looked like a string still counts (a stray '"' hides no call).
-        tag = _TAG_SEARCH.search(buf, i + 1, scan.failed)
-        upto = max(i + 1, tag.start() if tag else scan.failed)
+        upto = self._before_tag(i, scan.failed)
         self._consume(upto)
         return self._emit_content(buf[i:upto])
 
@@ -929,14 +933,16 @@ class StreamingToolCallParser:
         if outcome == "more":
             return None
         whole = not (self.said or self.result.calls or self.result.errors)
-        if outcome == "open":
-            self._consume(len(buf))
+        if outcome == "open":  # the text ended inside it: up to the end, or to a tag that follows
+            upto = self._before_tag(i, len(buf))
+            self._consume(upto)
             if whole:
-                return self._error(f"the output ended inside an unfinished list of calls: {buf[i:i + 200]!r}")
-            return self._emit_content(buf[i:])
+                return self._error(f"the output ended inside an unfinished list of calls: {buf[i:min(upto, i + 200)]!r}")
+            return self._emit_content(buf[i:upto])
         if outcome == "fail":
-            self._consume(scan.failed)
-            return self._emit_content(buf[i:scan.failed])
+            upto = self._before_tag(i, scan.failed)
+            self._consume(upto)
+            return self._emit_content(buf[i:upto])
         after = _BLANKS.match(buf, scan.end).end()  # type: ignore[union-attr]
         if after == len(buf) and not final:
             return None

@@ -262,6 +262,20 @@ def test_never_raises_and_split_never_matters(parts, cuts, fmt):
         json.dumps(call.arguments)  # always serialisable back to the model
 
 
+PROSE_FRAGMENTS = [f for f in FRAGMENTS if not any(tag in f for tag in ("<tool_call>", "<think>", "```", "[TOOL_CALLS]",
+                                                                       "<|python_tag|>"))]
+LAST_CALL = '\n<tool_call>{"name": "last", "arguments": {}}</tool_call>'
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(PROSE_FRAGMENTS), st.text(alphabet='{}[]()"\' :,=\n\\ab', max_size=6)),
+                max_size=12),
+       st.sampled_from(["auto", "hermes", "llama3", "json", "pythonic"]))
+def test_no_prose_hides_a_later_call(parts, fmt):
+    names = [c.name for c in parse_tool_calls("".join(parts) + LAST_CALL, fmt).calls]
+    assert names[-1:] == ["last"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_arbitrary_text_never_raises(text):
