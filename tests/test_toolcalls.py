@@ -147,6 +147,20 @@ def test_too_deep_arguments_from_the_server_are_an_error():
     assert isinstance(result, str) and "levels deep" in result
 
 
+HUGE_INT = "1" * 5000  # json raises ValueError (not JSONDecodeError) past 4300 digits
+HUGE_INTEGERS = [
+    ('<tool_call>{"name": "f", "arguments": {"a": ' + HUGE_INT + "}}</tool_call>", "hermes"),
+    ('{"name": "f", "arguments": {"a": ' + HUGE_INT + "}}", "auto"),
+    ('{"name": "f", "arguments": "{\\"a\\": ' + HUGE_INT + '}"}', "json"),
+]
+
+
+@pytest.mark.parametrize(("text", "fmt"), HUGE_INTEGERS)
+def test_integer_too_long_for_python_is_an_error_not_a_crash(text, fmt):
+    out = parse_tool_calls(text, fmt)
+    assert (out.calls, len(out.errors)) == ([], 1)
+
+
 def test_raw_text_is_kept_verbatim():
     text = 'a <tool_call>{"name": "x", "arguments": {}}</tool_call> b'
     assert parse_tool_calls(text).calls[0].raw == '<tool_call>{"name": "x", "arguments": {}}</tool_call>'
