@@ -27,7 +27,7 @@ def model_text_corpus(target_bytes: int = 1_000_000, seed: int = 7) -> str:
         '```json\n{"name": "read_file", "arguments": {"path": "src/main.py", "start_line": 1}}\n```\n',
         '[TOOL_CALLS][{"name": "search_files", "arguments": {"pattern": "*.py", "text": "def \\\\w+"}}]',
         '<|python_tag|>{"name": "now", "parameters": {}}; {"name": "list_dir", "parameters": {"path": "."}}',
-        '[get_weather(city="Oslo", days=3), now()]',
+        '\n[get_weather(city="Oslo", days=3), now()]\n',  # pythonic calls stand on a line of their own
         "```python\nfor i in range(10):\n    print({i: [i, i * 2]})\n```\n",
         "Done. See [the docs](https://example.org) for more — 日本語もOK 😀.\n",
     ]

@@ -6,8 +6,14 @@ at once. Every decision it takes depends only on text it has already seen, and i
 into deltas gives exactly the batch result. Content is released as soon as it cannot be the
 start of a call; a call is released as soon as it closes.
 
+A possible call is read by an incremental scanner that follows the JSON grammar (or counts a
+pythonic list's brackets), so each character is read once however the text is split: a stray
+"{" in prose is prose the moment the next character cannot continue a call, and a call's
+strings may hold the format's own tags. Pythonic lists count only on a line of their own, so
+prose like "[max(a, b)]" stays text.
+
 Nothing here raises on model output: what cannot be read becomes an entry in ``errors``
-(for the model to read and retry) or stays content.
+(for the model to read and retry) or stays content; nesting deeper than MAX_DEPTH is an error.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+MAX_DEPTH = 64  # nesting of a call's arguments; deeper is refused (decoders and validators recurse)
 
 Format = Literal["auto", "hermes", "llama3", "mistral", "pythonic", "json"]
 
@@ -29,8 +37,6 @@ FENCE = "```"
 _TAGS = (THINK_OPEN, HERMES_OPEN, MISTRAL_TAG, PYTHON_TAG, FENCE)
 _CALL_START = re.compile(r'\s*\{\s*"(name|function|type)"\s*:')
 _OPENER_CHAR = re.compile(r"[<\[`{]")
-_PYTHONIC_HEAD = re.compile(r"\[\s*[A-Za-z_][\w.]*\s*\(")
-_PYTHONIC_MAYBE = re.compile(r"\[\s*(?:[A-Za-z_][\w.]*\s*)?")
 
 
 @dataclass
@@ -74,6 +80,24 @@ Event = ContentDelta | ThinkingDelta | CallParsed | ParseError
 # --- reading one call ---------------------------------------------------------------------
 
 
+def _too_deep(value: Any) -> bool:
+    """Whether containers nest more than MAX_DEPTH levels (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def _too_deep_message(name: str | None) -> str:
+    what = f"the arguments of the call to {name!r}" if name else "the tool call"
+    return (f"{what} nest more than {MAX_DEPTH} levels deep; flatten them "
+            "(or pass deeply nested data as a string)")
+
+
 def _call_from_obj(obj: Any, raw: str) -> ToolCall | str | None:
     """A ToolCall from a decoded object, an error message, or None if it is not call-shaped."""
     if not isinstance(obj, dict):
@@ -87,25 +111,32 @@ def _call_from_obj(obj: Any, raw: str) -> ToolCall | str | None:
     if isinstance(args, str):
         try:
             args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
             return f"the arguments of the call to {name!r} are a string that is not valid JSON: {exc}"
+        except RecursionError:
+            return _too_deep_message(name)
     if args is None:
         args = {}
     if not isinstance(args, dict):
         return f"the arguments of the call to {name!r} must be a JSON object, got {type(args).__name__}"
+    if _too_deep(args):
+        return _too_deep_message(name)
     return ToolCall(name=name, arguments=args, raw=raw)
 
 
 def _calls_from_json(text: str, raw: str) -> list[ToolCall | str] | None:
     """Calls from JSON text: one object, an array, or objects separated by whitespace/';'.
 
-    None when the text is valid JSON that is not call-shaped (so it is content)."""
+    None when the text is not JSON, or is JSON that is not call-shaped (so it is content)."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = _json_sequence(text)
-        if value is None:
-            return None
+        try:
+            value = json.loads(text)
+        except ValueError:  # JSONDecodeError, or an integer of more than 4300 digits
+            value = _json_sequence(text)
+            if value is None:
+                return None
+    except RecursionError:  # the decoder recurses: some thousand levels exhaust the stack
+        return [_too_deep_message(None)]
     items = value if isinstance(value, list) else [value]
     if not items:
         return None
@@ -126,7 +157,7 @@ def _json_sequence(text: str) -> list[Any] | None:
             break
         try:
             value, i = decoder.raw_decode(text, i)
-        except json.JSONDecodeError:
+        except ValueError:
             return None
         values.append(value)
     return values if len(values) > 1 else None
@@ -135,22 +166,36 @@ def _json_sequence(text: str) -> list[Any] | None:
 def _is_json(text: str) -> bool:
     try:
         json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return False
     return True
 
 
-def _literal(node: ast.AST) -> Any:
-    return ast.literal_eval(node)
+def _json_problem(body: str, where: str) -> str:
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        return f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {body.strip()[:200]!r}"
+    except RecursionError:
+        return _too_deep_message(None)
+    except ValueError as exc:
+        return f"{where} is not valid JSON ({exc}): {body.strip()[:200]!r}"
+    return (f"{where} must hold {{\"name\": <tool name>, \"arguments\": {{...}}}} (or a list of those): "
+            f"{body.strip()[:200]!r}")
 
 
-def _calls_from_pythonic(text: str) -> list[ToolCall | str] | None:
+def _calls_from_pythonic(text: str, depth: int = 0) -> list[ToolCall | str] | None:
+    """Calls from a pythonic list ``[f(a=1), g()]``; None if the text is not such a list."""
+    if depth > MAX_DEPTH + 2:  # the list and the call's parentheses are two levels
+        return [_too_deep_message(None)]
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     if not isinstance(tree.body, ast.List) or not tree.body.elts:
         return None
+    source = text.strip().encode()  # ast's offsets count UTF-8 bytes
+    line_starts = [0] + [m.end() for m in re.finditer(b"\n", source)]
     out: list[ToolCall | str] = []
     for node in tree.body.elts:
         if not isinstance(node, ast.Call):
@@ -160,43 +205,361 @@ def _calls_from_pythonic(text: str) -> list[ToolCall | str] | None:
             out.append(f"the call to {name!r} passes positional arguments; name every argument (f(a=1))")
             continue
         try:
-            args = {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg is not None}
-        except (ValueError, SyntaxError, TypeError):
+            args = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg is not None}
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
             out.append(f"the arguments of the call to {name!r} must be literals (strings, numbers, lists, dicts)")
             continue
-        out.append(ToolCall(name=name, arguments=args, raw=ast.get_source_segment(text.strip(), node) or ""))
+        if _too_deep(args):
+            out.append(_too_deep_message(name))
+            continue
+        # ast.get_source_segment would be quadratic in the length of a line
+        first = line_starts[node.lineno - 1] + node.col_offset
+        last = line_starts[(node.end_lineno or node.lineno) - 1] + (node.end_col_offset or 0)
+        out.append(ToolCall(name=name, arguments=args, raw=source[first:last].decode(errors="replace")))
     return out
 
 
-# --- scanning -------------------------------------------------------------------------------
+# --- scanning: where a call ends, read once and incrementally --------------------------------
+
+CALL_KEYS = frozenset({"name", "function", "type", "arguments", "parameters"})
+_LONGEST_CALL_KEY = max(map(len, CALL_KEYS))
+_WS = re.compile(r"[ \t\r\n]*")
+_STRING_RUN = re.compile(r'[^"\\\x00-\x1f]*')
+_WORD_RUN = re.compile(r"[A-Za-z0-9.+\-]*")
+# json.loads also takes NaN and Infinity: so does the scanner, or a split could change the result
+_JSON_WORD = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null|NaN|-?Infinity")
+_CALL_GATE = re.compile(r'(?:\[[ \t\r\n]*)?\{[ \t\r\n]*"(?:name|function|type|arguments|parameters)"')
+_DECODER = json.JSONDecoder()
+
+Outcome = Literal["more", "end", "fail", "open"]
+# what the JSON scanner reads next
+_VALUE, _FIRST_VALUE, _KEY, _FIRST_KEY, _COLON, _AFTER, _STRING, _WORD, _NEXT = range(9)
 
 
-def _balanced_end(text: str, start: int, quotes: str = '"') -> int | None:
-    """Index just past the bracket that closes ``text[start]``, or None if it is not closed yet."""
-    depth, i, quote = 0, start, ""
-    pairs = {"{": "}", "[": "]", "(": ")"}
-    closers = set(pairs.values())
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = ""
-        elif ch in quotes:
-            quote = ch
-        elif ch in pairs:
-            depth += 1
-        elif ch in closers:
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
+class _JsonScan:
+    """The extent of a JSON value (or of a run of them) in a growing text, each character read once.
+
+    It follows the JSON grammar closely enough to say, as soon as a character arrives, that the
+    text can no longer be JSON; strings are skipped in runs, numbers and literals checked as whole
+    words. ``gate="call"`` also requires a call's shape from the start: an object whose first key
+    is a call key, or a list starting with one; ``gate="bracket"`` requires an object or a list.
+    Outcomes: "more" (wait), "end" (``end``/``stop`` are set), "fail" (``failed`` is the index of
+    the first character that cannot belong), "open" (the text ended inside the value).
+    """
+
+    def __init__(self, start: int, *, run: bool = False, gate: str = "") -> None:
+        self.i = start
+        self.run = run  # values separated by whitespace or ';' (Llama-3, Hermes bodies)
+        self.gate = gate
+        self.stack: list[str] = []
+        self.state = _VALUE
+        self.token = start  # where the current string or word began
+        self.is_key = False
+        self.key_gate = False  # the next key must be a call key
+        self.elem_gate = False  # the next list element must be an object
+        self.gate_passed = False
+        self.values = 0
+        self.end = self.stop = self.failed = -1
+        self.next_start = start
+        self.decided: Outcome | None = None  # once known, the outcome never changes
+
+    def shift(self, by: int) -> None:
+        self.i -= by
+        self.token -= by
+        self.next_start -= by
+        self.end, self.stop, self.failed = (x - by if x >= 0 else x for x in (self.end, self.stop, self.failed))
+
+    def _fail(self, at: int) -> Outcome:
+        if self.run and self.values:
+            self.stop = self.next_start
+            return "end"
+        self.failed = at
+        return "fail"
+
+    def _value_done(self, i: int) -> Outcome | None:
+        if self.stack:
+            self.state = _AFTER
+            return None
+        self.values += 1
+        self.end = i
+        if self.run:
+            self.state = _NEXT
+            return None
+        self.stop = i
+        return "end"
+
+    def scan(self, buf: str, final: bool) -> Outcome:
+        if self.decided is None:
+            outcome = self._scan_to_end(buf, final)
+            if outcome == "more":
+                return outcome
+            self.decided = outcome
+        return self.decided
+
+    def _scan_to_end(self, buf: str, final: bool) -> Outcome:
+        if self.i == self.next_start and not self.values:
+            done = self._whole_value(buf)
+            if done is not None:
+                return done
+        outcome = self._scan(buf)
+        if outcome is not None:
+            return outcome
+        if not final:
+            return "more"
+        if self.state == _WORD:  # the end of the text ends a word
+            if not _JSON_WORD.fullmatch(buf, self.token, self.i):
+                return self._fail(self.token)
+            outcome = self._value_done(self.i)
+            if outcome is not None:
+                return outcome
+        if self.state == _NEXT:
+            self.stop = self.i
+            return "end"
+        if self.run and self.values:
+            self.stop = self.next_start
+            return "end"
+        return "open"
+
+    def _whole_value(self, buf: str) -> Outcome | None:
+        """Fast path, tried once: a value already complete in ``buf`` is read by the C decoder.
+
+        It ends where the scanner would (same grammar), so the result never depends on the split."""
+        j = _WS.match(buf, self.i).end()  # type: ignore[union-attr]
+        if j >= len(buf) or buf[j] not in "{[" or (self.gate == "call" and not _CALL_GATE.match(buf, j)):
+            return None
+        try:
+            _, end = _DECODER.raw_decode(buf, j)
+        except (ValueError, RecursionError):
+            return None  # not complete yet, or not JSON: the scanner finds out where
+        self.gate_passed = self.gate == "call"
+        self.i = end
+        return self._value_done(end)
+
+    def _scan(self, buf: str) -> Outcome | None:
+        """Read up to the end of ``buf``; an outcome, or None if the text ended first."""
+        n = len(buf)
+        i = self.i
+        stack = self.stack
+        try:
+            while True:
+                state = self.state
+                if state == _STRING:
+                    i = _STRING_RUN.match(buf, i).end()  # type: ignore[union-attr]
+                    if self.is_key and self.key_gate and i - self.token - 1 > _LONGEST_CALL_KEY:
+                        return self._fail(self.token)
+                    if i >= n:
+                        return None
+                    ch = buf[i]
+                    if ch == "\\":
+                        if i + 1 >= n:
+                            return None
+                        i += 2
+                        continue
+                    if ch != '"':
+                        return self._fail(i)  # a raw control character: JSON strings cannot hold one
+                    i += 1
+                    if not self.is_key:
+                        outcome = self._value_done(i)
+                        if outcome is not None:
+                            return outcome
+                        continue
+                    if self.key_gate:
+                        if buf[self.token + 1:i - 1] not in CALL_KEYS:
+                            return self._fail(self.token)
+                        self.key_gate, self.gate_passed = False, True
+                    self.state = _COLON
+                    continue
+                if state == _WORD:
+                    i = _WORD_RUN.match(buf, i).end()  # type: ignore[union-attr]
+                    if i >= n:
+                        return None
+                    if not _JSON_WORD.fullmatch(buf, self.token, i):
+                        return self._fail(self.token)
+                    outcome = self._value_done(i)
+                    if outcome is not None:
+                        return outcome
+                    continue
+                i = _WS.match(buf, i).end()  # type: ignore[union-attr]
+                if state == _NEXT:
+                    while i < n and buf[i] == ";":
+                        i = _WS.match(buf, i + 1).end()  # type: ignore[union-attr]
+                if i >= n:
+                    return None
+                ch = buf[i]
+                if state == _NEXT:
+                    if ch not in "{[":
+                        self.stop = i
+                        return "end"
+                    self.next_start, self.state = i, _VALUE
+                    continue
+                if state == _FIRST_KEY and ch == "}" and not self.key_gate:
+                    stack.pop()
+                    i += 1
+                    outcome = self._value_done(i)
+                    if outcome is not None:
+                        return outcome
+                    continue
+                if state in (_FIRST_KEY, _KEY):
+                    if ch != '"':
+                        return self._fail(i)
+                    self.state, self.is_key, self.token = _STRING, True, i
+                    i += 1
+                    continue
+                if state == _COLON:
+                    if ch != ":":
+                        return self._fail(i)
+                    self.state = _VALUE
+                    i += 1
+                    continue
+                if state == _AFTER:
+                    if ch == ",":
+                        self.state = _KEY if stack[-1] == "}" else _VALUE
+                    elif ch == stack[-1]:
+                        stack.pop()
+                        outcome = self._value_done(i + 1)
+                        if outcome is not None:
+                            i += 1
+                            return outcome
+                    else:
+                        return self._fail(i)
+                    i += 1
+                    continue
+                # a value (or, just after '[', the closing bracket)
+                if state == _FIRST_VALUE and ch == "]" and not self.elem_gate:
+                    stack.pop()
+                    i += 1
+                    outcome = self._value_done(i)
+                    if outcome is not None:
+                        return outcome
+                    continue
+                top = not stack and self.values == 0
+                if (top and self.gate and ch not in "{[") or (self.elem_gate and ch != "{"):
+                    return self._fail(i)
+                if ch == "{" or ch == "[":
+                    if top and self.gate == "call":
+                        self.key_gate, self.elem_gate = ch == "{", ch == "["
+                    elif self.elem_gate:
+                        self.key_gate, self.elem_gate = True, False
+                    stack.append("}" if ch == "{" else "]")
+                    self.state = _FIRST_KEY if ch == "{" else _FIRST_VALUE
+                elif ch == '"':
+                    self.state, self.is_key, self.token = _STRING, False, i
+                elif ch in "-0123456789tfnNI":
+                    self.state, self.token = _WORD, i
+                else:
+                    return self._fail(i)
+                i += 1
+        finally:
+            self.i = i
 
 
-_LONGEST_TAG = max(len(t) for t in _TAGS + (MISTRAL_TAG,))
+_PY_PLAIN = re.compile(r"[^\[\](){}'\"\n<>?!;`@$&|^~#%\\]*")  # outside strings: nothing to decide
+_PY_STRING_RUN = {"'": re.compile(r"[^'\\\n]*"), '"': re.compile(r'[^"\\\n]*')}
+_PY_NOT_LITERAL = frozenset("<>?!;`@$&|^~#%\\")
+
+
+class _PythonListScan:
+    """The extent of a pythonic call list ``[f(a=1), g(b="x")]``, each character read once.
+
+    Brackets are counted outside string literals. A character that no list of calls with literal
+    arguments holds outside a string, a blank line, or a line break inside a one-line string
+    means the text is prose ("fail")."""
+
+    def __init__(self, start: int, *, lenient: bool = False) -> None:
+        self.i = start
+        self.lenient = lenient  # line breaks inside one-line strings allowed (to skip a broken call)
+        self.level = 0
+        self.depth = 0
+        self.quote = ""
+        self.blank_line = False  # only whitespace since the last line break
+        self.end = self.failed = -1
+        self.decided: Outcome | None = None  # once known, the outcome never changes
+
+    def shift(self, by: int) -> None:
+        self.i -= by
+        self.end, self.failed = (x - by if x >= 0 else x for x in (self.end, self.failed))
+
+    def scan(self, buf: str, final: bool) -> Outcome:
+        if self.decided is None:
+            outcome = self._scan(buf, final)
+            if outcome == "more":
+                return outcome
+            self.decided = outcome
+        return self.decided
+
+    def _scan(self, buf: str, final: bool) -> Outcome:
+        n = len(buf)
+        i = self.i
+        try:
+            while i < n:
+                if self.quote:
+                    q = self.quote[0]
+                    i = _PY_STRING_RUN[q].match(buf, i).end()  # type: ignore[union-attr]
+                    if i >= n:
+                        break
+                    ch = buf[i]
+                    if ch == "\\":
+                        if i + 1 >= n:
+                            break
+                        i += 2
+                    elif ch == "\n":
+                        if len(self.quote) == 1 and not self.lenient:
+                            self.failed = i
+                            return "fail"
+                        i += 1
+                    elif len(self.quote) == 1:
+                        self.quote = ""
+                        i += 1
+                    elif n - i < 3 and not final:
+                        break
+                    else:
+                        if buf.startswith(self.quote, i):
+                            self.quote = ""
+                            i += 2
+                        i += 1
+                    continue
+                j = _PY_PLAIN.match(buf, i).end()  # type: ignore[union-attr]
+                if j > i and not buf[i:j].isspace():
+                    self.blank_line = False
+                i = j
+                if i >= n:
+                    break
+                ch = buf[i]
+                if ch in _PY_NOT_LITERAL:
+                    self.failed = i
+                    return "fail"
+                if ch == "\n":
+                    if self.blank_line:
+                        self.failed = i
+                        return "fail"
+                    self.blank_line = True
+                    i += 1
+                    continue
+                self.blank_line = False
+                if ch in "'\"":
+                    if n - i < 3 and not final:
+                        break
+                    self.quote = ch * 3 if buf.startswith(ch * 3, i) else ch
+                    i += len(self.quote)
+                    continue
+                i += 1
+                if ch in "[({":
+                    self.level += 1
+                    self.depth = max(self.depth, self.level)
+                    continue
+                self.level -= 1
+                if self.level == 0:
+                    self.end = i
+                    return "end"
+            return "open" if final else "more"
+        finally:
+            self.i = i
+
+_PYTHONIC_HEAD = re.compile(r"\[\s{0,32}[A-Za-z_][\w.]{0,64}\s{0,8}\(")
+_PYTHONIC_MAYBE = re.compile(r"\[\s{0,32}(?:[A-Za-z_][\w.]{0,64}\s{0,8})?")
+_TAG_SEARCH = re.compile("|".join(re.escape(t) for t in _TAGS))
+_BLANKS = re.compile(r"[ \t\r]*")
+_LONGEST_TAG = max(len(t) for t in _TAGS)
 
 
 def _partial_tag_at(text: str, i: int) -> bool:
@@ -204,11 +567,15 @@ def _partial_tag_at(text: str, i: int) -> bool:
     if len(text) - i >= _LONGEST_TAG:
         return False  # only the last few characters can be an unfinished tag
     tail = text[i:]
-    return any(tag.startswith(tail) and tag != tail for tag in _TAGS + (MISTRAL_TAG,))
+    return any(tag.startswith(tail) and tag != tail for tag in _TAGS)
 
 
 class StreamingToolCallParser:
-    """Feed model text in any pieces; get content, thinking, calls and errors as they complete."""
+    """Feed model text in any pieces; get content, thinking, calls and errors as they complete.
+
+    A possible call is read by one incremental scanner (``self._scan``) that lives as long as
+    the segment at ``self.pos`` is undecided, so every character is read once however the text
+    is split, and text is released the moment it cannot be a call."""
 
     def __init__(self, format: Format = "auto") -> None:
         self.format = format
@@ -216,16 +583,35 @@ class StreamingToolCallParser:
         self.pos = 0
         self.in_think = False
         self.after_call = False
+        self.line_start = True  # the content so far ends at the start of a line
+        self.said = False  # some non-blank content has been released
         self.result = ParsedOutput()
         self._content: list[str] = []
         self._thinking: list[str] = []
+        # state of the undecided segment at self.pos, and the method that goes on reading it
+        self._resume: Callable[[int, bool], Iterator[Event] | None] | None = None
+        self._scan: _JsonScan | _PythonListScan | None = None
+        self._extent: _PythonListScan | None = None  # the reach of a broken call, to skip it whole
+        self._problem = ""
+        self._close_from = -1
+        self._seek: dict[str, int] = {}
 
     # public API
 
     def feed(self, text: str) -> list[Event]:
         if self.pos > 1024:  # drop what is consumed, so a long stream stays linear
-            self.buf, self.pos = self.buf[self.pos:], 0
-        self.buf += text
+            by = self.pos
+            self.buf, self.pos = self.buf[by:], 0
+            for scan in (self._scan, self._extent):
+                if scan is not None:
+                    scan.shift(by)
+            self._close_from = self._close_from - by if self._close_from >= 0 else -1
+            self._seek = {k: v - by for k, v in self._seek.items()}
+        # Appending to a string nothing else holds lets CPython grow it in place: a long call
+        # held back while it streams then costs linear time, not a copy per delta.
+        buf, self.buf = self.buf, ""
+        buf += text
+        self.buf = buf
         return list(self._drain(final=False))
 
     def finish(self) -> list[Event]:
@@ -236,6 +622,22 @@ class StreamingToolCallParser:
 
     # internals
 
+    def _consume(self, upto: int) -> None:
+        """Move past the current segment; its scanning state goes with it."""
+        self.pos = upto
+        self._scan = self._extent = None
+        self._resume = None
+        self._problem = ""
+        self._close_from = -1
+        self._seek = {}
+
+    def _find(self, sub: str, start: int) -> int:
+        """``buf.find(sub, start)`` that never searches the same text twice while streaming."""
+        at = self.buf.find(sub, max(start, self._seek.get(sub, start)))
+        if at == -1:
+            self._seek[sub] = max(start, len(self.buf) - len(sub) + 1)
+        return at
+
     def _emit_content(self, text: str) -> Iterator[Event]:
         if self.after_call:
             stripped = text.lstrip()
@@ -244,6 +646,10 @@ class StreamingToolCallParser:
             if text.strip():
                 self.after_call = False
         if text:
+            tail = text.rstrip(" \t")
+            if tail:
+                self.line_start = tail.endswith("\n")
+                self.said = self.said or not tail.isspace()
             self._content.append(text)
             yield ContentDelta(text)
 
@@ -256,6 +662,7 @@ class StreamingToolCallParser:
                 self.result.errors.append(c)
                 yield ParseError(c)
         self.after_call = True
+        self.line_start = True
 
     def _error(self, message: str) -> Iterator[Event]:
         self.result.errors.append(message)
@@ -280,6 +687,7 @@ class StreamingToolCallParser:
                     yield ThinkingDelta(self.buf[self.pos:end])
                 self.pos = end + len(THINK_CLOSE)
                 self.in_think = False
+                self.line_start = True
                 continue
             step = self._step(final)
             if step is None:
@@ -292,98 +700,177 @@ class StreamingToolCallParser:
         fmt = self.format
         for match in _OPENER_CHAR.finditer(buf, self.pos):
             i, ch = match.start(), match.group()
-            if buf.startswith(_TAGS, i) or (ch == "[" and buf.startswith(MISTRAL_TAG, i)):
+            if buf.startswith(_TAGS, i):
                 return i, False
             if not final and _partial_tag_at(buf, i):
                 return i, True
             if ch == "{" and fmt in ("auto", "llama3", "json"):
                 return i, False
-            if ch == "[" and fmt in ("auto", "pythonic", "json"):
+            if ch == "[" and (fmt in ("auto", "json") or (fmt == "pythonic" and self._at_line_start(i))):
                 return i, False
         return len(buf), False
 
+    def _at_line_start(self, i: int) -> bool:
+        """Whether only spaces stand between ``buf[i]`` and the start of its line."""
+        j = i
+        while j > self.pos and self.buf[j - 1] in " \t":
+            j -= 1
+        return self.buf[j - 1] == "\n" if j > self.pos else self.line_start
+
     def _step(self, final: bool) -> Iterator[Event] | None:
         """Consume one segment starting at self.pos, or None when more text is needed."""
+        if self._resume is not None:  # an undecided segment: go on reading it
+            return self._resume(self.pos, final)
         buf, pos = self.buf, self.pos
         i, partial = self._next_opener(final)
         if i > pos:
-            self.pos = i
+            self._consume(i)
             return self._emit_content(buf[pos:i])
         if partial:
             return None
         if buf.startswith(THINK_OPEN, i):
             self.in_think = True
-            self.pos = i + len(THINK_OPEN)
+            self._consume(i + len(THINK_OPEN))
+            return iter(())
+        if buf.startswith(PYTHON_TAG, i):
+            # The tag is a marker; the calls after it are read as bare JSON (or a pythonic list).
+            self._consume(i + len(PYTHON_TAG))
+            self.line_start = True
             return iter(())
         if buf.startswith(HERMES_OPEN, i):
-            return self._tagged(i, final)
-        if buf.startswith(MISTRAL_TAG, i):
-            return self._after_tag(i, len(MISTRAL_TAG), final)
-        if buf.startswith(PYTHON_TAG, i):
-            # The tag is a marker; the JSON calls after it are read as bare JSON.
-            self.pos = i + len(PYTHON_TAG)
-            return iter(())
-        if buf.startswith(FENCE, i):
-            return self._fence(i, final)
-        if buf[i] == "{":
-            return self._bare(i, final)
-        return self._bracket(i, final)
+            self._resume = self._tagged
+        elif buf.startswith(MISTRAL_TAG, i):
+            self._resume = self._after_tag
+        elif buf.startswith(FENCE, i):
+            self._resume = self._fence
+        else:
+            self._resume = self._bracket
+        return self._resume(i, final)
+
+    def _before_tag(self, i: int, failed: int) -> int:
+        """Where prose that began at ``i`` and stopped being a call at ``failed`` ends: at the first
+        tag in between if there is one (inside what looked like a string: a stray quote hides no call)."""
+        tag = _TAG_SEARCH.search(self.buf, i + 1, failed)
+        return max(i + 1, tag.start() if tag else failed)
+
+    def _json_scan(self, start: int, **options: Any) -> _JsonScan:
+        if not isinstance(self._scan, _JsonScan):
+            self._scan = _JsonScan(start, **options)
+        return self._scan
+
+    def _broken(self, start: int, problem: str, final: bool) -> Iterator[Event] | None:
+        """A call that is not valid JSON: report it, and skip it to its closing bracket when it has
+        one (else to the first character no call holds), so its pieces do not become content."""
+        self._problem = problem
+        self._extent = _PythonListScan(start, lenient=True)
+        self._resume = self._skip_broken
+        return self._skip_broken(self.pos, final)
+
+    def _skip_broken(self, i: int, final: bool) -> Iterator[Event] | None:
+        assert self._extent is not None
+        outcome = self._extent.scan(self.buf, final)
+        if outcome == "more":
+            return None
+        upto = {"end": self._extent.end, "fail": self._extent.failed}.get(outcome, len(self.buf))
+        upto = self._before_tag(self.pos, upto)  # a later call is not part of the broken one
+        problem = self._problem
+        self._consume(max(upto, self.pos + 1))
+        return self._error(problem)
 
     def _tagged(self, i: int, final: bool) -> Iterator[Event] | None:
+        buf = self.buf
         start = i + len(HERMES_OPEN)
-        end = self.buf.find(HERMES_CLOSE, start)
-        if end == -1 and not final:
+        if self._close_from < 0:
+            # The body's JSON decides where it ends: a "</tool_call>" inside a string is text.
+            scan = self._json_scan(start, run=True)
+            outcome = scan.scan(buf, final)
+            if outcome == "more":
+                return None
+            if outcome == "end":
+                stop = scan.stop
+                if buf.startswith(HERMES_CLOSE, stop) or stop == len(buf):
+                    end = stop + len(HERMES_CLOSE) if stop < len(buf) else stop
+                    return self._tagged_body(buf[i:end], buf[start:stop])
+                if not final and HERMES_CLOSE.startswith(buf[stop:stop + len(HERMES_CLOSE)]) \
+                        and len(buf) - stop < len(HERMES_CLOSE):
+                    return None  # "</tool_c" so far
+                self._close_from = stop
+            else:
+                self._close_from = start
+        # Not JSON, or not only JSON: the body runs to the first closing tag.
+        close = self._find(HERMES_CLOSE, self._close_from)
+        if close == -1 and not final:
             return None
-        body = self.buf[start:] if end == -1 else self.buf[start:end]
-        raw = self.buf[i:] if end == -1 else self.buf[i:end + len(HERMES_CLOSE)]
-        self.pos = len(self.buf) if end == -1 else end + len(HERMES_CLOSE)
+        if close == -1:
+            body = buf[start:]
+            self._consume(len(buf))
+            return self._error(f"the output ended inside an unfinished <tool_call>: {body.strip()[:200]!r}")
+        return self._tagged_body(buf[i:close + len(HERMES_CLOSE)], buf[start:close])
+
+    def _tagged_body(self, raw: str, body: str) -> Iterator[Event]:
+        self._consume(self.pos + len(raw))
         calls = _calls_from_json(body.strip(), raw)
         if calls is not None:
             return self._emit_calls(calls)
-        if end == -1:
-            return self._error(f"the output ended inside an unfinished <tool_call>: {body.strip()[:200]!r}")
-        return self._error(self._json_problem(body, "<tool_call>"))
+        return self._error(_json_problem(body, "<tool_call>"))
 
-    def _after_tag(self, i: int, tag_len: int, final: bool) -> Iterator[Event] | None:
-        j = i + tag_len
-        while j < len(self.buf) and self.buf[j].isspace():
-            j += 1
-        if j >= len(self.buf):
-            if not final:
-                return None
-            self.pos = j
-            return self._error("the output ended right after [TOOL_CALLS] with no calls")
-        end = _balanced_end(self.buf, j) if self.buf[j] in "[{" else -1
-        if end is None and not final:
+    def _after_tag(self, i: int, final: bool) -> Iterator[Event] | None:
+        buf = self.buf
+        j = i + len(MISTRAL_TAG)
+        scan = self._json_scan(j, gate="bracket")
+        outcome = scan.scan(buf, final)
+        if outcome == "more":
             return None
-        if end is None or end == -1:
-            self.pos = len(self.buf) if end is None else j
-            got = "the end of the output" if end is None else repr(self.buf[j])
-            return self._error(f"[TOOL_CALLS] must be followed by a JSON array of calls, not {got}")
-        raw = self.buf[i:end]
-        self.pos = end
-        calls = _calls_from_json(self.buf[j:end], raw)
-        if calls is None:
-            return self._error(self._json_problem(self.buf[j:end], "[TOOL_CALLS]"))
-        return self._emit_calls(calls)
+        if outcome == "end":
+            raw = buf[i:scan.end]
+            self._consume(scan.end)
+            calls = _calls_from_json(buf[j:scan.end], raw)
+            if calls is None:
+                return self._error(_json_problem(buf[j:scan.end], "[TOOL_CALLS]"))
+            return self._emit_calls(calls)
+        if outcome == "open":
+            self._consume(len(buf))
+            if not scan.stack:
+                return self._error("the output ended right after [TOOL_CALLS] with no calls")
+            return self._error(f"the output ended inside an unfinished [TOOL_CALLS] list: {buf[j:j + 200].strip()!r}")
+        first = _WS.match(buf, j).end()  # type: ignore[union-attr]
+        if scan.failed == first:
+            self._consume(first)
+            return self._error(f"[TOOL_CALLS] must be followed by a JSON array of calls, not {buf[first]!r}")
+        return self._broken(first, _json_problem(buf[first:scan.failed + 1], "[TOOL_CALLS]"), final)
 
     def _fence(self, i: int, final: bool) -> Iterator[Event] | None:
-        newline = self.buf.find("\n", i + len(FENCE))
+        buf = self.buf
+        newline = self._find("\n", i + len(FENCE))
         if newline == -1:
             if not final:
                 return None
-            self.pos = len(self.buf)
-            return self._emit_content(self.buf[i:])
-        close = self.buf.find(FENCE, newline + 1)
-        if close == -1 and not final:
-            return None
-        lang = self.buf[i + len(FENCE):newline].strip().lower()
-        body = self.buf[newline + 1:] if close == -1 else self.buf[newline + 1:close]
-        end = len(self.buf) if close == -1 else close + len(FENCE)
-        raw = self.buf[i:end]
-        self.pos = end
+            self._consume(len(buf))
+            return self._emit_content(buf[i:])
+        lang = buf[i + len(FENCE):newline].strip().lower()
         json_ok = self.format in ("auto", "json", "llama3") and lang in ("", "json", "tool_call", "tool_code")
         python_ok = self.format in ("auto", "pythonic") and lang in ("", "python", "py", "tool_code")
+        close = -1
+        if self._close_from < 0:
+            self._close_from = newline + 1
+            if json_ok:  # JSON decides where it ends: a "```" inside a string is text
+                scan = self._json_scan(newline + 1, run=True)
+                outcome = scan.scan(buf, final)
+                if outcome == "more" or (outcome == "end" and not final and len(buf) - scan.stop < len(FENCE)
+                                         and FENCE.startswith(buf[scan.stop:])):  # "``" so far
+                    self._close_from = -1
+                    return None
+                if outcome == "end" and (buf.startswith(FENCE, scan.stop) or scan.stop == len(buf)):
+                    close = scan.stop if scan.stop < len(buf) else -1
+                    self._close_from = len(buf) + 1  # found: no search
+        if self._close_from <= len(buf):
+            close = self._find(FENCE, self._close_from)
+            if close == -1 and not final:
+                return None
+        body = buf[newline + 1:] if close == -1 else buf[newline + 1:close]
+        end = len(buf) if close == -1 else close + len(FENCE)
+        raw = buf[i:end]
+        self._consume(end)
         if json_ok or python_ok:
             calls = _calls_from_json(body.strip(), raw) if json_ok else None
             if calls is None and python_ok and body.strip().startswith("["):
@@ -393,65 +880,80 @@ class StreamingToolCallParser:
             if close == -1 and _CALL_START.match(body):
                 return self._error(f"the output ended inside an unfinished tool call: {body.strip()[:200]!r}")
             if lang == "json" and _CALL_START.match(body) and not _is_json(body):
-                return self._error(self._json_problem(body, "the ```json block"))
-        return self._emit_content(raw)
-
-    def _bare(self, i: int, final: bool) -> Iterator[Event] | None:
-        end = _balanced_end(self.buf, i)
-        if end is None:
-            if not final:
-                return None
-            self.pos = len(self.buf)
-            if _CALL_START.match(self.buf, i):
-                return self._error(f"the output ended inside an unfinished tool call: {self.buf[i:i + 200]!r}")
-            return self._emit_content(self.buf[i:])
-        raw = self.buf[i:end]
-        calls = _calls_from_json(raw, raw)
-        self.pos = end
-        if calls is not None:
-            return self._emit_calls(calls)
-        if _CALL_START.match(raw) and not _is_json(raw):
-            return self._error(self._json_problem(raw, "the tool call"))
+                return self._error(_json_problem(body, "the ```json block"))
         return self._emit_content(raw)
 
     def _bracket(self, i: int, final: bool) -> Iterator[Event] | None:
+        """A '{' or '[' in the text: a bare JSON call, a pythonic call list, or prose."""
         buf = self.buf
-        pythonic = _PYTHONIC_HEAD.match(buf, i)
-        if not pythonic:
-            maybe = _PYTHONIC_MAYBE.match(buf, i)
-            if not final and maybe and maybe.end() == len(buf):
-                return None  # cannot tell yet whether "[name(" follows
-            j = i + 1
-            while j < len(buf) and buf[j].isspace():
-                j += 1
-            if j >= len(buf) and not final:
-                return None
-            if j >= len(buf) or buf[j] != "{" or self.format == "pythonic":
-                self.pos = i + 1
-                return self._emit_content("[")
-        end = _balanced_end(buf, i, quotes="\"'" if pythonic else '"')
-        if end is None:
-            if not final:
-                return None
-            self.pos = len(buf)
-            if pythonic or _CALL_START.match(buf, i + 1):
-                return self._error(f"the output ended inside an unfinished list of calls: {buf[i:i + 200]!r}")
-            return self._emit_content(buf[i:])
-        raw = buf[i:end]
-        self.pos = end
-        calls = _calls_from_pythonic(raw) if pythonic else _calls_from_json(raw, raw)
-        if calls is not None:
-            return self._emit_calls(calls)
-        return self._emit_content(raw)
+        if self._scan is None:
+            if buf[i] == "[" and self.format in ("auto", "pythonic") and self.line_start:
+                if not _PYTHONIC_HEAD.match(buf, i):
+                    maybe = _PYTHONIC_MAYBE.match(buf, i)
+                    if not final and maybe and maybe.end() == len(buf):
+                        return None  # cannot tell yet whether "[name(" follows
+                else:
+                    self._scan = _PythonListScan(i)
+            if self._scan is None:
+                if self.format == "pythonic":
+                    self._consume(i + 1)
+                    return self._emit_content("[")
+                self._scan = _JsonScan(i, gate="call")
+        if isinstance(self._scan, _PythonListScan):
+            return self._pythonic(i, self._scan, final)
+        scan = self._scan
+        outcome = scan.scan(buf, final)
+        if outcome == "more":
+            return None
+        if outcome == "end":
+            raw = buf[i:scan.end]
+            self._consume(scan.end)
+            calls = _calls_from_json(raw, raw)
+            if calls is not None:
+                return self._emit_calls(calls)
+            if scan.gate_passed and not _is_json(raw):  # e.g. a bad escape: the scanner is not that strict
+                return self._error(_json_problem(raw, "the tool call"))
+            return self._emit_content(raw)
+        if outcome == "open":  # the text ended inside it: up to the end, or to a tag that follows
+            upto = self._before_tag(i, len(buf))
+            self._consume(upto)
+            if scan.gate_passed:
+                return self._error(f"the output ended inside an unfinished tool call: {buf[i:min(upto, i + 200)]!r}")
+            return self._emit_content(buf[i:upto])
+        if scan.gate_passed:  # it began as a call: tell the model what is wrong with it
+            return self._broken(i, _json_problem(buf[i:scan.failed + 1], "the tool call"), final)
+        upto = self._before_tag(i, scan.failed)
+        self._consume(upto)
+        return self._emit_content(buf[i:upto])
 
-    @staticmethod
-    def _json_problem(body: str, where: str) -> str:
-        try:
-            json.loads(body)
-        except json.JSONDecodeError as exc:
-            return f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {body.strip()[:200]!r}"
-        return (f"{where} must hold {{\"name\": <tool name>, \"arguments\": {{...}}}} (or a list of those): "
-                f"{body.strip()[:200]!r}")
+    def _pythonic(self, i: int, scan: _PythonListScan, final: bool) -> Iterator[Event] | None:
+        """A pythonic call list counts only on a line of its own; prose like "[max(a, b)]" stays text."""
+        buf = self.buf
+        outcome = scan.scan(buf, final)
+        if outcome == "more":
+            return None
+        whole = not (self.said or self.result.calls or self.result.errors)
+        if outcome == "open":  # the text ended inside it: up to the end, or to a tag that follows
+            upto = self._before_tag(i, len(buf))
+            self._consume(upto)
+            if whole:
+                return self._error(f"the output ended inside an unfinished list of calls: {buf[i:min(upto, i + 200)]!r}")
+            return self._emit_content(buf[i:upto])
+        if outcome == "fail":
+            upto = self._before_tag(i, scan.failed)
+            self._consume(upto)
+            return self._emit_content(buf[i:upto])
+        after = _BLANKS.match(buf, scan.end).end()  # type: ignore[union-attr]
+        if after == len(buf) and not final:
+            return None
+        raw = buf[i:scan.end]
+        if after == len(buf) or buf[after] == "\n":
+            calls = _calls_from_pythonic(raw, scan.depth)
+            if calls is not None and (all(isinstance(c, ToolCall) for c in calls) or (whole and after == len(buf))):
+                self._consume(scan.end)
+                return self._emit_calls(calls)
+        self._consume(scan.end)
+        return self._emit_content(raw)
 
 
 def calls_from_openai(tool_call: dict[str, Any]) -> ToolCall | str:

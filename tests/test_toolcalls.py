@@ -14,6 +14,7 @@ from harness.toolcalls import (
     ContentDelta,
     StreamingToolCallParser,
     ThinkingDelta,
+    calls_from_openai,
     parse_stream,
     parse_tool_calls,
 )
@@ -69,13 +70,95 @@ CASES = [
     ('<think>Maybe {"name": "a", "arguments": {}}?</think>No call needed: 4.', "auto", "No call needed: 4.", [], 0),
 ]
 
+# A stray brace or bracket in prose is prose: it hides no later call (issue 11, item 10).
+STRAY_OPENERS = [
+    ('a { b <tool_call>{"name": "f", "arguments": {}}</tool_call>', "auto", "a { b", [("f", {})], 0),
+    ('a { b [TOOL_CALLS][{"name": "f", "arguments": {}}]', "auto", "a { b", [("f", {})], 0),
+    ('a { b <|python_tag|>{"name": "f", "parameters": {}}', "llama3", "a { b", [("f", {})], 0),
+    ('a [ b <tool_call>{"name": "f", "arguments": {}}</tool_call>', "auto", "a [ b", [("f", {})], 0),
+    ('set {1, 2} then {"name": "f", "arguments": {}}', "auto", "set {1, 2} then", [("f", {})], 0),
+    ('{"a": "x <tool_call>{"name": "f", "arguments": {}}</tool_call>', "auto", '{"a": "x', [("f", {})], 0),
+    ('{{template}} <tool_call>{"name": "f", "arguments": {}}</tool_call>', "hermes", "{{template}}", [("f", {})], 0),
+    # a call gone wrong is reported (not shown as text), and still hides no later call
+    ('{"name": "Bob", the user <tool_call>{"name": "f", "arguments": {}}</tool_call>', "auto", "", [("f", {})], 1),
+    ('{"name": "f", "arguments": {\'x\': 1}} then <tool_call>{"name": "g", "arguments": {}}</tool_call>', "auto",
+     "then", [("g", {})], 1),
+]
 
-@pytest.mark.parametrize(("text", "fmt", "content", "calls", "n_errors"), CASES)
+# Pythonic calls count only on a line of their own; prose with brackets stays prose (item 12).
+PYTHONIC_IN_PROSE = [
+    ("The answer is [max(a, b)] as shown.", "auto", "The answer is [max(a, b)] as shown.", [], 0),
+    ("The answer is [max(a, b)] as shown.", "pythonic", "The answer is [max(a, b)] as shown.", [], 0),
+    ("Use [f(x=1)] like this.", "auto", "Use [f(x=1)] like this.", [], 0),
+    ("See:\n[max(a, b)]\nabove.", "auto", "See:\n[max(a, b)]\nabove.", [], 0),
+    ("[TODO(alice): fix this] later", "auto", "[TODO(alice): fix this] later", [], 0),
+    ("I'll check.\n[get_weather(city='Paris')]", "auto", "I'll check.", [("get_weather", {"city": "Paris"})], 0),
+    ("[\n  get_weather(city='Paris'),\n  now()\n]\n", "pythonic", "", [("get_weather", {"city": "Paris"}), ("now", {})], 0),
+    ("[max(a, b)]", "auto", "", [], 1),  # the whole reply: a call list gone wrong, so say why
+    ("<|python_tag|>[get_weather(city='Paris')]", "auto", "", [("get_weather", {"city": "Paris"})], 0),
+]
+
+# A call's string argument may hold the format's own tags (item 14).
+TAGS_IN_STRINGS = [
+    ('<tool_call>{"name": "w", "arguments": {"s": "use <tool_call> and </tool_call>"}}</tool_call> ok', "hermes", "ok",
+     [("w", {"s": "use <tool_call> and </tool_call>"})], 0),
+    ('<tool_call>\n{"name": "w", "arguments": {"s": "</tool_call>"}}\n</tool_call>', "auto", "",
+     [("w", {"s": "</tool_call>"})], 0),
+    ('[TOOL_CALLS][{"name": "w", "arguments": {"s": "[TOOL_CALLS] ] }"}}]', "mistral", "",
+     [("w", {"s": "[TOOL_CALLS] ] }"})], 0),
+    ('{"name": "w", "arguments": {"s": "<tool_call><think>[TOOL_CALLS]"}}', "auto", "",
+     [("w", {"s": "<tool_call><think>[TOOL_CALLS]"})], 0),
+    ('```json\n{"name": "w", "arguments": {"s": "```python\\nx\\n```"}}\n```', "auto", "",
+     [("w", {"s": "```python\nx\n```"})], 0),
+    ('[w(s="</tool_call> ] <think>")]', "pythonic", "", [("w", {"s": "</tool_call> ] <think>"})], 0),
+    ("[w(s='''two\nlines''')]", "pythonic", "", [("w", {"s": "two\nlines"})], 0),
+]
+
+# Nesting past MAX_DEPTH is an error for the model, never a RecursionError (item 13).
+DEEP = 990
+TOO_DEEP = [
+    ('<tool_call>{"name": "f", "arguments": {"a": ' + "[" * DEEP + "]" * DEEP + "}}</tool_call>", "hermes"),
+    ('{"name": "f", "arguments": {"a": ' + "[" * DEEP + "]" * DEEP + "}}", "auto"),
+    ('[TOOL_CALLS][{"name": "f", "arguments": {"a": ' + "[" * DEEP + "]" * DEEP + "}}]", "mistral"),
+    ('{"name": "f", "arguments": "{\\"a\\": ' + "[" * DEEP + "]" * DEEP + '}"}', "json"),
+    ('{"name": "f", "arguments": {"a": ' + "[" * 70 + "]" * 70 + "}}", "auto"),
+    ("[f(a=" + "[" * 150 + "]" * 150 + ")]", "pythonic"),
+]
+MORE_CASES = STRAY_OPENERS + PYTHONIC_IN_PROSE + TAGS_IN_STRINGS
+
+
+@pytest.mark.parametrize(("text", "fmt", "content", "calls", "n_errors"), CASES + MORE_CASES)
 def test_formats(text, fmt, content, calls, n_errors):
     out = parse_tool_calls(text, fmt)
     assert out.content == content
     assert [(c.name, c.arguments) for c in out.calls] == calls
     assert len(out.errors) == n_errors, out.errors
+
+
+@pytest.mark.parametrize(("text", "fmt"), TOO_DEEP)
+def test_too_deep_nesting_is_an_error_not_a_crash(text, fmt):
+    out = parse_tool_calls(text, fmt)
+    assert (out.calls, ["levels deep" in e for e in out.errors]) == ([], [True])
+
+
+def test_too_deep_arguments_from_the_server_are_an_error():
+    deep = "[" * DEEP + "]" * DEEP
+    result = calls_from_openai({"function": {"name": "f", "arguments": '{"a": ' + deep + "}"}})
+    assert isinstance(result, str) and "levels deep" in result
+
+
+HUGE_INT = "1" * 5000  # json raises ValueError (not JSONDecodeError) past 4300 digits
+HUGE_INTEGERS = [
+    ('<tool_call>{"name": "f", "arguments": {"a": ' + HUGE_INT + "}}</tool_call>", "hermes"),
+    ('{"name": "f", "arguments": {"a": ' + HUGE_INT + "}}", "auto"),
+    ('{"name": "f", "arguments": "{\\"a\\": ' + HUGE_INT + '}"}', "json"),
+]
+
+
+@pytest.mark.parametrize(("text", "fmt"), HUGE_INTEGERS)
+def test_integer_too_long_for_python_is_an_error_not_a_crash(text, fmt):
+    out = parse_tool_calls(text, fmt)
+    assert (out.calls, len(out.errors)) == ([], 1)
 
 
 def test_raw_text_is_kept_verbatim():
@@ -107,7 +190,7 @@ def _stream(text: str, cuts: list[int], fmt: str = "auto"):
     return parser.result, events
 
 
-@pytest.mark.parametrize(("text", "fmt", "content", "calls", "n_errors"), CASES)
+@pytest.mark.parametrize(("text", "fmt", "content", "calls", "n_errors"), CASES + MORE_CASES)
 def test_every_single_split_matches_batch(text, fmt, content, calls, n_errors):
     batch = parse_tool_calls(text, fmt)
     for cut in range(len(text) + 1):
@@ -135,6 +218,38 @@ def test_content_streams_before_the_end():
     assert parser.feed("wait <tool") == [ContentDelta("wait ")]  # "<tool" may begin a tag: held
 
 
+@pytest.mark.parametrize(("head", "released"), [
+    ("a { b c", "a { b c"),
+    ("a [ b c", "a [ b c"),
+    ('x {"k": v and more', 'x {"k": v and more'),
+    ("see [max(a, b)] and", "see [max(a, b)] and"),
+])
+def test_stray_opener_releases_text_at_once(head, released):
+    events = StreamingToolCallParser().feed(head)
+    assert "".join(e.text for e in events if isinstance(e, ContentDelta)) == released
+
+
+# Each is held back or scanned as a possible call: quadratic streaming would take minutes at this size.
+LONG = 400_000
+LONG_STREAMS = [
+    ("a { " + "word " * (LONG // 5), 0),
+    ("a [ " + "word " * (LONG // 5), 0),
+    ('{"name": "' + "word " * (LONG // 5), 1),
+    ('<tool_call>{"name": "w", "arguments": {"s": "' + "x" * LONG + '"}}</tool_call>', 1),
+    ('[TOOL_CALLS][{"name": "w", "arguments": {"s": "' + "x" * LONG + '"}}]', 1),
+    ('[w(s="' + "x" * LONG + '")]', 1),
+    ("```json\n" + " " * LONG + "```", 0),
+    ("{" * (LONG // 4), 0),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("text", "n_results"), LONG_STREAMS)
+def test_streaming_is_linear(text, n_results):
+    result, _ = _stream(text, list(range(0, len(text), 4)))
+    assert len(result.calls) + len(result.errors) == n_results
+
+
 def test_thinking_streams_as_deltas():
     events = list(parse_stream(["<think>a", "b</th", "ink>c"]))
     assert [e.text for e in events if isinstance(e, ThinkingDelta)] == ["a", "b"]
@@ -143,7 +258,8 @@ def test_thinking_streams_as_deltas():
 
 FRAGMENTS = ['<tool_call>', '</tool_call>', '{"name": "f", "arguments": {"a": 1}}', '[TOOL_CALLS]', '<think>',
              '</think>', '```json\n', '```', '<|python_tag|>', '[f(x=1)]', '{', '}', '[', ']', '"', "'", ';',
-             'text ', '\n', 'ü', '\\']
+             'text ', '\n', 'ü', '\\', '{"name": ', '"arguments": {', '[f(', '[max(a, b)]', ' ', ':', ',',
+             '1', "'''", 'true', '[{']
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -158,6 +274,20 @@ def test_never_raises_and_split_never_matters(parts, cuts, fmt):
     for call in batch.calls:
         assert isinstance(call.arguments, dict) and isinstance(call.name, str)
         json.dumps(call.arguments)  # always serialisable back to the model
+
+
+PROSE_FRAGMENTS = [f for f in FRAGMENTS if not any(tag in f for tag in ("<tool_call>", "<think>", "```", "[TOOL_CALLS]",
+                                                                       "<|python_tag|>"))]
+LAST_CALL = '\n<tool_call>{"name": "last", "arguments": {}}</tool_call>'
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(PROSE_FRAGMENTS), st.text(alphabet='{}[]()"\' :,=\n\\ab', max_size=6)),
+                max_size=12),
+       st.sampled_from(["auto", "hermes", "llama3", "json", "pythonic"]))
+def test_no_prose_hides_a_later_call(parts, fmt):
+    names = [c.name for c in parse_tool_calls("".join(parts) + LAST_CALL, fmt).calls]
+    assert names[-1:] == ["last"]
 
 
 @settings(max_examples=200, deadline=None)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import difflib
 import inspect
+import itertools
 import json
 import threading
 import time
@@ -27,6 +28,11 @@ import jsonschema
 import pydantic
 
 from tools.tool import Tool, canonical_json
+
+# Validation costs tens of microseconds per value, on the event loop: bigger arguments are refused
+# with a message (a model that sends 10^5 values means to pass data, which a file does better).
+MAX_ARGUMENT_VALUES = 10_000
+MAX_ARGUMENT_DEPTH = 64  # validators and serialisers recurse
 
 # approve(tool_name, arguments) -> bool, sync or async. The REPL asks; scripts deny by default.
 Approve = Callable[[str, dict[str, Any]], bool | Awaitable[bool]]
@@ -84,6 +90,24 @@ def _as_text(name: str, value: Any) -> tuple[str, bool]:
     except Exception as exc:  # noqa: BLE001 - a broken __str__/__repr__ is the tool's fault, not the run's
         return (f"{name!r} returned a {type(value).__name__} that could not be turned into text "
                 f"({type(exc).__name__}: {_safe_str(exc)})."), False
+
+
+def _size_problem(name: str, arguments: dict[str, Any]) -> str | None:
+    """A message if the arguments hold too many values or nest too deeply; counts at most the limit."""
+    count, stack = 0, [(arguments, 1)]  # the arguments object itself is not counted
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_ARGUMENT_DEPTH:
+            return (f"The arguments for {name!r} nest more than {MAX_ARGUMENT_DEPTH} levels deep. "
+                    "Flatten them, or pass the nested data as a string.")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        count += len(children)
+        if count > MAX_ARGUMENT_VALUES:
+            return (f"The arguments for {name!r} are too large: more than {MAX_ARGUMENT_VALUES:,} values "
+                    "(list items, object fields and scalars). Pass less per call: split the work into "
+                    "several calls, or write the data to a file and pass its path.")
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return None
 
 
 def _describe_error(error: jsonschema.ValidationError) -> str:
@@ -211,8 +235,12 @@ class ToolSet:
                     f"Available tools: {', '.join(self.names) or '(none)'}.")
         if not isinstance(arguments, dict):
             return f"The arguments for {name!r} must be a JSON object, not {type(arguments).__name__}."
+        too_big = _size_problem(name, arguments)
+        if too_big:
+            return too_big
         validator = jsonschema.Draft202012Validator(tool.parameters)
-        problems = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        # Only the first few errors are shown: do not compute the rest (one per item of a long list).
+        problems = sorted(itertools.islice(validator.iter_errors(arguments), 8), key=lambda e: list(e.absolute_path))
         if problems:
             lines = "\n".join(f"- {_describe_error(p)}" for p in problems[:8])
             return (f"The arguments for {name!r} do not match its schema:\n{lines}\n"

@@ -1,0 +1,76 @@
+"""Validating a call's arguments stays cheap whatever the model sends: oversized or deeply
+nested arguments are refused with a message the model can act on (issue 11, item 15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tools import ToolSet, tool
+from tools.toolset import MAX_ARGUMENT_DEPTH, MAX_ARGUMENT_VALUES
+
+
+@tool
+def total(items: list[int]) -> int:
+    """Add numbers.
+
+    Args:
+        items: the numbers
+    """
+    return sum(items)
+
+
+@tool
+def store(data: Any) -> str:
+    """Store anything.
+
+    Args:
+        data: any JSON value
+    """
+    return "stored"
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+TOOLS = ToolSet([total, store])
+
+# (tool, arguments, words the message must contain); each would take minutes to validate
+REFUSED = [
+    ("total", {"items": [1] * 1_000_000}, ["too large", f"{MAX_ARGUMENT_VALUES:,}", "split the work"]),
+    ("total", {"items": ["x"] * 1_000_000}, ["too large", "write the data to a file"]),
+    ("store", {"data": [{"k": i} for i in range(200_000)]}, ["too large"]),
+    ("store", {"data": _nested(5_000)}, ["nest more than", str(MAX_ARGUMENT_DEPTH), "Flatten"]),
+]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("name", "arguments", "words"), REFUSED)
+def test_oversized_arguments_are_refused_with_a_clear_message(name, arguments, words):
+    message = TOOLS.check(name, arguments) or ""
+    assert [w in message for w in words] == [True] * len(words), message
+
+
+@pytest.mark.timeout(30)
+def test_refused_arguments_never_run_the_tool():
+    result = TOOLS.run_sync("total", {"items": [1] * 1_000_000})
+    assert (result.ok, "too large" in result.output) == (False, True)
+
+
+@pytest.mark.parametrize(("name", "arguments"), [
+    ("total", {"items": [1] * (MAX_ARGUMENT_VALUES - 1)}),
+    ("store", {"data": _nested(MAX_ARGUMENT_DEPTH - 1)}),
+])
+def test_arguments_within_the_limits_are_checked_as_usual(name, arguments):
+    assert TOOLS.check(name, arguments) is None
+
+
+@pytest.mark.timeout(30)
+def test_many_schema_errors_are_cut_to_the_first_few():
+    message = TOOLS.check("total", {"items": ["x"] * (MAX_ARGUMENT_VALUES - 1)}) or ""
+    assert message.count("is not of type 'integer'") == 8
