@@ -116,30 +116,42 @@ def tools_for_prompt(tools: ToolSet) -> ToolSet:
 class FinalAnswerStream:
     """Streams the text of a constrained final answer while it is being generated.
 
-    Under guided decoding the reply is JSON, ``{"name":"final_answer","arguments":{"answer":"..."}}``;
-    this decodes the answer string incrementally so the user sees it arrive, not all at the end."""
+    Under guided decoding the reply is JSON, ``{"name":"final_answer","arguments":{"answer":"..."}}``
+    (or a list holding it); this decodes the answer string incrementally so the user sees it arrive,
+    not all at the end. Each character is looked at once (only the undecoded tail is kept), and
+    nothing the model writes makes it raise."""
 
-    _HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*"final_answer"\s*,\s*"arguments"\s*:\s*\{\s*"answer"\s*:\s*"')
+    _HEAD = re.compile(r'\s*\[?\s*\{\s*"name"\s*:\s*"final_answer"\s*,\s*"arguments"\s*:\s*\{\s*"answer"\s*:\s*"')
+    _MAX_HEAD = 160  # longer than any head the pattern admits in practice: past it, this is no answer
     _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
     def __init__(self) -> None:
-        self.raw = ""
-        self.pos: int | None = None  # where the answer string's undecoded part starts
+        self._tail = ""  # the head while it is being matched, then the undecoded part of the answer
+        self.started = False
         self.done = False
-        self.text = ""
+        self._pieces: list[str] = []
+
+    @property
+    def text(self) -> str:
+        """The answer decoded so far."""
+        if len(self._pieces) > 1:
+            self._pieces = ["".join(self._pieces)]
+        return self._pieces[0] if self._pieces else ""
 
     def feed(self, delta: str) -> str:
         """The newly decoded answer text (empty if none, or if this is not a final answer)."""
-        self.raw += delta
         if self.done:
             return ""
-        if self.pos is None:
-            head = self._HEAD.match(self.raw)
+        self._tail += delta
+        if not self.started:
+            head = self._HEAD.match(self._tail)
             if head is None:
+                if len(self._tail) > self._MAX_HEAD:
+                    self.done = True  # a call, not an answer
                 return ""
-            self.pos = head.end()
+            self.started, self._tail = True, self._tail[head.end():]
         out: list[str] = []
-        raw, i = self.raw, self.pos
+        raw, i = self._tail, 0
         while i < len(raw):
             ch = raw[i]
             if ch == '"':
@@ -158,20 +170,30 @@ class FinalAnswerStream:
             elif code == "u":
                 if i + 6 > len(raw):
                     break
-                point = int(raw[i + 2:i + 6], 16)
+                point = _hex(raw[i + 2:i + 6])
                 if 0xD800 <= point < 0xDC00:  # a surrogate pair needs its second half
                     if i + 12 > len(raw):
                         break
-                    low = int(raw[i + 8:i + 12], 16)
-                    out.append(chr(0x10000 + ((point - 0xD800) << 10) + (low - 0xDC00)))
+                    low = _hex(raw[i + 8:i + 12])
+                    out.append(chr(0x10000 + ((point - 0xD800) << 10) + (low - 0xDC00))
+                               if raw[i + 6:i + 8] == "\\u" and 0xDC00 <= low < 0xE000 else "\ufffd")
                     i += 12
                 else:
-                    out.append(chr(point))
+                    out.append(chr(point) if not 0xDC00 <= point < 0xE000 else "\ufffd")
                     i += 6
             else:
                 out.append(code)
                 i += 2
-        self.pos = i
+        self._tail = raw[i:]
         piece = "".join(out)
-        self.text += piece
+        if piece:
+            self._pieces.append(piece)
         return piece
+
+
+def _hex(digits: str) -> int:
+    """A \\u escape's code point; U+FFFD for one that is not four hex digits."""
+    try:
+        return int(digits, 16) if len(digits) == 4 and digits.isascii() and digits.isalnum() else 0xFFFD
+    except ValueError:
+        return 0xFFFD

@@ -190,3 +190,36 @@ def test_optional_arguments_without_a_default(arguments, ok):
     c = Case("t", "single", ("set_timer",), "Set a timer for 9 minutes.",
              (ExpectedCall("set_timer", {"minutes": 9}),), ("9",))
     assert score(c, [("set_timer", arguments)], "Timer set: 9 minutes", True, TOOLS)[0] is ok
+
+
+ANSWER = '[{"name":"final_answer","arguments":{"answer":"Rome: 19 \\u00b0C, \\"cloudy\\" \\ud83d\\ude00\\nok"}}]'
+
+
+@pytest.mark.parametrize("split", range(1, len(ANSWER)))
+def test_final_answer_streams_whole_at_any_split(split):
+    from harness.constrained import FinalAnswerStream
+
+    stream = FinalAnswerStream()
+    got = stream.feed(ANSWER[:split]) + stream.feed(ANSWER[split:])
+    assert got == 'Rome: 19 °C, "cloudy" 😀\nok' == stream.text
+
+
+@pytest.mark.parametrize("raw", ['{"name":"final_answer","arguments":{"answer":"x\\uZZZZ y\\ud800"}}',
+                                 '[{"name":"get_weather","arguments":{"city":"' + "a" * 1000 + '"}}]'])
+def test_final_answer_stream_never_raises(raw):
+    from harness.constrained import FinalAnswerStream
+
+    stream = FinalAnswerStream()
+    for ch in raw:
+        stream.feed(ch)
+
+
+@pytest.mark.timeout(60)
+def test_final_answer_stream_is_linear():
+    from harness.constrained import FinalAnswerStream
+
+    stream = FinalAnswerStream()
+    stream.feed('{"name":"final_answer","arguments":{"answer":"')
+    for _ in range(500_000):
+        stream.feed("abcd")
+    assert len(stream.text) == 2_000_000
