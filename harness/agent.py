@@ -306,9 +306,14 @@ class Agent:
                     break
                 retries = retries + 1 if outcome.retry else 0
                 if retries > self.max_retries:
-                    outcome.stop = "max_retries"
-                    outcome.text = "The model kept producing tool calls that could not be used."
+                    # Harness text is never the answer: the reason goes in result.error.
+                    outcome.stop, outcome.text = "max_retries", ""
+                    outcome.error = f"the model's last {retries} replies could not be used (calls refused or " \
+                                    "invalid, or answers sent back)"
                     break
+                if retries == self.max_retries and self.techniques.last_chance:
+                    # One retry left: let it be an answer, so a stuck run still ends with one.
+                    self._force_answer = True
             else:
                 outcome.stop, outcome.text = "max_steps", ""
         except HarnessError as exc:

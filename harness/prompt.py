@@ -107,8 +107,6 @@ def render_examples(format: ToolFormat = "json", constrained: bool = True, call_
              "call a different tool.", ""]
     for user, why, reply in shots:
         lines += [f"User: {user}", f"({why})", f"Assistant: {reply}", ""]
-    lines += ["After the tool result for find_person:",
-              f"Assistant: {answer('<the phone number, copied exactly from the result>')}"]
     return "\n".join(lines)
 
 

@@ -22,6 +22,8 @@ class Techniques:
     answer_check: bool = True
     # A final answer that only repeats the harness's own notes is rejected and retried.
     echo_guard: bool = True
+    # When only one retry is left, the next action must be an answer (not another refused call).
+    last_chance: bool = True
 
     @classmethod
     def names(cls) -> list[str]:

@@ -287,7 +287,7 @@ def configurations(compare: bool, free: bool, without: tuple[str, ...]) -> dict[
         configs[f"-{name}"] = {"constrained": True, "techniques": Techniques().without(name)}
     configs["none"] = {"constrained": True, "techniques": Techniques.none()}
     configs["free"] = {"constrained": False, "techniques": Techniques()}
-    configs["free, none"] = {"constrained": False, "techniques": Techniques.none()}
+    configs["free none"] = {"constrained": False, "techniques": Techniques.none()}
     return configs
 
 
