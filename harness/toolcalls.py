@@ -236,7 +236,24 @@ Outcome = Literal["more", "end", "fail", "open"]
 _VALUE, _FIRST_VALUE, _KEY, _FIRST_KEY, _COLON, _AFTER, _STRING, _WORD, _NEXT = range(9)
 
 
-class _JsonScan:
+class _Scan:
+    """A scanner whose outcome, once known, never changes ("more" until then)."""
+
+    decided: Outcome | None
+
+    def scan(self, buf: str, final: bool) -> Outcome:
+        if self.decided is None:
+            outcome = self._scan_to_end(buf, final)
+            if outcome == "more":
+                return outcome
+            self.decided = outcome
+        return self.decided
+
+    def _scan_to_end(self, buf: str, final: bool) -> Outcome:
+        raise NotImplementedError
+
+
+class _JsonScan(_Scan):
     """The extent of a JSON value (or of a run of them) in a growing text, each character read once.
 
     It follows the JSON grammar closely enough to say, as soon as a character arrives, that the
@@ -287,14 +304,6 @@ class _JsonScan:
             return None
         self.stop = i
         return "end"
-
-    def scan(self, buf: str, final: bool) -> Outcome:
-        if self.decided is None:
-            outcome = self._scan_to_end(buf, final)
-            if outcome == "more":
-                return outcome
-            self.decided = outcome
-        return self.decided
 
     def _scan_to_end(self, buf: str, final: bool) -> Outcome:
         if self.i == self.next_start and not self.values:
@@ -458,7 +467,7 @@ _PY_STRING_RUN = {"'": re.compile(r"[^'\\\n]*"), '"': re.compile(r'[^"\\\n]*')}
 _PY_NOT_LITERAL = frozenset("<>?!;`@$&|^~#%\\")
 
 
-class _PythonListScan:
+class _PythonListScan(_Scan):
     """The extent of a pythonic call list ``[f(a=1), g(b="x")]``, each character read once.
 
     Brackets are counted outside string literals. A character that no list of calls with literal
@@ -479,15 +488,7 @@ class _PythonListScan:
         self.i -= by
         self.end, self.failed = (x - by if x >= 0 else x for x in (self.end, self.failed))
 
-    def scan(self, buf: str, final: bool) -> Outcome:
-        if self.decided is None:
-            outcome = self._scan(buf, final)
-            if outcome == "more":
-                return outcome
-            self.decided = outcome
-        return self.decided
-
-    def _scan(self, buf: str, final: bool) -> Outcome:
+    def _scan_to_end(self, buf: str, final: bool) -> Outcome:
         n = len(buf)
         i = self.i
         try:
