@@ -285,12 +285,17 @@ def test_cli_on_a_damaged_database_is_a_clear_error(tmp_path, command):
     assert (out.exit_code, type(out.exception), f"{path} is damaged" in out.output) == (1, SystemExit, True), out.output
 
 
-def test_newer_schema_is_refused_and_left_untouched(tmp_path):
-    path = tmp_path / "memory.db"
+def _newer_db(path):
+    """A database as a newer harness (schema version 99) would leave it."""
     MemoryStore(path).close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
+    return path
+
+
+def test_newer_schema_is_refused_and_left_untouched(tmp_path):
+    path = _newer_db(tmp_path / "memory.db")
     before = path.read_bytes()
     with pytest.raises(SchemaTooNew) as err:
         MemoryStore(path)
@@ -299,11 +304,7 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path):
 
 
 def test_cli_on_a_newer_schema_is_a_clear_error(tmp_path):
-    path = tmp_path / "memory.db"
-    MemoryStore(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 99")
-    conn.close()
+    path = _newer_db(tmp_path / "memory.db")
     out = _cli(["memory", "list", "--memory", str(path)], tmp_path)
     assert (out.exit_code, type(out.exception), "schema version 99" in out.output) == (1, SystemExit, True), out.output
 
