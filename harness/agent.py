@@ -186,7 +186,7 @@ class Agent:
 
     async def _generate(self, record: ev.TurnRecord) -> AsyncIterator[ev.Event]:
         """Stream one reply into ``record``; continue it in place if it hit max_tokens (free mode)."""
-        parser = StreamingToolCallParser()
+        parser = StreamingToolCallParser(schemas={t.name: t.parameters for t in self.tools})
         options: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
                                    "stop": self.stop, "cache_salt": self.cache_salt}
         if record.constrained:

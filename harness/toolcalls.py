@@ -1,4 +1,18 @@
-"""Parsing tool calls out of model text: Hermes, Llama-3 JSON, Mistral, pythonic, bare JSON.
+"""Parsing tool calls out of model text: Hermes, Qwen3-Coder, Llama-3/4, Mistral, pythonic, bare JSON.
+
+The formats, as models write them:
+
+- Hermes ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``; Qwen3-Coder writes the same tag
+  around ``<function=NAME><parameter=P>value</parameter>...</function>``, its values typed by the
+  tool's schema (see ``_typed_value``).
+- Mistral: ``[TOOL_CALLS][{...}, ...]`` (older models) and ``[TOOL_CALLS]name{...}`` repeated per call
+  (tokenizer v11 on: Mistral Small 3.x, Devstral, Magistral), optionally ``name[ARGS]{...}`` or
+  ``name[CALL_ID]id[ARGS]{...}`` as Hugging Face tokenizers spell out the special tokens. The name
+  form needs the name right after the tag; in ``format="auto"`` a tag followed by neither form is
+  prose (a model writing about the token), in ``format="mistral"`` it is an error.
+- Llama 3 JSON (optionally after ``<|python_tag|>``), Llama 4's ``<|python_start|>...<|python_end|>``
+  around a pythonic list or JSON (the tags never reach the content), pythonic ``[f(a=1)]`` lists on a
+  line of their own, bare JSON and ```json fences.
 
 There is one parser, and it is the streaming one: ``parse_tool_calls`` feeds it the whole text
 at once. Every decision it takes depends only on text it has already seen, and it waits
@@ -21,7 +35,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,8 +47,12 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 HERMES_OPEN, HERMES_CLOSE = "<tool_call>", "</tool_call>"
 MISTRAL_TAG = "[TOOL_CALLS]"
 PYTHON_TAG = "<|python_tag|>"
+PYTHON_START, PYTHON_END = "<|python_start|>", "<|python_end|>"  # Llama 4
 FENCE = "```"
-_TAGS = (THINK_OPEN, HERMES_OPEN, MISTRAL_TAG, PYTHON_TAG, FENCE)
+FUNCTION_OPEN, FUNCTION_CLOSE = "<function=", "</function>"  # Qwen3-Coder, inside <tool_call>
+PARAM_OPEN, PARAM_CLOSE = "<parameter=", "</parameter>"
+MISTRAL_ARGS, MISTRAL_CALL_ID = "[ARGS]", "[CALL_ID]"
+_TAGS = (THINK_OPEN, HERMES_OPEN, MISTRAL_TAG, PYTHON_TAG, PYTHON_START, PYTHON_END, FENCE)
 _CALL_START = re.compile(r'\s*\{\s*"(name|function|type)"\s*:')
 _OPENER_CHAR = re.compile(r"[<\[`{]")
 
@@ -217,6 +235,74 @@ def _calls_from_pythonic(text: str, depth: int = 0) -> list[ToolCall | str] | No
         last = line_starts[(node.end_lineno or node.lineno) - 1] + (node.end_col_offset or 0)
         out.append(ToolCall(name=name, arguments=args, raw=source[first:last].decode(errors="replace")))
     return out
+
+
+def _is_integer(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+
+
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "integer": _is_integer,
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "null": lambda v: v is None,
+}
+_PYTHON_LITERALS = {"True": "true", "False": "false", "None": "null"}  # Qwen3 templates render Python's
+
+
+def _schema_types(schema: Any) -> set[str]:
+    """The JSON types a property's schema admits: its "type", or its anyOf/oneOf members' (one level)."""
+    if not isinstance(schema, dict):
+        return set()
+    members = [schema] + [m for key in ("anyOf", "oneOf") if isinstance(schema.get(key), list)
+                          for m in schema[key] if isinstance(m, dict)]
+    types: set[str] = set()
+    for member in members:
+        kind = member.get("type")
+        types.update([kind] if isinstance(kind, str) else [k for k in kind if isinstance(k, str)]
+                     if isinstance(kind, list) else [])
+    return types
+
+
+def _typed_value(text: str, schema: Any) -> Any:
+    """A Qwen3-Coder parameter value typed by its property's schema.
+
+    Strings (and properties of no known type) keep the text verbatim, newlines included; other
+    types read the text as JSON (Python's True/False/None too) and keep the text when it does not
+    fit, so the schema validation that follows tells the model exactly what is wrong."""
+    types = _schema_types(schema)
+    if not types or "string" in types:
+        return text
+    literal = text.strip()
+    try:
+        value = json.loads(_PYTHON_LITERALS.get(literal, literal))
+    except (ValueError, RecursionError):  # not JSON, an integer of 4300+ digits, too deep
+        return text
+    for kind in types:
+        if _TYPE_CHECKS.get(kind, lambda v: False)(value):
+            return int(value) if kind == "integer" and isinstance(value, float) else value
+    return text
+
+
+def _call_from_xml(name: str, params: list[tuple[str, str]], schema: Any, raw: str) -> ToolCall | str:
+    """A Qwen3-Coder call from its parameters' texts; values typed only when the tool's schema is known.
+
+    Without a schema every value stays a string: guessing ("3" as a number) could break a string
+    parameter, and the validation after parsing names any mismatch for the model."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    args: dict[str, Any] = {}
+    for pname, text in params:
+        if pname in args:
+            return f"the call to {name!r} gives the parameter {pname!r} twice; give each parameter once"
+        # the template writes each value on lines of its own: one line break each side is layout
+        text = text[1:] if text.startswith("\n") else text
+        text = text[:-1] if text.endswith("\n") else text
+        args[pname] = _typed_value(text, properties.get(pname)) if isinstance(properties, dict) else text
+    if _too_deep(args):
+        return _too_deep_message(name)
+    return ToolCall(name=name, arguments=args, raw=raw)
 
 
 # --- scanning: where a call ends, read once and incrementally --------------------------------
@@ -556,6 +642,122 @@ class _PythonListScan(_Scan):
         finally:
             self.i = i
 
+_XML_NAME = re.compile(r"[^<>\n]{0,257}")  # a function or parameter name; longer is refused
+_LONGEST_NAME = 256
+
+
+def _could_be(buf: str, i: int, tags: tuple[str, ...]) -> bool:
+    """Whether ``buf[i:]`` (non-empty) is a proper prefix of one of ``tags``: more text decides."""
+    tail = buf[i:i + max(map(len, tags))]
+    return len(tail) == len(buf) - i and any(t.startswith(tail) and t != tail for t in tags)
+
+
+class _XmlCallScan(_Scan):
+    """The extent of a Qwen3-Coder call ``<function=NAME><parameter=P>value</parameter>...</function>``
+    (then ``</tool_call>``), each character read once.
+
+    A value ends only at a ``</parameter>`` that whitespace and then ``<parameter=`` or
+    ``</function>`` follow, so a value may hold those tags elsewhere (code that writes them)."""
+
+    def __init__(self, start: int) -> None:
+        self.i = start + len(FUNCTION_OPEN)
+        self.state = "name"  # name, body, pname, value, after
+        self.name = self.pname = ""
+        self.params: list[tuple[str, str]] = []
+        self.value_start = self.seek = self.look = -1  # the value; where to look for its end next
+        self.end = self.failed = -1
+        self.problem = ""
+        self.decided: Outcome | None = None
+
+    def shift(self, by: int) -> None:
+        self.i -= by
+        self.value_start, self.seek, self.look, self.end, self.failed = (
+            x - by if x >= 0 else x for x in (self.value_start, self.seek, self.look, self.end, self.failed))
+
+    def _fail(self, at: int, problem: str) -> Outcome:
+        self.failed, self.problem = at, problem
+        return "fail"
+
+    def _where(self) -> str:
+        return f"<function={self.name}>" if self.name else "<function=...>"
+
+    def _scan_to_end(self, buf: str, final: bool) -> Outcome:
+        n = len(buf)
+        waiting: Outcome = "open" if final else "more"
+        while True:
+            state = self.state
+            if state in ("name", "pname"):
+                j = _XML_NAME.match(buf, self.i).end()  # type: ignore[union-attr]
+                what = "tool" if state == "name" else "parameter"
+                if j - self.i > _LONGEST_NAME:
+                    return self._fail(self.i, f"a {what} name in a <tool_call> is longer than {_LONGEST_NAME} characters")
+                if j == n:
+                    return waiting
+                text = buf[self.i:j].strip()
+                if buf[j] != ">" or not text:
+                    tag = "<function=NAME>" if state == "name" else "<parameter=NAME>"
+                    return self._fail(j, f"in {self._where()} the {what} name must be written {tag}, "
+                                         f"found {buf[self.i - 1:j + 1][:80]!r}")
+                if state == "name":
+                    self.name, self.state = text, "body"
+                else:
+                    self.pname, self.state = text, "value"
+                    self.value_start = self.seek = j + 1
+                self.i = j + 1
+            elif state == "body":
+                j = self.i = _WS.match(buf, self.i).end()  # type: ignore[union-attr]
+                if j == n:
+                    return waiting
+                if buf.startswith(PARAM_OPEN, j):
+                    self.i, self.state = j + len(PARAM_OPEN), "pname"
+                elif buf.startswith(FUNCTION_CLOSE, j):
+                    self.i, self.state = j + len(FUNCTION_CLOSE), "after"
+                elif not final and _could_be(buf, j, (PARAM_OPEN, FUNCTION_CLOSE)):
+                    return "more"
+                else:
+                    return self._fail(j, f"in {self._where()} expected <parameter=NAME> or </function>, "
+                                         f"found {buf[j:j + 40]!r}")
+            elif state == "value":
+                if self.look < 0:
+                    k = buf.find(PARAM_CLOSE, self.seek)
+                    if k == -1:
+                        if final:
+                            return self._fail(n, f"in {self._where()} the parameter {self.pname!r} has no "
+                                                 "</parameter>")
+                        self.seek = max(self.seek, n - len(PARAM_CLOSE) + 1)
+                        return "more"
+                    self.seek, self.look = k, k + len(PARAM_CLOSE)
+                j = self.look = _WS.match(buf, self.look).end()  # type: ignore[union-attr]
+                if j == n and not final:
+                    return "more"
+                if j == n or buf.startswith((PARAM_OPEN, FUNCTION_CLOSE), j):
+                    self.params.append((self.pname, buf[self.value_start:self.seek]))
+                    self.i, self.state, self.look = j, "body", -1
+                elif not final and _could_be(buf, j, (PARAM_OPEN, FUNCTION_CLOSE)):
+                    return "more"
+                else:  # "</parameter>" inside the value: it goes on
+                    self.seek, self.look = self.seek + 1, -1
+            else:  # after </function>
+                j = self.i = _WS.match(buf, self.i).end()  # type: ignore[union-attr]
+                if j == n:
+                    if not final:
+                        return "more"
+                    self.end = n  # no </tool_call>: the end of the text closes it (as for JSON bodies)
+                    return "end"
+                if buf.startswith(HERMES_CLOSE, j):
+                    self.end = j + len(HERMES_CLOSE)
+                    return "end"
+                if not final and _could_be(buf, j, (HERMES_CLOSE,)):
+                    return "more"
+                return self._fail(j, f"after </function> a <tool_call> must close with </tool_call>, "
+                                     f"found {buf[j:j + 40]!r} (one call per <tool_call>)")
+
+
+_MISTRAL_NAME_CHAR = re.compile(r"[\w.\-]")
+# name, optional "[CALL_ID]id", optional "[ARGS]": bounded, so matching again as text streams is cheap
+_MISTRAL_HEAD = re.compile(r"([\w.\-]{1,257})(?:\[CALL_ID\][A-Za-z0-9]{0,64})?(?:\[ARGS\])?[ \t]{0,8}")
+
+
 _PYTHONIC_HEAD = re.compile(r"\[\s{0,32}[A-Za-z_][\w.]{0,64}\s{0,8}\(")
 _PYTHONIC_MAYBE = re.compile(r"\[\s{0,32}(?:[A-Za-z_][\w.]{0,64}\s{0,8})?")
 _TAG_SEARCH = re.compile("|".join(re.escape(t) for t in _TAGS))
@@ -578,8 +780,10 @@ class StreamingToolCallParser:
     the segment at ``self.pos`` is undecided, so every character is read once however the text
     is split, and text is released the moment it cannot be a call."""
 
-    def __init__(self, format: Format = "auto") -> None:
+    def __init__(self, format: Format = "auto", schemas: Mapping[str, Any] | None = None) -> None:
         self.format = format
+        self.schemas = dict(schemas or {})  # tool name -> parameters schema, to type Qwen3-Coder values
+        self.python_block = False  # inside Llama 4's <|python_start|> ... <|python_end|>
         self.buf = ""
         self.pos = 0
         self.in_think = False
@@ -591,10 +795,11 @@ class StreamingToolCallParser:
         self._thinking: list[str] = []
         # state of the undecided segment at self.pos, and the method that goes on reading it
         self._resume: Callable[[int, bool], Iterator[Event] | None] | None = None
-        self._scan: _JsonScan | _PythonListScan | None = None
+        self._scan: _JsonScan | _PythonListScan | _XmlCallScan | None = None
         self._extent: _PythonListScan | None = None  # the reach of a broken call, to skip it whole
         self._problem = ""
         self._close_from = -1
+        self._ws_from = -1  # whitespace already skipped after an opening tag
         self._seek: dict[str, int] = {}
 
     # public API
@@ -607,6 +812,7 @@ class StreamingToolCallParser:
                 if scan is not None:
                     scan.shift(by)
             self._close_from = self._close_from - by if self._close_from >= 0 else -1
+            self._ws_from = self._ws_from - by if self._ws_from >= 0 else -1
             self._seek = {k: v - by for k, v in self._seek.items()}
         # Appending to a string nothing else holds lets CPython grow it in place: a long call
         # held back while it streams then costs linear time, not a copy per delta.
@@ -630,6 +836,7 @@ class StreamingToolCallParser:
         self._resume = None
         self._problem = ""
         self._close_from = -1
+        self._ws_from = -1
         self._seek = {}
 
     def _find(self, sub: str, start: int) -> int:
@@ -705,9 +912,10 @@ class StreamingToolCallParser:
                 return i, False
             if not final and _partial_tag_at(buf, i):
                 return i, True
-            if ch == "{" and fmt in ("auto", "llama3", "json"):
+            if ch == "{" and (fmt in ("auto", "llama3", "json") or self.python_block):
                 return i, False
-            if ch == "[" and (fmt in ("auto", "json") or (fmt == "pythonic" and self._at_line_start(i))):
+            if ch == "[" and (fmt in ("auto", "json")
+                              or ((fmt == "pythonic" or self.python_block) and self._at_line_start(i))):
                 return i, False
         return len(buf), False
 
@@ -733,11 +941,14 @@ class StreamingToolCallParser:
             self.in_think = True
             self._consume(i + len(THINK_OPEN))
             return iter(())
-        if buf.startswith(PYTHON_TAG, i):
-            # The tag is a marker; the calls after it are read as bare JSON (or a pythonic list).
-            self._consume(i + len(PYTHON_TAG))
-            self.line_start = True
-            return iter(())
+        for tag in (PYTHON_TAG, PYTHON_START, PYTHON_END):
+            if buf.startswith(tag, i):
+                # Markers, never content; calls after them are read as bare JSON or a pythonic list
+                # (between Llama 4's start and end, whatever the format).
+                self._consume(i + len(tag))
+                self.line_start = True
+                self.python_block = tag == PYTHON_START or (self.python_block and tag == PYTHON_TAG)
+                return iter(())
         if buf.startswith(HERMES_OPEN, i):
             self._resume = self._tagged
         elif buf.startswith(MISTRAL_TAG, i):
@@ -781,6 +992,14 @@ class StreamingToolCallParser:
     def _tagged(self, i: int, final: bool) -> Iterator[Event] | None:
         buf = self.buf
         start = i + len(HERMES_OPEN)
+        if self._scan is None and self._close_from < 0:  # JSON, or Qwen3-Coder's <function=...>?
+            j = self._ws_from = _WS.match(buf, max(start, self._ws_from)).end()  # type: ignore[union-attr]
+            if buf.startswith(FUNCTION_OPEN, j):
+                self._scan = _XmlCallScan(j)
+            elif not final and (j == len(buf) or _could_be(buf, j, (FUNCTION_OPEN,))):
+                return None
+        if isinstance(self._scan, _XmlCallScan):
+            return self._xml_call(i, self._scan, final)
         if self._close_from < 0:
             # The body's JSON decides where it ends: a "</tool_call>" inside a string is text.
             scan = self._json_scan(start, run=True)
@@ -808,6 +1027,27 @@ class StreamingToolCallParser:
             return self._error(f"the output ended inside an unfinished <tool_call>: {body.strip()[:200]!r}")
         return self._tagged_body(buf[i:close + len(HERMES_CLOSE)], buf[start:close])
 
+    def _xml_call(self, i: int, scan: _XmlCallScan, final: bool) -> Iterator[Event] | None:
+        buf = self.buf
+        outcome = scan.scan(buf, final)
+        if outcome == "more":
+            return None
+        if outcome == "end":
+            raw = buf[i:scan.end]
+            self._consume(scan.end)
+            return self._emit_calls([_call_from_xml(scan.name, scan.params, self.schemas.get(scan.name), raw)])
+        if outcome == "open":
+            self._consume(len(buf))
+            return self._error(f"the output ended inside an unfinished <tool_call>: "
+                               f"{buf[i + len(HERMES_OPEN):].strip()[:200]!r}")
+        # broken: report it and skip it to its closing tag, so its pieces do not become content
+        close = self._find(HERMES_CLOSE, scan.failed)
+        if close == -1 and not final:
+            return None
+        problem = scan.problem
+        self._consume(len(buf) if close == -1 else close + len(HERMES_CLOSE))
+        return self._error(problem)
+
     def _tagged_body(self, raw: str, body: str) -> Iterator[Event]:
         self._consume(self.pos + len(raw))
         calls = _calls_from_json(body.strip(), raw)
@@ -818,6 +1058,10 @@ class StreamingToolCallParser:
     def _after_tag(self, i: int, final: bool) -> Iterator[Event] | None:
         buf = self.buf
         j = i + len(MISTRAL_TAG)
+        if j == len(buf) and not final:
+            return None
+        if j < len(buf) and _MISTRAL_NAME_CHAR.match(buf, j):
+            return self._mistral_named(i, j, final)
         scan = self._json_scan(j, gate="bracket")
         outcome = scan.scan(buf, final)
         if outcome == "more":
@@ -836,9 +1080,44 @@ class StreamingToolCallParser:
             return self._error(f"the output ended inside an unfinished [TOOL_CALLS] list: {buf[j:j + 200].strip()!r}")
         first = _WS.match(buf, j).end()  # type: ignore[union-attr]
         if scan.failed == first:
+            if self.format == "auto":  # neither form: prose that mentions the token
+                self._consume(j)
+                return self._emit_content(buf[i:j])
             self._consume(first)
-            return self._error(f"[TOOL_CALLS] must be followed by a JSON array of calls, not {buf[first]!r}")
+            return self._error(f"[TOOL_CALLS] must be followed by a tool name and its JSON arguments "
+                               f"([TOOL_CALLS]name{{...}}) or a JSON array of calls, not {buf[first]!r}")
         return self._broken(first, _json_problem(buf[first:scan.failed + 1], "[TOOL_CALLS]"), final)
+
+    def _mistral_named(self, i: int, j: int, final: bool) -> Iterator[Event] | None:
+        """``[TOOL_CALLS]name{...}`` (or ``name[ARGS]{...}``, ``name[CALL_ID]id[ARGS]{...}``): one call."""
+        buf = self.buf
+        head = _MISTRAL_HEAD.match(buf, j)
+        assert head is not None  # buf[j] is a name character
+        h, name = head.end(), head.group(1)
+        if not final and (h == len(buf) or _could_be(buf, h, (MISTRAL_ARGS, MISTRAL_CALL_ID))):
+            return None
+        if len(name) > _LONGEST_NAME:
+            self._consume(j + len(name))
+            return self._error(f"the tool name after [TOOL_CALLS] is longer than {_LONGEST_NAME} characters")
+        if h == len(buf) or buf[h] != "{":
+            self._consume(h)
+            found = f"not {buf[h]!r}" if h < len(buf) else "but the output ended"
+            return self._error(f"[TOOL_CALLS]{name} must be followed by its arguments as a JSON object "
+                               f"([TOOL_CALLS]{name}{{...}}), {found}")
+        scan = self._json_scan(h, gate="bracket")
+        outcome = scan.scan(buf, final)
+        if outcome == "more":
+            return None
+        if outcome == "end":
+            raw = buf[i:scan.end]
+            self._consume(scan.end)
+            call = _call_from_obj({"name": name, "arguments": buf[h:scan.end]}, raw)
+            return self._emit_calls([call if call is not None else f"the call to {name!r} is unreadable"])
+        if outcome == "open":
+            self._consume(len(buf))
+            return self._error(f"the output ended inside the arguments of the call to {name!r}: "
+                               f"{buf[h:h + 200]!r}")
+        return self._broken(h, _json_problem(buf[h:scan.failed + 1], f"the arguments of [TOOL_CALLS]{name}"), final)
 
     def _fence(self, i: int, final: bool) -> Iterator[Event] | None:
         buf = self.buf
@@ -888,7 +1167,7 @@ class StreamingToolCallParser:
         """A '{' or '[' in the text: a bare JSON call, a pythonic call list, or prose."""
         buf = self.buf
         if self._scan is None:
-            if buf[i] == "[" and self.format in ("auto", "pythonic") and self.line_start:
+            if buf[i] == "[" and (self.format in ("auto", "pythonic") or self.python_block) and self.line_start:
                 if not _PYTHONIC_HEAD.match(buf, i):
                     maybe = _PYTHONIC_MAYBE.match(buf, i)
                     if not final and maybe and maybe.end() == len(buf):
@@ -896,7 +1175,7 @@ class StreamingToolCallParser:
                 else:
                     self._scan = _PythonListScan(i)
             if self._scan is None:
-                if self.format == "pythonic":
+                if self.format == "pythonic" and not self.python_block:
                     self._consume(i + 1)
                     return self._emit_content("[")
                 self._scan = _JsonScan(i, gate="call")
@@ -933,7 +1212,7 @@ class StreamingToolCallParser:
         outcome = scan.scan(buf, final)
         if outcome == "more":
             return None
-        whole = not (self.said or self.result.calls or self.result.errors)
+        whole = self.python_block or not (self.said or self.result.calls or self.result.errors)
         if outcome == "open":  # the text ended inside it: up to the end, or to a tag that follows
             upto = self._before_tag(i, len(buf))
             self._consume(upto)
@@ -945,10 +1224,10 @@ class StreamingToolCallParser:
             self._consume(upto)
             return self._emit_content(buf[i:upto])
         after = _BLANKS.match(buf, scan.end).end()  # type: ignore[union-attr]
-        if after == len(buf) and not final:
+        if not final and (after == len(buf) or _could_be(buf, after, (PYTHON_END,))):
             return None
         raw = buf[i:scan.end]
-        if after == len(buf) or buf[after] == "\n":
+        if after == len(buf) or buf[after] == "\n" or buf.startswith(PYTHON_END, after):
             calls = _calls_from_pythonic(raw, scan.depth)
             if calls is not None and (all(isinstance(c, ToolCall) for c in calls) or (whole and after == len(buf))):
                 self._consume(scan.end)
@@ -965,17 +1244,20 @@ def calls_from_openai(tool_call: dict[str, Any]) -> ToolCall | str:
     return result if result is not None else f"the server returned an unreadable tool call: {raw[:200]}"
 
 
-def parse_tool_calls(text: str, format: Format = "auto") -> ParsedOutput:
-    """Split model text into content, thinking, tool calls and parse errors."""
-    parser = StreamingToolCallParser(format)
+def parse_tool_calls(text: str, format: Format = "auto", schemas: Mapping[str, Any] | None = None) -> ParsedOutput:
+    """Split model text into content, thinking, tool calls and parse errors.
+
+    ``schemas`` (tool name -> parameters schema) types Qwen3-Coder's parameter values."""
+    parser = StreamingToolCallParser(format, schemas)
     parser.feed(text)
     parser.finish()
     return parser.result
 
 
-def parse_stream(deltas: Iterable[str], format: Format = "auto") -> Iterator[Event]:
+def parse_stream(deltas: Iterable[str], format: Format = "auto",
+                 schemas: Mapping[str, Any] | None = None) -> Iterator[Event]:
     """Events from a stream of text deltas (then the parser's final events)."""
-    parser = StreamingToolCallParser(format)
+    parser = StreamingToolCallParser(format, schemas)
     for delta in deltas:
         yield from parser.feed(delta)
     yield from parser.finish()
