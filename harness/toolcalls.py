@@ -716,7 +716,7 @@ class _XmlCallScan(_Scan):
                     return "more"
                 else:
                     return self._fail(j, f"in {self._where()} expected <parameter=NAME> or </function>, "
-                                         f"found {buf[j:j + 40]!r}")
+                                         f"found {buf[j]!r}")
             elif state == "value":
                 if self.look < 0:
                     k = buf.find(PARAM_CLOSE, self.seek)
@@ -750,7 +750,7 @@ class _XmlCallScan(_Scan):
                 if not final and _could_be(buf, j, (HERMES_CLOSE,)):
                     return "more"
                 return self._fail(j, f"after </function> a <tool_call> must close with </tool_call>, "
-                                     f"found {buf[j:j + 40]!r} (one call per <tool_call>)")
+                                     f"found {buf[j]!r} (one call per <tool_call>)")
 
 
 _MISTRAL_NAME_CHAR = re.compile(r"[\w.\-]")
@@ -1229,7 +1229,7 @@ class StreamingToolCallParser:
         raw = buf[i:scan.end]
         if after == len(buf) or buf[after] == "\n" or buf.startswith(PYTHON_END, after):
             calls = _calls_from_pythonic(raw, scan.depth)
-            if calls is not None and (all(isinstance(c, ToolCall) for c in calls) or (whole and after == len(buf))):
+            if calls is not None and (all(isinstance(c, ToolCall) for c in calls) or (whole and (after == len(buf) or self.python_block))):
                 self._consume(scan.end)
                 return self._emit_calls(calls)
         self._consume(scan.end)

@@ -124,7 +124,49 @@ TOO_DEEP = [
     ('{"name": "f", "arguments": {"a": ' + "[" * 70 + "]" * 70 + "}}", "auto"),
     ("[f(a=" + "[" * 150 + "]" * 150 + ")]", "pythonic"),
 ]
-MORE_CASES = STRAY_OPENERS + PYTHONIC_IN_PROSE + TAGS_IN_STRINGS
+# Mistral since tokenizer v11 (Mistral Small 3.x, Devstral, Magistral): one tag per call, the name, then
+# the arguments; Hugging Face tokenizers spell out [ARGS] (and [CALL_ID]) in the text.
+MISTRAL_NAMED = [
+    ('[TOOL_CALLS]get_weather{"city": "Paris"}', "mistral", "", [("get_weather", {"city": "Paris"})], 0),
+    ('Checking both.[TOOL_CALLS]get_weather{"city": "Paris"}[TOOL_CALLS]now{}', "auto", "Checking both.",
+     [("get_weather", {"city": "Paris"}), ("now", {})], 0),
+    ('[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}[TOOL_CALLS]now[ARGS]{}', "auto", "",
+     [("get_weather", {"city": "Paris"}), ("now", {})], 0),
+    ('[TOOL_CALLS]get_weather[CALL_ID]a1b2c3d4e[ARGS]{"city": "Paris"}', "mistral", "",
+     [("get_weather", {"city": "Paris"})], 0),
+    ('[TOOL_CALLS]git.status{"path": "."} done', "auto", "done", [("git.status", {"path": "."})], 0),
+    ('[TOOL_CALLS]w{"s": "[TOOL_CALLS]x{} ] }"}', "mistral", "", [("w", {"s": "[TOOL_CALLS]x{} ] }"})], 0),
+    ('[TOOL_CALLS]get_weather{"city": "Paris", }', "mistral", "", [], 1),  # broken JSON
+    ('[TOOL_CALLS]get_weather{"city": "Par', "auto", "", [], 1),  # cut off
+    ('[TOOL_CALLS]get_weather', "auto", "", [], 1),  # a name and nothing more
+    ('[TOOL_CALLS]get_weather[ARGS]["Paris"]', "mistral", '["Paris"]', [], 1),  # arguments must be an object
+]
+
+# Llama 4: <|python_start|> ... <|python_end|> around a pythonic list (or JSON); the tags are never content.
+LLAMA4 = [
+    ('<|python_start|>[get_weather(city="Paris"), now()]<|python_end|>', "pythonic", "",
+     [("get_weather", {"city": "Paris"}), ("now", {})], 0),
+    ('Let me look.\n<|python_start|>[get_weather(city="Paris")]<|python_end|>', "auto", "Let me look.",
+     [("get_weather", {"city": "Paris"})], 0),
+    ('<|python_start|>[get_weather(city="Paris")]<|python_end|>', "llama3", "", [("get_weather", {"city": "Paris"})], 0),
+    ('<|python_start|>{"name": "f", "parameters": {"a": 1}}<|python_end|>', "pythonic", "", [("f", {"a": 1})], 0),
+    ('<|python_start|>[max(a, b)]<|python_end|> then', "auto", "then", [], 1),  # a list of calls gone wrong
+    ('<|python_start|>[get_weather(city="Paris")]', "auto", "", [("get_weather", {"city": "Paris"})], 0),  # no end tag
+    ('Done.<|python_end|>', "auto", "Done.", [], 0),
+]
+
+# A tag-shaped word in prose is prose: no call, no error (format="auto").
+FORMAT_TAGS_IN_PROSE = [
+    ("The [TOOL_CALLS] token starts a call.", "auto", "The [TOOL_CALLS] token starts a call.", [], 0),
+    ("Tokens: [TOOL_CALL], [ARGS] and [CALL_ID].", "auto", "Tokens: [TOOL_CALL], [ARGS] and [CALL_ID].", [], 0),
+    ("Write `<function=NAME>` then `<parameter=P>`.", "auto", "Write `<function=NAME>` then `<parameter=P>`.", [], 0),
+    ("```xml\n<function=f>\n<parameter=a>\n1\n</parameter>\n</function>\n```", "auto",
+     "```xml\n<function=f>\n<parameter=a>\n1\n</parameter>\n</function>\n```", [], 0),
+    ("<function=f><parameter=a>1</parameter></function>", "auto", "<function=f><parameter=a>1</parameter></function>", [], 0),
+    ("Python's <|python_tag_x|> is not a tag.", "auto", "Python's <|python_tag_x|> is not a tag.", [], 0),
+]
+
+MORE_CASES = STRAY_OPENERS + PYTHONIC_IN_PROSE + TAGS_IN_STRINGS + MISTRAL_NAMED + LLAMA4 + FORMAT_TAGS_IN_PROSE
 
 
 @pytest.mark.parametrize(("text", "fmt", "content", "calls", "n_errors"), CASES + MORE_CASES)
@@ -176,13 +218,75 @@ def test_errors_name_the_problem():
     assert "not valid JSON" in out.errors[0] and "column" in out.errors[0]
 
 
-def _stream(text: str, cuts: list[int], fmt: str = "auto"):
+# Qwen3-Coder: <tool_call><function=NAME><parameter=P>value</parameter></function></tool_call>, each value on
+# lines of its own, typed by the tool's schema.
+SCHEMAS = {
+    "f": {"type": "object", "properties": {
+        "n": {"type": "integer"}, "x": {"type": "number"}, "ok": {"type": "boolean"}, "o": {"type": "object"},
+        "a": {"type": "array"}, "s": {"type": "string"}, "maybe": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+        "either": {"type": ["string", "integer"]}}},
+}
+
+
+def _qwen(*params: tuple[str, str], name: str = "f") -> str:
+    body = "".join(f"<parameter={p}>\n{v}\n</parameter>\n" for p, v in params)
+    return f"<tool_call>\n<function={name}>\n{body}</function>\n</tool_call>"
+
+
+# (model output, schemas, expected content, expected [(name, arguments)], number of errors)
+QWEN3_CODER = [
+    (_qwen(("n", "3"), ("x", "2.5"), ("ok", "true"), ("o", '{"k": [1]}'), ("a", "[1, 2]"), ("maybe", "null")), SCHEMAS,
+     "", [("f", {"n": 3, "x": 2.5, "ok": True, "o": {"k": [1]}, "a": [1, 2], "maybe": None})], 0),
+    (_qwen(("s", "def f():\n    return 1\n"), ("either", "7")), SCHEMAS, "",  # strings verbatim, newlines kept
+     [("f", {"s": "def f():\n    return 1\n", "either": "7"})], 0),
+    (_qwen(("ok", "True"), ("maybe", "None"), ("n", "4.0")), SCHEMAS, "", [("f", {"ok": True, "maybe": None, "n": 4})], 0),
+    (_qwen(("n", "three"), ("o", "{'k': 1}")), SCHEMAS, "", [("f", {"n": "three", "o": "{'k': 1}"})], 0),  # left to validation
+    (_qwen(("n", "3"), ("unknown", "4")), SCHEMAS, "", [("f", {"n": 3, "unknown": "4"})], 0),
+    (_qwen(("n", "3")), None, "", [("f", {"n": "3"})], 0),  # no schemas: strings
+    (_qwen(("n", "3"), name="other"), SCHEMAS, "", [("other", {"n": "3"})], 0),  # a tool of no known schema
+    ("I'll run it.\n" + _qwen(("n", "1")) + "\n" + _qwen(("n", "2")) + "\nok", SCHEMAS, "I'll run it.\n\n\nok",
+     [("f", {"n": 1}), ("f", {"n": 2})], 0),
+    ("<tool_call><function=now></function></tool_call>", SCHEMAS, "", [("now", {})], 0),
+    (_qwen(("s", "a</parameter>b\n</function>\n</tool_call>\n<tool_call>c")), SCHEMAS, "",
+     [("f", {"s": "a</parameter>b\n</function>\n</tool_call>\n<tool_call>c"})], 0),
+    ("<tool_call>\n<function=f>\n<parameter=s>\nx\n</parameter>\n</function>", SCHEMAS, "", [("f", {"s": "x"})], 0),
+    # broken ones are reported and skipped to their closing tag
+    ("<tool_call>\n<function=f>\n<parameter=s>\nx\n</parameter>\n", SCHEMAS, "", [], 1),  # cut off
+    ("<tool_call>\n<function=f>\n<parameter=s>\nx", SCHEMAS, "", [], 1),
+    ("<tool_call>\n<function=f>\nhello\n</function>\n</tool_call> after", SCHEMAS, "after", [], 1),
+    ("<tool_call><function=f\n<parameter=s>x</parameter></function></tool_call>", SCHEMAS, "", [], 1),
+    ("<tool_call><function=f></function><function=g></function></tool_call>", SCHEMAS, "", [], 1),
+    (_qwen(("s", "a"), ("s", "b")), SCHEMAS, "", [], 1),  # the same parameter twice
+]
+
+
+@pytest.mark.parametrize(("text", "schemas", "content", "calls", "n_errors"), QWEN3_CODER)
+def test_qwen3_coder_calls(text, schemas, content, calls, n_errors):
+    out = parse_tool_calls(text, "auto", schemas)
+    assert (out.content, [(c.name, c.arguments) for c in out.calls], len(out.errors)) == (content, calls, n_errors), \
+        out.errors
+
+
+@pytest.mark.parametrize(("text", "schemas", "content", "calls", "n_errors"), QWEN3_CODER)
+def test_qwen3_coder_every_split_matches_batch(text, schemas, content, calls, n_errors):
+    batch = parse_tool_calls(text, "auto", schemas)
+    for cut in range(len(text) + 1):
+        result, _ = _stream(text, [cut], "auto", schemas)
+        assert result == batch, f"split at {cut}"
+
+
+def test_qwen3_coder_raw_is_the_whole_tagged_call():
+    text = "ok " + _qwen(("n", "1")) + " done"
+    assert parse_tool_calls(text, schemas=SCHEMAS).calls[0].raw == _qwen(("n", "1"))
+
+
+def _stream(text: str, cuts: list[int], fmt: str = "auto", schemas: dict | None = None):
     pieces, last = [], 0
     for c in sorted(set(cuts)):
         pieces.append(text[last:c])
         last = c
     pieces.append(text[last:])
-    parser = StreamingToolCallParser(fmt)  # type: ignore[arg-type]
+    parser = StreamingToolCallParser(fmt, schemas)  # type: ignore[arg-type]
     events = []
     for p in pieces:
         events += parser.feed(p)
@@ -240,6 +344,13 @@ LONG_STREAMS = [
     ('[w(s="' + "x" * LONG + '")]', 1),
     ("```json\n" + " " * LONG + "```", 0),
     ("{" * (LONG // 4), 0),
+    ('[TOOL_CALLS]w{"s": "' + "x" * LONG + '"}', 1),
+    ("[TOOL_CALLS]w" + " " * LONG, 1),
+    ("<tool_call>\n<function=w>\n<parameter=s>\n" + "x" * LONG + "\n</parameter>\n</function>\n</tool_call>", 1),
+    ("<tool_call><function=w><parameter=s>" + "</parameter>x" * (LONG // 13), 1),  # no end: each candidate read once
+    ("<tool_call><function=w><parameter=s>x</parameter>" + " " * LONG + "</function></tool_call>", 1),
+    ("<tool_call>" + " " * LONG, 1),
+    ('<|python_start|>[w(s="' + "x" * LONG + '")]<|python_end|>', 1),
 ]
 
 
@@ -259,17 +370,18 @@ def test_thinking_streams_as_deltas():
 FRAGMENTS = ['<tool_call>', '</tool_call>', '{"name": "f", "arguments": {"a": 1}}', '[TOOL_CALLS]', '<think>',
              '</think>', '```json\n', '```', '<|python_tag|>', '[f(x=1)]', '{', '}', '[', ']', '"', "'", ';',
              'text ', '\n', 'ü', '\\', '{"name": ', '"arguments": {', '[f(', '[max(a, b)]', ' ', ':', ',',
-             '1', "'''", 'true', '[{']
+             '1', "'''", 'true', '[{', '[TOOL_CALLS]f{"a": 1}', '[TOOL_CALLS]g', '[ARGS]', '[CALL_ID]x', '<function=f>',
+             '<parameter=n>', '</parameter>', '</function>', '<|python_start|>', '<|python_end|>', '\n3\n']
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), max_size=14),
        st.lists(st.integers(min_value=0, max_value=200), max_size=6),
-       st.sampled_from(["auto", "hermes", "llama3", "mistral", "pythonic", "json"]))
-def test_never_raises_and_split_never_matters(parts, cuts, fmt):
+       st.sampled_from(["auto", "hermes", "llama3", "mistral", "pythonic", "json"]), st.sampled_from([None, SCHEMAS]))
+def test_never_raises_and_split_never_matters(parts, cuts, fmt, schemas):
     text = "".join(parts)
-    batch = parse_tool_calls(text, fmt)
-    result, _ = _stream(text, [c for c in cuts if c <= len(text)], fmt)
+    batch = parse_tool_calls(text, fmt, schemas)
+    result, _ = _stream(text, [c for c in cuts if c <= len(text)], fmt, schemas)
     assert result == batch
     for call in batch.calls:
         assert isinstance(call.arguments, dict) and isinstance(call.name, str)
@@ -277,7 +389,7 @@ def test_never_raises_and_split_never_matters(parts, cuts, fmt):
 
 
 PROSE_FRAGMENTS = [f for f in FRAGMENTS if not any(tag in f for tag in ("<tool_call>", "<think>", "```", "[TOOL_CALLS]",
-                                                                       "<|python_tag|>"))]
+                                                                       "<|python_tag|>", "<|python_start|>"))]
 LAST_CALL = '\n<tool_call>{"name": "last", "arguments": {}}</tool_call>'
 
 
