@@ -57,6 +57,15 @@ def test_tool_call_then_plain_answer_ends_with_end_of_sequence():
     assert "Tool result for add:\n5" in second["messages"][-1]["content"]
 
 
+def test_qwen3_coder_call_values_are_typed_by_the_tools_schema():
+    # Qwen3-Coder writes every value as text; the agent's schemas make a and b integers, so the
+    # call validates and runs (without them "2" would fail the integer check).
+    call = "<tool_call>\n<function=add>\n<parameter=a>\n2\n</parameter>\n<parameter=b>\n3\n</parameter>\n</function>\n</tool_call>"
+    server = ScriptedServer([Reply(call), Reply("The sum is 5.")])
+    result = agent(server).run("What is 2+3?")
+    assert result.turns[0].results[0].output == "5"
+
+
 def test_final_answer_stop_reason_in_constrained_mode():
     server = ScriptedServer([Reply('{"name":"add","arguments":{"a":1,"b":1}}'),
                              Reply('{"name":"final_answer","arguments":{"answer":"2"}}')])
