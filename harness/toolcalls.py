@@ -280,8 +280,8 @@ def _typed_value(text: str, schema: Any) -> Any:
         value = json.loads(_PYTHON_LITERALS.get(literal, literal))
     except (ValueError, RecursionError):  # not JSON, an integer of 4300+ digits, too deep
         return text
-    for kind in types:
-        if _TYPE_CHECKS.get(kind, lambda v: False)(value):
+    for kind, fits in _TYPE_CHECKS.items():  # a fixed order: "integer" before "number" (3.0 -> 3)
+        if kind in types and fits(value):
             return int(value) if kind == "integer" and isinstance(value, float) else value
     return text
 
