@@ -14,7 +14,7 @@ from typing import Any, Literal
 from harness.constrained import FINAL_ANSWER
 from tools import ToolResult, ToolSet, canonical_json
 
-ToolFormat = Literal["hermes", "json", "llama3", "mistral", "pythonic"]
+ToolFormat = Literal["hermes", "json", "llama3", "mistral", "pythonic", "qwen3coder"]
 
 _INSTRUCTIONS: dict[str, str] = {
     "hermes": (
@@ -38,6 +38,11 @@ _INSTRUCTIONS: dict[str, str] = {
     "pythonic": (
         "To call functions, reply with a Python list of calls with keyword arguments only, e.g. "
         "[func_name1(param1=value1), func_name2(param=value)], and nothing else."
+    ),
+    "qwen3coder": (
+        "To call a function, reply in this form, one <tool_call> per call:\n<tool_call>\n<function=function_name>\n"
+        "<parameter=parameter_name>\nvalue (text as it is; numbers, booleans, objects and lists as JSON)\n"
+        "</parameter>\n</function>\n</tool_call>"
     ),
 }
 
@@ -69,6 +74,11 @@ def _render_call(calls: list[tuple[str, dict[str, Any]]], format: ToolFormat) ->
         return "[" + ", ".join(f"{n}({args(a)})" for n, a in calls) + "]"
     if format == "llama3":
         return "; ".join(_compact({"name": n, "parameters": a}) for n, a in calls)
+    if format == "qwen3coder":
+        value = lambda v: v if isinstance(v, str) else _compact(v)  # noqa: E731
+        return "\n".join("<tool_call>\n<function=" + n + ">\n"
+                         + "".join(f"<parameter={k}>\n{value(v)}\n</parameter>\n" for k, v in a.items())
+                         + "</function>\n</tool_call>" for n, a in calls)
     return _compact(objects[0] if len(objects) == 1 else objects)
 
 

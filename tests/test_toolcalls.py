@@ -280,6 +280,20 @@ def test_qwen3_coder_raw_is_the_whole_tagged_call():
     assert parse_tool_calls(text, schemas=SCHEMAS).calls[0].raw == _qwen(("n", "1"))
 
 
+def test_qwen3_coder_integer_wins_over_number_whatever_the_hash_seed():
+    value = parse_tool_calls(_qwen(("v", "3.0")), schemas={"f": {"properties": {"v": {"type": ["number", "integer"]}}}})
+    assert [(v, type(v)) for v in value.calls[0].arguments.values()] == [(3, int)]
+
+
+@pytest.mark.parametrize("arguments", [{"n": 3, "s": "two\nlines</parameter>", "o": {"k": [1]}, "ok": False}, {}])
+def test_qwen3_coder_calls_rendered_by_the_prompt_parse_back(arguments):
+    from harness.prompt import _render_call
+
+    text = _render_call([("f", arguments), ("g", {"s": "x"})], "qwen3coder")
+    out = parse_tool_calls(text, schemas=SCHEMAS)
+    assert [(c.name, c.arguments) for c in out.calls] == [("f", arguments), ("g", {"s": "x"})]
+
+
 def _stream(text: str, cuts: list[int], fmt: str = "auto", schemas: dict | None = None):
     pieces, last = [], 0
     for c in sorted(set(cuts)):
