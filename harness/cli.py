@@ -187,7 +187,7 @@ def skills_list(extra: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({
             "skills": [{"name": s.name, "description": s.description, "path": str(s.path), "source": s.source,
-                        "trusted": trusted(s), "files": s.files} for s in found.skills],
+                        "trusted": trusted(s), "files": s.files, "warnings": s.warnings} for s in found.skills],
             "errors": [{"path": e.path, "line": e.line, "message": e.message, "level": e.level}
                        for e in found.errors],
         }, indent=2))

@@ -20,6 +20,7 @@ from harness.config import harness_home
 
 PROJECT_SKILLS = Path(".harness") / "skills"
 SKILL_FILE = "SKILL.md"
+SKILL_FILES = (SKILL_FILE, "skill.md")  # the specification's name first; other agents accept the lower-case one
 TRUST_FILE = "trusted-skills.json"
 MAX_HASHED_BYTES = 1024 * 1024  # beyond this a SKILL.md is refused by the loader anyway
 
@@ -33,17 +34,22 @@ class ProjectSkills:
 
 def _skill_folders(root: Path) -> list[Path]:
     """The folders the loader would read: the root itself if it is one skill, else its subfolders."""
-    if (root / SKILL_FILE).exists():
+    if any((root / name).exists() for name in SKILL_FILES):
         return [root]
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _skill_file_bytes(folder: Path) -> bytes:
-    path = folder / SKILL_FILE
-    if not path.is_file():  # missing, or a device or pipe planted to hang the reader
-        return b"(none)"
-    with path.open("rb") as f:
-        return f.read(MAX_HASHED_BYTES)
+    """Both names the loader reads, so a changed lower-case skill.md asks for trust again too."""
+    parts = []
+    for name in SKILL_FILES:
+        path = folder / name
+        if not path.is_file():  # missing, or a device or pipe planted to hang the reader
+            parts.append(b"(none)")
+            continue
+        with path.open("rb") as f:
+            parts.append(f.read(MAX_HASHED_BYTES))
+    return b"\0".join(parts)
 
 
 def project_skills(cwd: Path | None = None) -> ProjectSkills | None:

