@@ -15,6 +15,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult
 
+from harness.skill_trust import project_skills, trust
 from memory import MemoryStore
 
 pytestmark = pytest.mark.timeout(60)
@@ -96,16 +97,23 @@ def test_list_skills_and_load_skill(tmp_path, skills_dir):
                       "Files in this skill (read them with read_skill_file):\n- references/style.md")
 
 
-def test_untrusted_project_skills_are_skipped_with_a_warning(tmp_path):
+@pytest.mark.parametrize("trusted, listed, warned", [
+    (False, False, True),   # an untrusted checkout's skills never reach the client, and stderr says why
+    (True, True, False),    # once the user has run `harness skills trust` there, they are served
+])
+def test_project_skills_are_served_only_when_trusted(tmp_path, monkeypatch, trusted, listed, warned):
     folder = tmp_path / ".harness" / "skills" / "sneaky"
     folder.mkdir(parents=True)
     (folder / "SKILL.md").write_text(SKILL.replace("tidy-notes", "sneaky"))
+    if trusted:
+        monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))  # the server's home too
+        trust(project_skills(tmp_path))  # type: ignore[arg-type]
 
-    async def listed(session: ClientSession) -> str:
+    async def names(session: ClientSession) -> str:
         return text(await session.call_tool("list_skills", {}))
 
-    assert "sneaky" not in with_server(tmp_path, listed)
-    assert "untrusted project skills" in (tmp_path / "stderr.txt").read_text()
+    served = "sneaky" in with_server(tmp_path, names)
+    assert (served, "untrusted project skills" in (tmp_path / "stderr.txt").read_text()) == (listed, warned)
 
 
 @pytest.mark.parametrize("tool, arguments, message", [
