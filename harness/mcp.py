@@ -299,9 +299,13 @@ class MCPServer:
             raise MCPError(f"MCP tool {remote!r} on server {self.name!r} did not answer within {timeout:g} s") \
                 from None
         except Exception as exc:  # noqa: BLE001 - a dead server or a protocol error: a message for the model
-            if self.status != "running" or self._main is None or self._main.done():
-                self._on_exit(self._main) if self._main is not None and self._main.done() else None
-                raise MCPError(self.error or f"MCP server {self.name!r} stopped") from None
+            if _connection_closed(exc) or (self._main is not None and self._main.done()):
+                # The server died: its tools disappear, and every later call says so at once.
+                if self.status == "running":
+                    self._fail("stopped (its connection closed)")
+                self.error += "; its tools are unavailable for the rest of this session"
+                self._shutdown()
+                raise MCPError(self.error) from None
             raise MCPError(f"MCP tool {remote!r} on server {self.name!r} failed: {_describe(exc)}") from None
         text = render_result(result)
         if result.is_error:
@@ -319,6 +323,12 @@ def _http(url: str, client: Any, connect: Any) -> Any:
             yield streams[0], streams[1]
 
     return transport()
+
+
+def _connection_closed(exc: BaseException) -> bool:
+    from mcp.types import CONNECTION_CLOSED
+
+    return getattr(getattr(exc, "error", None), "code", None) == CONNECTION_CLOSED
 
 
 def _describe(exc: BaseException | None) -> str:
