@@ -755,7 +755,7 @@ def chat(base_url: str | None, model: str | None, memory_db: str | None, workspa
                            tool_set, session_id, no_memory=no_memory, ask_trust=ask_trust, mcp_names=mcp_names,
                            no_mcp=no_mcp)
 
-    Repl(make, console=console, session=session).run()
+    Repl(make, console=console, session=session, mcp_servers=lambda: list(_MCP_STARTED.values())).run()
 
 
 if __name__ == "__main__":

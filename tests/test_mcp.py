@@ -3,6 +3,7 @@ MCPServer script for the failure cases (a slow tool, a tool that errors, a serve
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -268,6 +269,32 @@ def test_cli_unknown_mcp_name_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli.main, ["run", "--mcp", "nope", "--base-url", "http://127.0.0.1:9", "hi"])
     assert (result.exit_code, "unknown MCP servers: nope" in result.output) == (1, True)
+
+
+# -- REPL -------------------------------------------------------------------------------------
+
+def repl_output(command: str, servers: list[MCPServer]) -> str:
+    from rich.console import Console
+
+    from harness.repl import Repl
+
+    console = Console(file=io.StringIO(), record=True, width=120, color_system=None)
+    tools = [t for s in servers for t in s.tools()]
+    repl = Repl(lambda session: Agent(base_url="http://127.0.0.1:9", tools=tools), console=console,
+                mcp_servers=lambda: servers)
+    repl.command(command)
+    return console.export_text()
+
+
+def test_repl_tools_lists_mcp_tools_as_asking_first(time_server: MCPServer) -> None:
+    assert "time__get_current_time" in repl_output("/tools", [time_server])
+
+
+def test_repl_mcp_shows_each_servers_status_and_stderr() -> None:
+    code = "import sys; print('[bold]token expired', file=sys.stderr); sys.exit(1)"
+    broken = MCPServer.stdio("broken", sys.executable, ["-c", code]).start()
+    text = repl_output("/mcp", [broken])
+    assert ("broken" in text, "failed" in text, "[bold]token expired" in text) == (True, True, True)
 
 
 # -- live -------------------------------------------------------------------------------------
