@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,7 +54,10 @@ SCRIPTED = textwrap.dedent('''
         print("dying on purpose", file=sys.stderr, flush=True)
         os._exit(7)
 
-    app.run()
+    if sys.argv[1:2] == ["http"]:
+        app.run("streamable-http", port=int(sys.argv[2]))
+    else:
+        app.run()
 ''')
 
 
@@ -117,6 +122,24 @@ def test_git_server_lists_and_runs_its_tools(git_server: MCPServer) -> None:
     assert "git__git_status" in names and names == sorted(names)
     result = run(git_server, "git__git_status", {"repo_path": str(git_server.settings.args[-1])})
     assert (result.ok, "branch" in result.output.lower()) == (True, True)
+
+
+def test_streamable_http_server_lists_and_runs_its_tools(scripted_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, str(scripted_path), "http", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):  # up to 10 s for the server to listen
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        with MCPServer.http("web", f"http://127.0.0.1:{port}/mcp", headers={"X-Test": "1"}) as server:
+            assert run(server, "web__echo", {"text": "over http"}).output == "over http"
+    finally:
+        process.kill()
+        process.wait()
 
 
 # -- approval ---------------------------------------------------------------------------------
