@@ -110,6 +110,8 @@ class MCPServer:
     _stop: asyncio.Event | None = field(default=None, repr=False)
     _main: Any = field(default=None, repr=False)
     _stderr: TextIO | None = field(default=None, repr=False)
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def stdio(cls, name: str, command: str, args: Iterable[str] = (), env: dict[str, str] | None = None,
@@ -143,7 +145,6 @@ class MCPServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"mcp-{self.name}", daemon=True)
         self._thread.start()
-        ready: asyncio.Future[None] | Any = None
         try:
             ready = asyncio.run_coroutine_threadsafe(self._make_ready(), self._loop).result()
             self._main = asyncio.run_coroutine_threadsafe(self._serve(ready), self._loop)
@@ -179,6 +180,7 @@ class MCPServer:
     async def _serve(self, ready: asyncio.Future[None]) -> None:
         from mcp import ClientSession
 
+        self._task = asyncio.current_task()
         try:
             async with self._transport() as streams, ClientSession(streams[0], streams[1]) as session:
                 await session.initialize()
@@ -189,8 +191,10 @@ class MCPServer:
                 assert self._stop is not None
                 await self._stop.wait()
         except BaseException as exc:
-            if not ready.done():
-                ready.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            if not ready.done() and isinstance(exc, Exception):
+                ready.set_exception(exc)
+            elif not ready.done():
+                ready.cancel()  # cancelled while starting (the start timed out)
             raise
         finally:
             self._session = None
@@ -239,16 +243,25 @@ class MCPServer:
         _open_servers.discard(self)
 
     def _shutdown(self) -> None:
+        # close() and a call that finds the server dead may both get here, from different threads.
+        with self._lock:
+            self._shutdown_locked()
+
+    def _shutdown_locked(self) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        if self._stop is not None:
-            loop.call_soon_threadsafe(self._stop.set)
-        if self._main is not None:
+        if self._main is not None and not self._main.done():
+            # A started session ends at the stop event; one still starting is cancelled. Either
+            # way its transport's own cleanup ends the server's process before the loop stops.
+            if self._session is not None and self._stop is not None:
+                loop.call_soon_threadsafe(self._stop.set)
+            elif self._task is not None:
+                loop.call_soon_threadsafe(self._task.cancel)
             try:
                 self._main.result(timeout=10)
-            except Exception:  # noqa: BLE001 - it already failed, or will not stop: stop the loop anyway
-                self._main.cancel()
+            except BaseException:  # noqa: BLE001 - it failed or was cancelled: what matters is that it ended
+                pass
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -290,22 +303,22 @@ class MCPServer:
         if self.status != "running" or session is None or loop is None or loop.is_closed():
             raise MCPError(self.error or f"MCP server {self.name!r} is not running; its tools are unavailable")
         timeout = self.settings.timeout_s
-        future = asyncio.run_coroutine_threadsafe(session.call_tool(remote, arguments,
-                                                                    read_timeout_seconds=timeout), loop)
+        # One clock, here: on timeout the call's task is cancelled (the SDK tells the server).
+        future = asyncio.run_coroutine_threadsafe(session.call_tool(remote, arguments), loop)
         try:
-            result = future.result(timeout=timeout + 1)
+            result = future.result(timeout=timeout)
         except TimeoutError:
             future.cancel()
             raise MCPError(f"MCP tool {remote!r} on server {self.name!r} did not answer within {timeout:g} s") \
                 from None
         except Exception as exc:  # noqa: BLE001 - a dead server or a protocol error: a message for the model
             if _connection_closed(exc) or (self._main is not None and self._main.done()):
-                # The server died: its tools disappear, and every later call says so at once.
+                # The server died (or was closed): its tools disappear, and every later call says so at once.
                 if self.status == "running":
                     self._fail("stopped (its connection closed)")
-                self.error += "; its tools are unavailable for the rest of this session"
-                self._shutdown()
-                raise MCPError(self.error) from None
+                    self.error += "; its tools are unavailable for the rest of this session"
+                    self._shutdown()
+                raise MCPError(self.error or f"MCP server {self.name!r} was stopped") from None
             raise MCPError(f"MCP tool {remote!r} on server {self.name!r} failed: {_describe(exc)}") from None
         text = render_result(result)
         if result.is_error:

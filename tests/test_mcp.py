@@ -174,6 +174,12 @@ def test_a_server_that_fails_to_start_reports_its_stderr_tail() -> None:
     assert (server.status, "missing API key FOO" in server.error, server.tools()) == ("failed", True, [])
 
 
+def test_a_server_that_never_answers_fails_its_start_and_leaves_no_process() -> None:
+    server = MCPServer.stdio("mute", sys.executable, ["-c", "import time; time.sleep(60)"]).start(timeout_s=1)
+    left = [c for c in psutil.Process().children(recursive=True) if "time.sleep(60)" in " ".join(c.cmdline())]
+    assert (server.status, "within 1 s" in server.error, left) == ("failed", True, [])
+
+
 def test_a_missing_program_is_a_failed_server_not_an_exception() -> None:
     server = MCPServer.stdio("gone", "/no/such/program").start()
     assert (server.status, "No such file" in server.error) == ("failed", True)
