@@ -132,6 +132,11 @@ def approval_request(name: str, arguments: dict[str, Any]) -> Text:
 def trust_question(project: ProjectSkills) -> Text:
     """Asking whether a project's own skills may enter the prompt: which skills, from where."""
     names = Text(", ").join(visible(n, "bold") for n in project.names)
+    if project.folder.name == ".mcp.json":  # the same trust, for a project's MCP servers (harness.mcp)
+        return Text.assemble(("? this folder's .mcp.json starts MCP servers: ", "yellow"), names,
+                             "\n  from ", visible(str(project.folder)),
+                             "\n  Their commands would run on this machine, and their tools reach the model. "
+                             "Trust them? (remembered until the file changes; each call still asks)")
     return Text.assemble(("? this folder brings its own skills: ", "yellow"), names,
                          "\n  from ", visible(str(project.folder)),
                          "\n  Their instructions would enter the model's prompt. Trust them? "

@@ -326,6 +326,17 @@ def test_repl_mcp_shows_each_servers_status_and_stderr() -> None:
     assert ("broken" in text, "failed" in text, "[bold]token expired" in text) == (True, True, True)
 
 
+@pytest.mark.parametrize(("folder", "says"), [
+    ("/p/.mcp.json", "starts MCP servers"),
+    ("/p/.harness/skills", "brings its own skills"),
+])
+def test_trust_question_says_what_is_trusted(folder: str, says: str) -> None:
+    from harness.repl import trust_question
+    from harness.skill_trust import ProjectSkills
+
+    assert says in trust_question(ProjectSkills(folder=Path(folder), names=("a",), digest="0")).plain
+
+
 # -- live -------------------------------------------------------------------------------------
 
 @pytest.mark.live
