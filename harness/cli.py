@@ -17,6 +17,7 @@ from harness.errors import HarnessError
 from harness.memory_tools import MEMORY_TOOLS, READ_ONLY_MEMORY_TOOLS
 
 if TYPE_CHECKING:
+    from harness.mcp import MCPServer, MCPServerSettings
     from harness.skill_trust import ProjectSkills
     from harness.skills import Skill
 
@@ -505,6 +506,9 @@ def agent_options(fn):  # type: ignore[no-untyped-def]
         click.option("--tools", "tool_set", default="read", show_default=True,
                      help="read (files read-only, search, time, recall: no writes of any kind), all (adds "
                           "write, edit, Python, shell, remember, forget), or a comma list of tool names"),
+        click.option("--mcp", "mcp_names", multiple=True,
+                     help="use only this MCP server (repeatable; default: every configured one)"),
+        click.option("--no-mcp", is_flag=True, help="start no MCP server"),
     ]):
         fn = option(fn)
     return fn
@@ -550,10 +554,69 @@ def project_skills_allowed(skills_dirs: tuple[str, ...], ask_trust: AskTrust | N
     return False
 
 
+_MCP_STARTED: dict[str, "MCPServer"] = {}  # one process per server per CLI run: /new rebuilds only the agent
+
+
+def configured_mcp_servers(ask_trust: AskTrust | None = None) -> dict[str, "MCPServerSettings"]:
+    """``[mcp_servers.*]`` from config.toml, then ./.mcp.json's servers if the user trusts that file
+    (it runs commands: trusted like project skills, by its path and a hash of its bytes)."""
+    from harness.config import read_config_file
+    from harness.mcp import MCPError, MCPServerSettings, project_servers
+    from harness.skill_trust import ProjectSkills, is_trusted, trust
+
+    # read_config_file validated them; its values are plain dicts again.
+    servers = {name: MCPServerSettings.model_validate(value)
+               for name, value in dict(read_config_file()[0].get("mcp_servers") or {}).items()}  # type: ignore[call-overload]
+    try:
+        project = project_servers()
+    except MCPError as exc:
+        click.secho(f"warning: {exc}; its servers are skipped", fg="yellow", err=True)
+        return servers
+    if project is None:
+        return servers
+    key = ProjectSkills(folder=project.path, names=tuple(sorted(project.servers)), digest=project.digest)
+    if not is_trusted(key):
+        if ask_trust is None or not ask_trust(key):
+            click.secho(f"warning: skipped the untrusted MCP servers of {printable(str(project.path))} "
+                        f"({', '.join(printable(n) for n in sorted(project.servers))}); to use them, trust the "
+                        "file: harness mcp trust", fg="yellow", err=True)
+            return servers
+        try:
+            trust(key)
+        except OSError as exc:
+            click.secho(f"warning: could not remember the trust ({exc.strerror or exc})", fg="yellow", err=True)
+    # The user's own configuration wins over a project's server of the same name.
+    return {**project.servers, **servers}
+
+
+def start_mcp_servers(mcp_names: tuple[str, ...], no_mcp: bool,
+                      ask_trust: AskTrust | None = None) -> list["MCPServer"]:
+    """The MCP servers an agent gets (started once per run); a failed one is a warning with its stderr tail."""
+    from harness.mcp import MCPServer
+
+    if no_mcp:
+        return []
+    settings = configured_mcp_servers(ask_trust)
+    unknown = sorted(set(mcp_names) - set(settings))
+    if unknown:
+        raise HarnessError(f"unknown MCP servers: {', '.join(unknown)}",
+                           hint=f"configured: {', '.join(sorted(settings)) or 'none'} "
+                                "([mcp_servers.NAME] in config.toml, or ./.mcp.json)")
+    started = []
+    for name in sorted(mcp_names or settings):
+        if name not in _MCP_STARTED:
+            server = _MCP_STARTED[name] = MCPServer(name, settings[name]).start()
+            if server.status != "running":
+                click.secho(f"warning: {server.error}", fg="yellow", err=True)
+        started.append(_MCP_STARTED[name])
+    return started
+
+
 def build_agent(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
                 skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
                 session: str | None = None, approve=None, no_memory: bool = False,
-                ask_trust: AskTrust | None = None):  # type: ignore[no-untyped-def]
+                ask_trust: AskTrust | None = None, mcp_names: tuple[str, ...] = (),
+                no_mcp: bool = False):  # type: ignore[no-untyped-def]
     """The agent the CLI runs. ``ask_trust(project) -> bool`` asks the user whether to trust the
     project's own skills; without it (``harness run``) untrusted ones are skipped with a warning."""
     from harness.agent import Agent
@@ -571,13 +634,69 @@ def build_agent(base_url: str | None, model: str | None, memory_db: str | None, 
     available = builtin_tools(ws)
     # Fewer tools by default: every extra tool is a chance for a small model to pick the wrong one.
     wanted = chosen_tools(tool_set, [t.name for t in available] + list(MEMORY_TOOLS))
-    return Agent(base_url=base_url, model=model, tools=[t for t in available if t.name in wanted],
+    # MCP tools come on top of --tools: choosing a server (--mcp) is choosing its tools.
+    mcp_tools = [t for server in start_mcp_servers(mcp_names, no_mcp, ask_trust) for t in server.tools()]
+    return Agent(base_url=base_url, model=model, tools=[t for t in available if t.name in wanted] + mcp_tools,
                  skills=load_skills(default_skill_paths(list(skills_dirs),
                                                         project=project_skills_allowed(skills_dirs, ask_trust))),
                  memory=store, session=session,
                  memory_tool_names=[n for n in MEMORY_TOOLS if n in wanted],
                  constrained=constrained, approve=allow_all if yes else (approve or deny_all), max_steps=max_steps,
                  workspace=ws)
+
+
+@main.group()
+def mcp() -> None:
+    """MCP servers whose tools the agent uses ([mcp_servers.NAME] in config.toml, ./.mcp.json)."""
+
+
+@mcp.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def mcp_list(as_json: bool) -> None:
+    """Start each configured server once and list its status and tools."""
+    servers = start_mcp_servers((), False)
+    rows = [{"name": s.name, "status": s.status, "error": s.error, "trust": s.settings.trust,
+             "transport": "stdio" if s.settings.command else "http",
+             "tools": [{"name": t.name, "description": t.description} for t in s.tools()]} for s in servers]
+    for server in servers:
+        server.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no MCP servers configured: add [mcp_servers.NAME] to config.toml, or a ./.mcp.json")
+    for row in rows:
+        trusted = ", trusted" if row["trust"] else ""
+        click.echo(f"{printable(row['name'])}  {row['status']} ({row['transport']}{trusted})")
+        for line in str(row["error"]).splitlines():
+            click.echo(f"  {printable(line)}")
+        for tool in row["tools"]:
+            click.echo(f"  {tool['name']}  {printable(tool['description'].splitlines()[0] if tool['description'] else '')}")
+
+
+@mcp.command("trust")
+def mcp_trust() -> None:
+    """Trust ./.mcp.json as it is now (its servers start with chat and run)."""
+    from harness.mcp import MCPError, project_servers
+    from harness.skill_trust import ProjectSkills, trust
+
+    try:
+        project = project_servers()
+    except MCPError as exc:
+        raise HarnessError(str(exc), hint="fix the file") from exc
+    if project is None:
+        raise HarnessError("no .mcp.json here", hint="run this in the project's folder")
+    trust(ProjectSkills(folder=project.path, names=tuple(sorted(project.servers)), digest=project.digest))
+    click.echo(f"trusted {printable(str(project.path))} ({', '.join(printable(n) for n in sorted(project.servers))})")
+
+
+def _add_mcp_serve() -> None:
+    from harness.mcp_server import serve_command
+
+    mcp.add_command(serve_command, "serve")
+
+
+_add_mcp_serve()
 
 
 @main.command()
@@ -588,10 +707,10 @@ def build_agent(base_url: str | None, model: str | None, memory_db: str | None, 
 @click.option("--session", default=None, help="continue this memory session")
 def run(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
         skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str, task: str,
-        plan: bool, as_json: bool, session: str | None) -> None:
+        mcp_names: tuple[str, ...], no_mcp: bool, plan: bool, as_json: bool, session: str | None) -> None:
     """Run one task and print the answer (exit code 0 on success)."""
     agent = build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps, tool_set,
-                        session)
+                        session, mcp_names=mcp_names, no_mcp=no_mcp)
     result = agent.run(task, plan=plan)
     if as_json:
         click.echo(json.dumps({
@@ -620,7 +739,7 @@ def run(base_url: str | None, model: str | None, memory_db: str | None, workspac
 @click.option("--no-memory", is_flag=True, help="keep nothing: no sessions, no facts")
 def chat(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
          skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
-         session: str | None, cont: bool, no_memory: bool) -> None:
+         mcp_names: tuple[str, ...], no_mcp: bool, session: str | None, cont: bool, no_memory: bool) -> None:
     """Chat with the agent in the terminal."""
     from rich.console import Console
 
@@ -642,9 +761,10 @@ def chat(base_url: str | None, model: str | None, memory_db: str | None, workspa
 
     def make(session_id: str | None):  # type: ignore[no-untyped-def]
         return build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps,
-                           tool_set, session_id, no_memory=no_memory, ask_trust=ask_trust)
+                           tool_set, session_id, no_memory=no_memory, ask_trust=ask_trust, mcp_names=mcp_names,
+                           no_mcp=no_mcp)
 
-    Repl(make, console=console, session=session).run()
+    Repl(make, console=console, session=session, mcp_servers=lambda: list(_MCP_STARTED.values())).run()
 
 
 if __name__ == "__main__":

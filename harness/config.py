@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError
+from harness.mcp import MCPServerSettings
 
 DEFAULT_PORT = 8011
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
@@ -55,6 +56,9 @@ class Settings(BaseModel):
     constrained: bool | None = Field(default=None, description="guided decoding of calls, true or false")
     max_steps: int | None = Field(default=None, gt=0, description="the most model turns per task, a positive integer")
     yes: bool | None = Field(default=None, description="approve every call without asking, true or false")
+    mcp_servers: dict[str, MCPServerSettings] = Field(
+        default_factory=dict, description="tables [mcp_servers.NAME] with command, args, env, or url, headers; "
+                                          "and trust, timeout_s")
 
     @field_validator("base_url")
     @classmethod
@@ -128,10 +132,11 @@ def _config_error(exc: ValidationError, source: Callable[[str], str]) -> ConfigE
     """One line per bad key: where it came from, the key, the value, and what was expected."""
     lines, hints = [], []
     for error in exc.errors():
-        key = str(error["loc"][0]) if error["loc"] else "?"
+        # A nested key (mcp_servers.NAME.command) is named in full.
+        key = ".".join(str(part) for part in error["loc"]) if error["loc"] else "?"
         where = f"{source(key)}: " if source(key) else ""
         lines.append(f"{where}{key} = {error['input']!r} is not valid: {error['msg'].removeprefix('Value error, ')}")
-        field = Settings.model_fields.get(key)
+        field = Settings.model_fields.get(key.split(".")[0])
         if field is not None and field.description:
-            hints.append(f"{key} should be {field.description}")
+            hints.append(f"{key.split('.')[0]} should be {field.description}")
     return ConfigError("\n".join(lines), hint="; ".join(dict.fromkeys(hints)))

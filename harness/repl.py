@@ -33,6 +33,7 @@ from harness.agent import Agent
 from harness.config import cache_dir, harness_home
 from harness.errors import HarnessError
 from harness.models import resolve
+from harness.mcp import MCPServer
 from harness.skill_trust import ProjectSkills
 from harness.toolcalls import parse_tool_calls
 from memory import MemoryError
@@ -41,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "/help": "this list",
     "/tools": "the tools the model can call",
     "/skills": "the skills found, and any problems",
+    "/mcp": "the MCP servers, their status and tools",
     "/<skill> ARGS": "run a skill with arguments, e.g. /plan-task tidy my notes",
     "/plan TASK": "plan the task, then run the steps",
     "/memory [QUERY]": "search remembered facts (the latest without a query)",
@@ -130,6 +132,11 @@ def approval_request(name: str, arguments: dict[str, Any]) -> Text:
 def trust_question(project: ProjectSkills) -> Text:
     """Asking whether a project's own skills may enter the prompt: which skills, from where."""
     names = Text(", ").join(visible(n, "bold") for n in project.names)
+    if project.folder.name == ".mcp.json":  # the same trust, for a project's MCP servers (harness.mcp)
+        return Text.assemble(("? this folder's .mcp.json starts MCP servers: ", "yellow"), names,
+                             "\n  from ", visible(str(project.folder)),
+                             "\n  Their commands would run on this machine, and their tools reach the model. "
+                             "Trust them? (remembered until the file changes; each call still asks)")
     return Text.assemble(("? this folder brings its own skills: ", "yellow"), names,
                          "\n  from ", visible(str(project.folder)),
                          "\n  Their instructions would enter the model's prompt. Trust them? "
@@ -328,8 +335,9 @@ def event_lines(event: ev.Event) -> list[Text]:
 
 class Repl:
     def __init__(self, make_agent: Callable[[str | None], Agent], console: Console | None = None,
-                 session: str | None = None) -> None:
+                 session: str | None = None, mcp_servers: Callable[[], list[MCPServer]] | None = None) -> None:
         self.make_agent = make_agent
+        self.mcp_servers = mcp_servers or list  # the servers the CLI started (for /mcp)
         self.console = console or Console(highlight=False)
         self.agent = make_agent(session)
         self.last = TurnLog()
@@ -563,6 +571,17 @@ class Repl:
                 flag = (" (asks first)", "yellow") if t.needs_approval else ""
                 c.print(Text.assemble("  ", padded(t.name, 18, "bold"), " ",
                                       visible((t.description.splitlines() or [""])[0][:90]), flag))
+        elif name == "/mcp":
+            servers = self.mcp_servers()
+            for server in servers:
+                style = "green" if server.status == "running" else "red"
+                c.print(Text.assemble("  ", padded(server.name, 18, "bold"), " ", (server.status, style),
+                                      (f"  ({len(server.tools())} tools"
+                                       f"{', trusted' if server.settings.trust else ', asks first'})", "dim")))
+                for line in server.error.splitlines():
+                    c.print(Text.assemble("    ", visible(line, "yellow")))
+            if not servers:
+                c.print("  no MCP servers; add [mcp_servers.NAME] to ~/.harness/config.toml, or a ./.mcp.json")
         elif name == "/skills":
             for s in self.agent.skills.skills:
                 c.print(Text.assemble("  ", padded(f"/{s.name}", 21, "bold"), " ", visible(s.description[:90]), " ",
