@@ -35,7 +35,7 @@ from harness.skills import SkillSet, expand, load_skills, skill_tools
 from harness.transcript import SUMMARY_REQUEST, Transcript
 from memory import MemoryStore
 from harness.routing import ServerPool
-from harness.prompt import (REPEATED_CALL, ToolFormat, echoes_harness, parse_errors_message, render_examples,
+from harness.prompt import (ToolFormat, echoes_harness, parse_errors_message, render_examples,
                             render_system, tool_results_message)
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
 from harness.toolcalls import ThinkingDelta as ParserThinking
@@ -392,8 +392,10 @@ class Agent:
             messages = [{"role": "tool", "tool_call_id": tc.get("id", ""), "name": r.name, "content": r.output}
                         for tc, r in zip(record.server_tool_calls, record.results, strict=True)]
         else:
+            task = str(self.messages[self._run_turns[0].prompt_messages - 1].get("content") or "") \
+                if self.techniques.restate_task and self._run_turns else ""
             messages = tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
-                                            constrained=record.constrained)
+                                            constrained=record.constrained, task=task)
         for message in messages:
             first = record.results[0]
             self._append_note(message, tool_name=first.name, tool_arguments=first.arguments, tool_result=first.output,
@@ -449,14 +451,19 @@ class Agent:
 
     async def _run_calls(self, calls: list[ToolCall], refusals: list[str | None]) -> list[ToolResult]:
         """Run the calls the harness let through; a call repeated verbatim from earlier in this run is
-        answered, not re-run. Small models loop on a call whose result they already have."""
-        earlier = {canonical_json([r.name, r.arguments]) for t in self._run_turns[:-1] for r in t.results if r.ok}
-        repeated = [canonical_json([c.name, c.arguments]) in earlier for c in calls]
-        self._force_answer = any(repeated)
-        fresh = [c for c, p, r in zip(calls, refusals, repeated, strict=True) if p is None and not r]
+        answered with its earlier result, not re-run, and the next action must be an answer.
+
+        Small models loop on a call whose result they already have. Measured with the 0.5B model: told
+        "you made this call before" it handed that note back as its answer; shown the result again,
+        it answers from it."""
+        earlier = {canonical_json([r.name, r.arguments]): r.output
+                   for t in self._run_turns[:-1] for r in t.results if r.ok}
+        repeated = [earlier.get(canonical_json([c.name, c.arguments])) for c in calls]
+        self._force_answer = any(r is not None for r in repeated)
+        fresh = [c for c, p, r in zip(calls, refusals, repeated, strict=True) if p is None and r is None]
         ran = iter(await self.tools.run_all([(c.name, c.arguments) for c in fresh], self.approve))
         return [ToolResult(c.name, c.arguments, p, ok=False) if p is not None else
-                ToolResult(c.name, c.arguments, REPEATED_CALL, ok=False) if r else next(ran)
+                ToolResult(c.name, c.arguments, r) if r is not None else next(ran)
                 for c, p, r in zip(calls, refusals, repeated, strict=True)]
 
     # --- entry points -------------------------------------------------------------------------

@@ -690,13 +690,15 @@ def mcp_trust() -> None:
     click.echo(f"trusted {printable(str(project.path))} ({', '.join(printable(n) for n in sorted(project.servers))})")
 
 
-def _add_mcp_serve() -> None:
+@mcp.command("serve", context_settings={"ignore_unknown_options": True, "help_option_names": []},
+             add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def mcp_serve(args: tuple[str, ...]) -> None:
+    """Serve the harness's memory and skills to other MCP clients over stdio (--help for options)."""
+    # Imported here: the MCP SDK takes most of a second to import, which no other command should pay.
     from harness.mcp_server import serve_command
 
-    mcp.add_command(serve_command, "serve")
-
-
-_add_mcp_serve()
+    serve_command.main(list(args), prog_name="harness mcp serve")
 
 
 @main.command()

@@ -135,8 +135,6 @@ def render_system(instructions: str, tools: ToolSet | None = None, format: ToolF
 # Measured with the bundled 0.5B model: without an explicit nudge it calls tools forever.
 FOLLOW_UP = ("If the request needs another call (for a part these results do not cover, or with a value "
              "found here), make it now. Otherwise answer with final_answer, copying the exact values from the results.")
-# Written as a note, not a sentence a model could hand the user as its answer (see echoes_harness).
-REPEATED_CALL = "Not run: this exact call was made before; its result is above."
 
 
 def echoes_harness(answer: str, notes: list[str], tools_ran: bool = False) -> bool:
@@ -147,7 +145,7 @@ def echoes_harness(answer: str, notes: list[str], tools_ran: bool = False) -> bo
     if len(said.split()) < 3:
         return False
     # After results, the examples' decline is never the answer (before them it may well be).
-    for note in [*notes, FOLLOW_UP, FOLLOW_UP_FREE, REPEATED_CALL, *([_DECLINE] if tools_ran else [])]:
+    for note in [*notes, FOLLOW_UP, FOLLOW_UP_FREE, *([_DECLINE] if tools_ran else [])]:
         plain = _plain(note)
         if said in plain:
             return True
@@ -163,19 +161,22 @@ FOLLOW_UP_FREE = "Now answer my question in plain text, unless you still need an
 
 
 def tool_results_message(results: list[ToolResult], role: Literal["user", "tool"] = "user",
-                         constrained: bool = True) -> list[dict[str, Any]]:
+                         constrained: bool = True, task: str = "") -> list[dict[str, Any]]:
     """Tool results as transcript messages.
 
-    ``user`` (the default) wraps them in <tool_response> tags in one user turn: the bundled Qwen
-    model loops on calls when fed ``role: tool`` messages but answers when results come back as
-    a user turn (measured, see VLLM_NOTES). ``tool`` gives one OpenAI-style tool message each.
+    ``user`` (the default) puts them in one user turn, each after "Tool result for NAME:", then
+    the task again and a nudge: the bundled Qwen model loops on calls when fed ``role: tool``
+    messages but answers when results come back as a user turn (measured, see VLLM_NOTES), and
+    answers the task rather than a worked example when the task is restated next to the results
+    (measured: bench tooluse, the live plan test). ``tool`` gives one OpenAI-style message each.
     """
     if role == "tool":
         return [{"role": "tool", "name": r.name, "content": r.output} for r in results]
     body = "\n".join(
         f"Tool result for {r.name}{'' if r.ok else ' (error)'}:\n{r.output}" for r in results
     )
-    return [{"role": "user", "content": f"{body}\n\n{FOLLOW_UP if constrained else FOLLOW_UP_FREE}"}]
+    restated = f"The task: {task.strip()[:400]}\n" if task.strip() else ""
+    return [{"role": "user", "content": f"{body}\n\n{restated}{FOLLOW_UP if constrained else FOLLOW_UP_FREE}"}]
 
 
 def parse_errors_message(errors: list[str], tool_names: list[str]) -> dict[str, Any]:

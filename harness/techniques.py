@@ -24,6 +24,8 @@ class Techniques:
     echo_guard: bool = True
     # When only one retry is left, the next action must be an answer (not another refused call).
     last_chance: bool = True
+    # The run's task is restated after each tool result, so the answer is to it, not to an example.
+    restate_task: bool = True
 
     @classmethod
     def names(cls) -> list[str]:

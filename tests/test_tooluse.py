@@ -6,7 +6,7 @@ import pytest
 
 from harness.constrained import action_schema
 from harness.grounding import invented_numbers, ungrounded_arguments
-from harness.prompt import REPEATED_CALL, echoes_harness, render_examples
+from harness.prompt import FOLLOW_UP, echoes_harness, render_examples
 from harness.techniques import Techniques
 from harness.tooluse import CATEGORIES, Case, ExpectedCall, load_cases, load_tools, score, values_match
 from tools import ToolSet
@@ -120,13 +120,13 @@ def test_grounding_is_linear():
 
 
 @pytest.mark.parametrize("answer,echo", [
-    ("Not run: this exact call was made before; its result is above.", True),
-    ("You already made this exact call; its result is above.", False),  # not harness text any more
+    (FOLLOW_UP, True),
+    ("Not run: city='Paris' is a guess.", True),  # a refusal in this run's results
     ("Rome is warmer (19 C).", False),
     ("ok", False),
 ])
 def test_echo_guard(answer, echo):
-    assert echoes_harness(answer, [REPEATED_CALL]) is echo
+    assert echoes_harness(answer, ["Not run: city='Paris' is a guess."]) is echo
 
 
 def test_parallel_action_schema_is_a_list_of_actions():
