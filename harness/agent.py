@@ -106,7 +106,7 @@ class Agent:
         self._can_replan = False  # inside a plan step, the model may ask for a new plan
         self._force_answer = False  # set when the model repeats a call: the next action must answer
         self._must_call = False  # the run's first action must be a call (a plan step that names tools)
-        self._schemas: dict[tuple[tuple[str, ...], bool], dict[str, Any]] = {}
+        self._schemas: dict[tuple[tuple[str, ...], bool, tuple[str, ...], bool], dict[str, Any]] = {}
         self._run_turns: list[ev.TurnRecord] = []
         self._authored: set[int] = set()  # ids of the messages in self.messages the harness wrote
 
@@ -374,7 +374,8 @@ class Agent:
             else:
                 outcome.stop = "end_of_sequence"
             return
-        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c) for c in record.calls]
+        said = self._grounds() if self.techniques.grounding else ""  # once per turn, not per call
+        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c, said) for c in record.calls]
         record.guessed = sorted({c.name for c, p in zip(record.calls, checks, strict=True)
                                  if p is not None and p.startswith(GUESSED)})
         for call, problem in zip(record.calls, checks, strict=True):
@@ -410,13 +411,12 @@ class Agent:
                 if m.get("role") in ("user", "tool") and id(m) not in self._authored]
         return "\n".join([*said, *(r.output for t in self.turns for r in t.results if r.ok)])
 
-    def _refusal(self, call: ToolCall) -> str | None:
+    def _refusal(self, call: ToolCall, said: str) -> str | None:
         """Why the harness will not run a call the schema allows: outside the step's tools, or a guess."""
         if self._allowed and call.name not in self._allowed:
             return f"Not run: {call.name!r} is not one of this step's tools ({', '.join(self._allowed)})."
         tool = self.tools.get(call.name)
         if self.techniques.grounding and tool is not None:
-            said = self._grounds()
             guessed = ungrounded_arguments(call.arguments, tool.parameters, said)
             if guessed:
                 value = str(call.arguments[guessed[0]])

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from harness.grounding import ungrounded_arguments
 from tools import Tool, ToolSet, canonical_json
 
 DATA = Path(__file__).parent / "data" / "tooluse"
@@ -146,8 +147,6 @@ def call_matches(expected: ExpectedCall, name: str, arguments: dict[str, Any], s
                  said: str = "") -> bool:
     """Same tool, the expected values; any other argument must be optional and either its default or,
     where it has none, made of what the user said (a timer labelled "9 minutes" for "9 minutes")."""
-    from harness.grounding import ungrounded_arguments
-
     if name != expected.name:
         return False
     if any(k not in arguments or not values_match(v, arguments[k]) for k, v in expected.arguments.items()):
