@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from harness import Agent
-from tools import ToolSet, Workspace, builtin_tools
+from harness.tools import ToolSet, Workspace, builtin_tools
 
 
 async def summarise(path: Path) -> str:

@@ -33,14 +33,14 @@ from harness.models import BUNDLED
 from harness.memory_tools import MEMORY_TOOLS, memory_tools
 from harness.skills import SkillSet, expand, load_skills, skill_tools
 from harness.transcript import SUMMARY_REQUEST, Transcript
-from memory import MemoryStore
+from harness.memory import MemoryStore
 from harness.routing import ServerPool
 from harness.prompt import (ToolFormat, echoes_harness, parse_errors_message, render_examples,
                             render_system, tool_results_message)
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
 from harness.toolcalls import ThinkingDelta as ParserThinking
-from tools import Approve, Tool, ToolResult, ToolSet, canonical_json, deny_all
-from tools.workspace import Workspace
+from harness.tools import Approve, Tool, ToolResult, ToolSet, canonical_json, deny_all
+from harness.tools.workspace import Workspace
 
 GUESSED = "Not run: the user never gave"
 DEFAULT_SYSTEM = (

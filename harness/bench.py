@@ -13,7 +13,7 @@ from harness.client import Client
 from harness.constrained import action_schema, tools_for_prompt
 from harness.prompt import render_system
 from harness.toolcalls import StreamingToolCallParser, parse_tool_calls
-from tools import ToolSet, tool
+from harness.tools import ToolSet, tool
 
 
 def model_text_corpus(target_bytes: int = 1_000_000, seed: int = 7) -> str:
@@ -148,7 +148,7 @@ def bench_recall(n_facts: int = 100_000, n_queries: int = 200, seed: int = 3) ->
     import tempfile
     from pathlib import Path
 
-    from memory import MemoryStore
+    from harness.memory import MemoryStore
 
     rng = random.Random(seed)
     vocab, weights = _vocabulary(rng)
@@ -354,7 +354,7 @@ def bench_overhead(messages: int = 200, turns: int = 50) -> dict[str, Any]:
     import httpx
 
     from harness.agent import Agent
-    from tools import builtin_tools
+    from harness.tools import builtin_tools
 
     server_time = [0.0]
     reply_cycle = [

@@ -35,11 +35,11 @@ class HarnessGroup(click.Group):
     never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from memory import MemoryError
+        from harness.memory import StoreError
 
         try:
             return super().invoke(ctx)
-        except (HarnessError, MemoryError) as exc:
+        except (HarnessError, StoreError) as exc:
             click.secho(f"error: {exc.message}", fg="red", err=True)
             if exc.hint:
                 click.echo(f"  hint: {exc.hint}", err=True)
@@ -238,11 +238,11 @@ memory_option = click.option("--memory", "memory_db", envvar="HARNESS_MEMORY", d
 
 def _store(memory_db: str | None):  # type: ignore[no-untyped-def]
     from harness.config import memory_path
-    from memory import MemoryError, MemoryStore
+    from harness.memory import StoreError, MemoryStore
 
     try:
         return MemoryStore(memory_path(memory_db))
-    except MemoryError as exc:
+    except StoreError as exc:
         raise HarnessError(exc.message, exc.hint) from exc
 
 
@@ -621,7 +621,7 @@ def build_agent(base_url: str | None, model: str | None, memory_db: str | None, 
     project's own skills; without it (``harness run``) untrusted ones are skipped with a warning."""
     from harness.agent import Agent
     from harness.skills import default_skill_paths, load_skills
-    from tools import Workspace, allow_all, builtin_tools, deny_all
+    from harness.tools import Workspace, allow_all, builtin_tools, deny_all
 
     try:
         ws = Workspace(workspace)

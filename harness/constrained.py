@@ -12,7 +12,7 @@ import copy
 import re
 from typing import Any
 
-from tools import Tool, ToolSet, tool
+from harness.tools import Tool, ToolSet, tool
 
 FINAL_ANSWER = "final_answer"
 REPLAN = "replan"  # offered only inside a plan step (see planner.py)

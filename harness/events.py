@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from harness.client import Usage
 from harness.toolcalls import ToolCall
-from tools import ToolResult
+from harness.tools import ToolResult
 
 StopReason = Literal[
     "final_answer",     # the model called final_answer (constrained mode)

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tools import Tool
+from harness.tools import Tool
 
 DEFAULT_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 30.0

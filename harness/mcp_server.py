@@ -22,7 +22,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from harness.skills import SkillSet, skill_tools
-from memory import MemoryError, MemoryStore
+from harness.memory import StoreError, MemoryStore
 
 SERVER_NAME = "harness"
 MAX_RECALL = 100
@@ -45,7 +45,7 @@ def build_server(store: MemoryStore, skills: SkillSet) -> MCPServer:
         try:
             with lock:
                 return action()
-        except (MemoryError, ValueError) as exc:
+        except (StoreError, ValueError) as exc:
             raise ToolError(str(exc)) from exc
 
     @server.tool(structured_output=False)
@@ -129,7 +129,7 @@ def serve_command(memory_db: str | None, skills_dirs: tuple[str, ...]) -> None:
     """Serve the harness's memory and skills to other MCP clients over stdio."""
     try:
         serve(memory_db, skills_dirs)
-    except MemoryError as exc:
+    except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from memory import MemoryStore
-from tools import Tool, tool
+from harness.memory import MemoryStore
+from harness.tools import Tool, tool
 
 MEMORY_TOOLS = ("remember", "recall", "forget")
 READ_ONLY_MEMORY_TOOLS = ("recall",)  # a read-only agent writes nothing, memory included

@@ -36,7 +36,7 @@ from harness.models import resolve
 from harness.mcp import MCPServer
 from harness.skill_trust import ProjectSkills
 from harness.toolcalls import parse_tool_calls
-from memory import MemoryError
+from harness.memory import StoreError
 
 COMMANDS: dict[str, str] = {
     "/help": "this list",
@@ -480,7 +480,7 @@ class Repl:
                         return
                 else:
                     self.turn(text)
-            except (HarnessError, MemoryError) as exc:
+            except (HarnessError, StoreError) as exc:
                 self.error(exc)
             except Exception as exc:  # noqa: BLE001 - the session must survive anything
                 self.console.print(Text.assemble(("error:", "red"), f" {type(exc).__name__}: ", visible(str(exc))))

@@ -25,9 +25,9 @@ import yaml
 
 from harness.config import harness_home
 from harness.skill_trust import PROJECT_SKILLS, SKILL_FILE, SKILL_FILES, is_trusted, project_skills
-from tools import Tool, Workspace, tool
-from tools.files import MAX_READ_BYTES, read_capped
-from tools.process import KILL_GRACE_S, PROCESS_TIMEOUT_S, run_process
+from harness.tools import Tool, Workspace, tool
+from harness.tools.files import MAX_READ_BYTES, read_capped
+from harness.tools.process import KILL_GRACE_S, PROCESS_TIMEOUT_S, run_process
 
 MAX_NAME = 64
 MAX_DESCRIPTION = 1024

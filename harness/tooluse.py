@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from harness.grounding import ungrounded_arguments
-from tools import Tool, ToolSet, canonical_json
+from harness.tools import Tool, ToolSet, canonical_json
 
 DATA = Path(__file__).parent / "data" / "tooluse"
 CATEGORIES = ("single", "choose", "parallel", "multi_step", "no_tool", "missing_tool", "missing_argument")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError
-from memory import MemoryStore
+from harness.memory import MemoryStore
 
 Message = dict[str, Any]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 
-class MemoryError(Exception):  # noqa: A001 - the store's own base error, shadowing is deliberate
+class StoreError(Exception):
+    """Base of the store's errors (named so as not to shadow the builtin MemoryError)."""
+
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
@@ -13,13 +15,13 @@ class MemoryError(Exception):  # noqa: A001 - the store's own base error, shadow
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
 
 
-class DatabaseCorrupt(MemoryError):
+class DatabaseCorrupt(StoreError):
     """The file is not a SQLite database, or SQLite reports it damaged. It is never overwritten."""
 
 
-class DatabaseLocked(MemoryError):
+class DatabaseLocked(StoreError):
     """Another process held the database past the busy timeout."""
 
 
-class SchemaTooNew(MemoryError):
+class SchemaTooNew(StoreError):
     """The database was written by a newer version of the store; it is refused, never downgraded."""

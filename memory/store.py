@@ -23,8 +23,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import sqlite_utils
 
-from memory.errors import DatabaseCorrupt, DatabaseLocked, MemoryError, SchemaTooNew
-from memory.migrations import apply_migrations, known_version, stored_version
+from harness.memory.errors import DatabaseCorrupt, DatabaseLocked, StoreError, SchemaTooNew
+from harness.memory.migrations import apply_migrations, known_version, stored_version
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -101,12 +101,12 @@ class MemoryStore:
     def __init__(self, path: str | Path, timeout_s: float = 5.0) -> None:
         self.path = Path(path).expanduser()
         if self.path.is_dir():
-            raise MemoryError(f"{self.path} is a directory, not a database file",
+            raise StoreError(f"{self.path} is a directory, not a database file",
                               hint=f"pass a file path with --memory / HARNESS_MEMORY, e.g. {self.path / 'memory.db'}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise MemoryError(f"cannot create the folder for the database {self.path}: {exc.strerror or exc}",
+            raise StoreError(f"cannot create the folder for the database {self.path}: {exc.strerror or exc}",
                               hint="pass a path in a writable folder with --memory / HARNESS_MEMORY") from exc
         self._check_file()
         try:
@@ -146,7 +146,7 @@ class MemoryStore:
                 hint="it was left untouched; upgrade the harness, or pass another path with --memory / HARNESS_MEMORY",
             )
 
-    def _translate(self, exc: sqlite3.DatabaseError) -> MemoryError:
+    def _translate(self, exc: sqlite3.DatabaseError) -> StoreError:
         text = str(exc).lower()
         if "locked" in text or "busy" in text:
             return DatabaseLocked(f"{self.path} is locked by another process ({exc})",
@@ -158,7 +158,7 @@ class MemoryStore:
                 hint=f"it was left untouched; recover what is readable with `sqlite3 {self.path} .recover | "
                      "sqlite3 recovered.db`, or move it aside to start afresh",
             )
-        return MemoryError(f"database error in {self.path}: {exc}")
+        return StoreError(f"database error in {self.path}: {exc}")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -305,7 +305,7 @@ class MemoryStore:
             meta["tool_arguments"] = json.dumps(meta["tool_arguments"], sort_keys=True, ensure_ascii=False)
         now = time.time()
         if self.conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
-            raise MemoryError(f"there is no session {session_id!r}", hint="list them with `harness memory list`")
+            raise StoreError(f"there is no session {session_id!r}", hint="list them with `harness memory list`")
         (seq,) = self.conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE session_id = ?",
                                    (session_id,)).fetchone()
         cols = ["session_id", "seq", "role", "content", "kind", "created", "extra", *meta]
@@ -407,7 +407,7 @@ class MemoryStore:
     def export_markdown(self, session_id: str) -> str:
         s = self.session(session_id)
         if s is None:
-            raise MemoryError(f"there is no session {session_id!r}")
+            raise StoreError(f"there is no session {session_id!r}")
         lines = [f"# Session {s.id}" + (f": {s.title}" if s.title else ""), ""]
         for m in self.messages(session_id):
             label = m.role + (f" ({m.kind})" if m.kind != "message" else "")

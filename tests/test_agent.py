@@ -12,7 +12,7 @@ from harness import events as ev
 from harness.agent import Agent
 from harness.techniques import Techniques
 from scripted import Reply, ScriptedServer
-from tools import tool
+from harness.tools import tool
 
 
 @tool

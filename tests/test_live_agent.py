@@ -7,7 +7,7 @@ import pytest
 from harness import events as ev
 from harness.agent import Agent
 from harness.bench import get_weather
-from tools import ToolSet, Workspace, builtin_tools
+from harness.tools import ToolSet, Workspace, builtin_tools
 
 pytestmark = pytest.mark.live
 

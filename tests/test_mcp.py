@@ -21,7 +21,7 @@ from harness.agent import Agent
 from harness.mcp import MCPError, MCPServer, MCPServerSettings, project_servers, render_result, tool_name
 from harness.techniques import Techniques
 from scripted import Reply, ScriptedServer
-from tools import ToolSet, allow_all, deny_all
+from harness.tools import ToolSet, allow_all, deny_all
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,7 +16,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult
 
 from harness.skill_trust import project_skills, trust
-from memory import MemoryStore
+from harness.memory import MemoryStore
 
 pytestmark = pytest.mark.timeout(60)
 

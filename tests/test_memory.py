@@ -19,7 +19,7 @@ from harness import events as ev
 from harness.agent import Agent
 from harness.cli import main
 from harness.transcript import Transcript
-from memory import DatabaseCorrupt, DatabaseLocked, MemoryError, MemoryStore, SchemaTooNew
+from harness.memory import DatabaseCorrupt, DatabaseLocked, StoreError, MemoryStore, SchemaTooNew
 from scripted import Reply, ScriptedServer
 
 
@@ -234,7 +234,7 @@ def test_compaction_that_fails_midway_leaves_the_session_as_it_was(tmp_path):
     # The summary's write fails after the originals were marked (as a kill there would leave them).
     store.conn.execute("CREATE TRIGGER fail_summary BEFORE INSERT ON messages WHEN NEW.kind = 'summary' "
                        "BEGIN SELECT RAISE(ABORT, 'the disk went away'); END")
-    with pytest.raises(MemoryError):
+    with pytest.raises(StoreError):
         transcript.compact("a summary", keep=2)
     assert Transcript(store, transcript.session_id).messages == before
 

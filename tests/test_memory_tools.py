@@ -8,9 +8,9 @@ import pytest
 from harness.agent import Agent
 from harness.cli import build_agent
 from harness.memory_tools import memory_tools
-from memory import MemoryStore
+from harness.memory import MemoryStore
 from scripted import Reply, ScriptedServer
-from tools import ToolSet, allow_all, deny_all
+from harness.tools import ToolSet, allow_all, deny_all
 
 MEMORY = {"remember", "recall", "forget"}
 

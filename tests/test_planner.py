@@ -11,9 +11,9 @@ from harness import events as ev
 from harness.agent import Agent
 from harness.techniques import Techniques
 from harness.planner import plan_schema
-from memory import MemoryStore
+from harness.memory import MemoryStore
 from scripted import Reply, ScriptedServer
-from tools import tool
+from harness.tools import tool
 
 
 @tool

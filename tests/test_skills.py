@@ -15,7 +15,7 @@ from harness import skills as sk
 from harness.agent import Agent
 from harness.skills import expand, load_skill_dir, load_skills, new_skill, skill_tools
 from scripted import Reply, ScriptedServer
-from tools import ToolSet, allow_all
+from harness.tools import ToolSet, allow_all
 
 
 def write(folder: Path, text: str | bytes, name: str = "SKILL.md") -> Path:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tools import ToolSet, tool
-from tools.toolset import MAX_ARGUMENT_DEPTH, MAX_ARGUMENT_VALUES
+from harness.tools import ToolSet, tool
+from harness.tools.toolset import MAX_ARGUMENT_DEPTH, MAX_ARGUMENT_VALUES
 
 
 @tool

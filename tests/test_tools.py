@@ -20,7 +20,7 @@ import pytest
 from harness.constrained import action_schema
 from harness.prompt import render_system, tool_results_message
 from harness.toolcalls import parse_tool_calls
-from tools import PathEscape, Tool, ToolSet, Workspace, allow_all, builtin_tools, canonical_json, deny_all, tool
+from harness.tools import PathEscape, Tool, ToolSet, Workspace, allow_all, builtin_tools, canonical_json, deny_all, tool
 
 
 class Unit(str, enum.Enum):
@@ -361,7 +361,7 @@ def test_read_file_refuses_a_fifo(ws):
     ("MAX_READ_BYTES", "read_file", {"path": "big.txt"}, "only the first 1,000 bytes of this file were read"),
 ])
 def test_reads_are_capped(ws, monkeypatch, cap, tool, arguments, note):
-    from tools import files
+    from harness.tools import files
 
     monkeypatch.setattr(files, cap, 1000)
     (ws.root / "big.txt").write_text("hay\n" * 1000 + "needle\n")
@@ -477,7 +477,7 @@ def test_shell_and_python_need_approval_and_run_in_the_workspace(ws):
 
 
 def test_shell_command_that_hangs_is_killed(ws):
-    from tools.process import process_tools
+    from harness.tools.process import process_tools
 
     ts = ToolSet(process_tools(ws, timeout_s=0.5))
     started = time.perf_counter()
@@ -509,7 +509,7 @@ def _gone(pid: int) -> bool:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("then", ["", "sleep 600"])  # the command ends / runs into the timeout
 def test_no_process_outlives_the_call_not_even_after_setsid(ws, then):
-    from tools.process import process_tools
+    from harness.tools.process import process_tools
 
     escape = ("setsid sh -c 'echo $$ > escaped.pid; exec sleep 300' > /dev/null 2>&1 < /dev/null & "
               "while [ ! -s escaped.pid ]; do sleep 0.05; done; " + then)
@@ -519,7 +519,7 @@ def test_no_process_outlives_the_call_not_even_after_setsid(ws, then):
 
 @pytest.mark.timeout(60)
 def test_a_background_child_holding_the_output_pipe_does_not_hold_the_call(ws):
-    from tools.process import process_tools
+    from harness.tools.process import process_tools
 
     result = ToolSet(process_tools(ws, timeout_s=30)).run_sync("run_shell", {"command": "sleep 300 & echo done"},
                                                               allow_all)

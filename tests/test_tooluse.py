@@ -9,7 +9,7 @@ from harness.grounding import invented_numbers, ungrounded_arguments
 from harness.prompt import FOLLOW_UP, echoes_harness, render_examples
 from harness.techniques import Techniques
 from harness.tooluse import CATEGORIES, Case, ExpectedCall, load_cases, load_tools, score, values_match
-from tools import ToolSet
+from harness.tools import ToolSet
 
 TOOLS = load_tools()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from tools.files import file_tools
-from tools.process import process_tools
-from tools.tool import Tool, tool
-from tools.workspace import Workspace
+from harness.tools.files import file_tools
+from harness.tools.process import process_tools
+from harness.tools.tool import Tool, tool
+from harness.tools.workspace import Workspace
 
 
 @tool

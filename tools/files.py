@@ -13,8 +13,8 @@ import stat
 
 import re2
 
-from tools.tool import Tool, tool
-from tools.workspace import Workspace
+from harness.tools.tool import Tool, tool
+from harness.tools.workspace import Workspace
 
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache"}
 MAX_READ_BYTES = 8 * 1024 * 1024  # read_file and edit_file: the first 8 MiB of a file at most

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from tools.tool import Tool, tool
-from tools.workspace import Workspace
+from harness.tools.tool import Tool, tool
+from harness.tools.workspace import Workspace
 
 PROCESS_TIMEOUT_S = 60.0
 KILL_GRACE_S = 5.0  # for the reaper to kill the tree after the timeout

@@ -27,7 +27,7 @@ from typing import Any
 import jsonschema
 import pydantic
 
-from tools.tool import Tool, canonical_json
+from harness.tools.tool import Tool, canonical_json
 
 # Validation costs tens of microseconds per value, on the event loop: bigger arguments are refused
 # with a message (a model that sends 10^5 values means to pass data, which a file does better).
