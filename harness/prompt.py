@@ -179,11 +179,15 @@ def tool_results_message(results: list[ToolResult], role: Literal["user", "tool"
     return [{"role": "user", "content": f"{body}\n\n{restated}{FOLLOW_UP if constrained else FOLLOW_UP_FREE}"}]
 
 
+# How the note about unusable calls opens (the chat's recap leaves such notes out).
+PARSE_ERRORS_OPENING = "<tool_response>\nYour tool call could not be used:"
+
+
 def parse_errors_message(errors: list[str], tool_names: list[str]) -> dict[str, Any]:
     """A user turn telling the model what was wrong with its calls, so it can retry."""
     lines = "\n".join(f"- {e}" for e in errors)
     return {"role": "user", "content": (
-        f"<tool_response>\nYour tool call could not be used:\n{lines}\n"
+        f"{PARSE_ERRORS_OPENING}\n{lines}\n"
         f"Available tools: {', '.join(tool_names)}. Reply with a corrected call, or answer in plain text.\n"
         "</tool_response>"
     )}

@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,6 @@ from rich.console import Console, Group
 from rich.constrain import Constrain
 from rich.live import Live
 from rich.markdown import Markdown
-from rich.markup import escape
 from rich.spinner import Spinner
 from rich.text import Text
 
@@ -35,26 +34,20 @@ from harness.errors import HarnessError
 from harness.models import resolve
 from harness.mcp import MCPServer
 from harness.skill_trust import ProjectSkills
+from harness.memory import Session, StoredMessage, StoreError
+from harness.prompt import PARSE_ERRORS_OPENING
 from harness.toolcalls import parse_tool_calls
-from harness.memory import StoreError
 
-COMMANDS: dict[str, str] = {
-    "/help": "this list",
-    "/tools": "the tools the model can call",
-    "/skills": "the skills found, and any problems",
-    "/mcp": "the MCP servers, their status and tools",
-    "/<skill> ARGS": "run a skill with arguments, e.g. /plan-task tidy my notes",
-    "/plan TASK": "plan the task, then run the steps",
-    "/memory [QUERY]": "search remembered facts (the latest without a query)",
-    "/remember TEXT": "remember a fact",
-    "/sessions": "recent sessions",
-    "/resume ID": "continue another session",
-    "/new": "start a new session",
-    "/model": "the model and server in use",
-    "/trace": "what happened in the last turn, step by step",
-    "/thinking": "show the last reply's thinking",
-    "/exit": "leave (Ctrl-D works too)",
-}
+@dataclass(frozen=True)
+class Command:
+    """A slash command: what /help says about it, and the Repl method that runs it (given the text
+    after the name; it returns "exit" to leave the chat)."""
+
+    name: str
+    help: str
+    run: Callable[[Repl, str], str | None]
+    usage: str = ""  # the argument it takes, as /help shows it
+    aliases: tuple[str, ...] = ()
 
 
 # --- showing text the model, a tool or a file wrote -----------------------------------------------
@@ -333,6 +326,107 @@ def event_lines(event: ev.Event) -> list[Text]:
     return []
 
 
+# --- what the chat shows, as data in and renderables out (tested with a recording console) -------
+
+def turn_end_lines(log: TurnLog, thinking: str, kv_per_token: int | None) -> list[Text]:
+    """What follows a turn's reply: how long it thought, whether it was cancelled or failed, and the
+    status line (what the turn cost, how much came from the prefix cache)."""
+    lines = []
+    if thinking:
+        lines.append(Text(f"▸ thought for {len(thinking.split())} words (/thinking shows it)", style="dim"))
+    if log.stop == "cancelled":
+        lines.append(Text("cancelled", style="yellow"))
+    if log.error:
+        lines.append(Text.assemble(("error:", "red"), " ", visible(log.error)))
+    lines.append(Text(status_line(log.turns, log.stop, kv_per_token), style="dim"))
+    return lines
+
+
+def trace_lines(log: TurnLog) -> list[Text]:
+    """/trace: the last turn request by request: tokens, cache, timing, what the model wrote, what ran."""
+    if not log.turns:
+        return [Text("  nothing yet: /trace explains the last turn")]
+    lines = [Text.assemble(("last turn", "bold"), ": ", visible(repr(log.user[:120])), f" → stop: {log.stop}",
+                           visible(f" ({log.error})" if log.error else ""))]
+    for i, t in enumerate(log.turns, 1):
+        u = t.usage
+        share = f"{u.cached_tokens / u.prompt_tokens:.0%}" if u.prompt_tokens else "-"
+        decode = t.elapsed_s - (t.ttft_s or 0.0)
+        lines.append(Text.assemble(
+            (f"request {i}", "bold"),
+            f": {t.prompt_messages} messages, {u.prompt_tokens} prompt tokens, {u.cached_tokens} served from the "
+            f"prefix cache ({share}); prefill+first token {(t.ttft_s or 0):.2f} s, decode {decode:.2f} s for "
+            f"{u.completion_tokens} tokens; finish: ", visible(str(t.finish_reason)),
+            " (guided decoding)" if t.constrained else ""))
+        lines.append(Text.assemble(("  model wrote: ", "dim"), visible(t.raw_text[:600]),
+                                   " …" if len(t.raw_text) > 600 else ""))
+        if t.thinking:
+            lines.append(Text(f"  thinking: {len(t.thinking.split())} words", style="dim"))
+        lines.extend(Text.assemble("  ", ("parse problem:", "red"), " ", visible(p)) for p in t.problems)
+        for call in t.calls:
+            result = next((r for r in t.results if r.name == call.name and r.arguments == call.arguments), None)
+            verdict = ("final answer" if call.name == "final_answer" else
+                       "valid, ran" if result and result.ok else
+                       f"refused or failed: {(result.output.splitlines() or [''])[0][:120]}" if result else
+                       "not run")
+            args = json.dumps(call.arguments, ensure_ascii=False, default=str)[:160]
+            lines.append(Text.assemble("  call ", visible(f"{call.name}({args}) → {verdict}")))
+            if result and result.ok:
+                lines.append(Text.assemble("    result: ", visible(result.output[:200])))
+    lines.extend(Text.assemble("  • ", visible(note)) for note in log.notes)
+    return lines
+
+
+def model_line(model: str | None, base_url: str, constrained: bool | None) -> Text:
+    """/model: the model and server, and whether calls use guided decoding (decided on the first turn,
+    from the served model, unless given)."""
+    mode = "not yet decided (on the first turn)" if constrained is None else "on" if constrained else "off"
+    return Text.assemble("  ", visible(f"{model or 'model not yet asked'} at {base_url}"),
+                         f"; constrained calls: {mode}")
+
+
+def _tool_names(message: StoredMessage) -> list[str]:
+    """The tools whose results a stored message carries (none for any other message)."""
+    names = [str(r.get("name")) for r in message.extra.get("results", [])]
+    return names or ([message.tool_name] if message.tool_name else [])
+
+
+def recap_lines(messages: list[StoredMessage], last: int = 6) -> list[Text]:
+    """The end of a stored conversation: what the user said and what the model answered or called.
+
+    Tool results are known by the tool columns the store keeps, and the model's calls are named from
+    them; the model's own text is read only for a final answer's words."""
+    shown: list[tuple[str, str]] = []
+    for i, m in enumerate(messages):
+        called = _tool_names(messages[i + 1]) if i + 1 < len(messages) else []
+        if m.role == "assistant" and called:
+            shown.append(("model", f"(called {', '.join(called)})"))
+        elif m.role == "assistant":
+            final = next((c for c in parse_tool_calls(m.content).calls if c.name == "final_answer"), None)
+            shown.append(("model", str(final.arguments.get("answer", "")) if final else m.content))
+        elif m.role == "user" and m.kind == "message" and not _tool_names(m) and \
+                not m.content.startswith(PARSE_ERRORS_OPENING):
+            shown.append(("you", m.content))
+    lines = []
+    for who, text in shown[-last:]:
+        line = " ".join(text.split())
+        lines.append(Text.assemble((f"  {who}: ", "bold"), visible(line[:200]), " …" if len(line) > 200 else ""))
+    return lines
+
+
+def help_lines(commands: Sequence[Command]) -> list[Text]:
+    """/help, from the command table (and the skills, which are commands too)."""
+    rows = [(" ".join(filter(None, [", ".join((c.name, *c.aliases)), c.usage])), c.help) for c in commands]
+    rows.insert(-1, ("/<skill> ARGS", "run a skill with arguments, e.g. /plan-task tidy my notes"))
+    return [Text.assemble("  ", padded(name, 18, "bold"), " ", what) for name, what in rows]
+
+
+def session_lines(sessions: list[Session], current: str) -> list[Text]:
+    """/sessions: the recent ones, the current one starred, each with its title (its first message)."""
+    return [Text.assemble(f" {'*' if s.id == current else ' '}", visible(s.id), f"  {s.messages:4d} messages  ",
+                          visible(s.title or "")) for s in sessions]
+
+
 class Repl:
     def __init__(self, make_agent: Callable[[str | None], Agent], console: Console | None = None,
                  session: str | None = None, mcp_servers: Callable[[], list[MCPServer]] | None = None) -> None:
@@ -364,9 +458,7 @@ class Repl:
             def get_completions(self, document, complete_event):  # type: ignore[no-untyped-def]
                 text = document.text_before_cursor
                 if text.startswith("/") and " " not in text:
-                    names = [c.split()[0] for c in COMMANDS if not c.startswith("/<")]
-                    names += [f"/{n}" for n in repl.agent.skills.names]
-                    for name in sorted(set(names)):
+                    for name in repl.command_names():
                         if name.startswith(text):
                             yield Completion(name, start_position=-len(text))
                     return
@@ -441,23 +533,11 @@ class Repl:
         if resumed:
             self.recap()
 
-    def recap(self, last: int = 6) -> None:
-        """The end of a resumed conversation: what the user said and what the model answered."""
-        shown = []
-        for m in self.agent.messages[1:]:
-            content = m.get("content") or ""
-            if m["role"] == "assistant":
-                calls = parse_tool_calls(content).calls
-                final = next((c for c in calls if c.name == "final_answer"), None)
-                text = str(final.arguments.get("answer", "")) if final else \
-                    (f"(called {', '.join(c.name for c in calls)})" if calls else content)
-                shown.append(("model", text))
-            elif m["role"] == "user" and not content.startswith(("Tool result for", "<tool_response>")):
-                shown.append(("you", content))
-        for who, text in shown[-last:]:
-            line = " ".join(text.split())
-            self.console.print(Text.assemble((f"  {who}: ", "bold"), visible(line[:200]),
-                                             " …" if len(line) > 200 else ""))
+    def recap(self) -> None:
+        """The end of a resumed conversation, as the store has it."""
+        if self.agent.memory is not None:
+            for line in recap_lines(self.agent.memory.messages(self.agent.session_id, include_compacted=False)):
+                self.console.print(line)
 
     def run(self) -> None:
         try:
@@ -533,15 +613,13 @@ class Repl:
             screen.settle()
         if screen.all_thinking:
             self.last_thinking = screen.all_thinking
-            self.console.print(f"[dim]▸ thought for {len(screen.all_thinking.split())} words (/thinking shows it)[/]")
-        if log.stop == "cancelled":
-            self.console.print("[yellow]cancelled[/]")
-        if log.error:
-            self.console.print(Text.assemble(("error:", "red"), " ", visible(log.error)))
-        self.console.print(Text(status_line(log.turns, log.stop, self.kv_per_token), style="dim"), soft_wrap=True)
+        for line in turn_end_lines(log, screen.all_thinking, self.kv_per_token):
+            self.console.print(line, soft_wrap=True)
 
     def show(self, event: ev.Event, log: TurnLog) -> None:
-        if isinstance(event, ev.SkillLoaded):
+        if isinstance(event, ev.TurnUsage):  # /trace has each request as it ends, even if the run then fails
+            log.turns.append(event.turn)
+        elif isinstance(event, ev.SkillLoaded):
             log.notes.append(f"skill loaded: {event.name} ({event.path})")
         elif isinstance(event, ev.MemoryRecalled):
             log.notes.append(f"memory recalled for {event.query!r}: {len(event.facts)} line(s)")
@@ -558,82 +636,107 @@ class Repl:
     # --- commands --------------------------------------------------------------------------------
 
     def command(self, line: str) -> str | None:
+        """Run a slash command (or a skill by its name); "exit" means leave."""
         name, _, arg = line.partition(" ")
         arg = arg.strip()
-        c = self.console
-        if name in ("/exit", "/quit"):
-            return "exit"
-        if name == "/help":
-            for cmd, what in COMMANDS.items():
-                c.print(f"  [bold]{cmd:<18}[/] {what}")
-        elif name == "/tools":
-            for t in self.agent.tools:
-                flag = (" (asks first)", "yellow") if t.needs_approval else ""
-                c.print(Text.assemble("  ", padded(t.name, 18, "bold"), " ",
-                                      visible((t.description.splitlines() or [""])[0][:90]), flag))
-        elif name == "/mcp":
-            servers = self.mcp_servers()
-            for server in servers:
-                style = "green" if server.status == "running" else "red"
-                c.print(Text.assemble("  ", padded(server.name, 18, "bold"), " ", (server.status, style),
-                                      (f"  ({len(server.tools())} tools"
-                                       f"{', trusted' if server.settings.trust else ', asks first'})", "dim")))
-                for line in server.error.splitlines():
-                    c.print(Text.assemble("    ", visible(line, "yellow")))
-            if not servers:
-                c.print("  no MCP servers; add [mcp_servers.NAME] to ~/.harness/config.toml, or a ./.mcp.json")
-        elif name == "/skills":
-            for s in self.agent.skills.skills:
-                c.print(Text.assemble("  ", padded(f"/{s.name}", 21, "bold"), " ", visible(s.description[:90]), " ",
-                                      (f"({s.source})", "dim")))
-            for e in self.agent.skills.errors:
-                c.print(Text.assemble("  ", visible(f"{e.level}: {e}", "yellow")))
-            if not self.agent.skills.skills:
-                c.print("  no skills; add a folder with a SKILL.md to ~/.harness/skills")
-        elif name == "/plan":
-            if not arg:
-                c.print("usage: /plan TASK")
-            else:
-                self.turn(arg, plan=True)
-        elif name == "/memory":
-            store = self._store()
-            facts = store.recall(arg, limit=10) if arg else store.facts(limit=10)
-            for f in facts:
-                c.print(Text.assemble(f"  #{f.id} ", visible(f.text)))
-            if not facts:
-                c.print("  no facts" + (" match" if arg else " yet"))
-        elif name == "/remember":
-            if not arg:
-                c.print("usage: /remember TEXT")
-            else:
-                c.print(f"  remembered as fact #{self._store().remember(arg, session_id=self.agent.session_id)}")
-        elif name == "/sessions":
-            for s in self._store().sessions(limit=15):
-                mark = "*" if s.id == self.agent.session_id else " "
-                c.print(Text.assemble(f" {mark}", visible(s.id), f"  {s.messages:4d} messages  ", visible(s.title or "")))
-        elif name == "/resume":
-            if not arg:
-                c.print("usage: /resume ID (see /sessions)")
-            else:
-                self._switch(arg)
-        elif name == "/new":
-            self._switch(None)
-        elif name == "/model":
-            c.print(Text.assemble("  ", visible(f"{self.agent.client._model} at {self.agent.client.base_url}"),
-                                  f"; constrained calls: {'on' if self.agent._constrained else 'off'}"))
-        elif name == "/trace":
-            self.trace()
-        elif name == "/thinking":
-            c.print(Text(terminal_safe(self.last_thinking) or "(no thinking in the last reply)", style="dim"))
-        elif name[1:] in self.agent.skills.names:
+        found = next((c for c in COMMANDS if name in (c.name, *c.aliases)), None)
+        if found is not None:
+            return found.run(self, arg)
+        if name[1:] in self.agent.skills.names:
             self.turn(arg, skill=name[1:])
-        else:
-            known = [k.split()[0] for k in COMMANDS if not k.startswith("/<")] + \
-                [f"/{n}" for n in self.agent.skills.names]
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-            c.print(Text.assemble(("unknown command ", "yellow"), visible(name, "yellow"),
-                                  *(("; did you mean ", (close[0], "bold"), "?") if close else ("; /help lists them",))))
+            return None
+        close = difflib.get_close_matches(name, self.command_names(), n=1, cutoff=0.5)
+        self.console.print(Text.assemble(("unknown command ", "yellow"), visible(name, "yellow"),
+                                         *(("; did you mean ", (close[0], "bold"), "?") if close
+                                           else ("; /help lists them",))))
         return None
+
+    def command_names(self) -> list[str]:
+        """Every name a slash command answers to, skills included (for completion and "did you mean")."""
+        return sorted({*(n for c in COMMANDS for n in (c.name, *c.aliases)),
+                       *(f"/{n}" for n in self.agent.skills.names)})
+
+    def print_lines(self, lines: list[Text]) -> None:
+        for line in lines:
+            self.console.print(line)
+
+    def leave(self, arg: str) -> str:
+        return "exit"
+
+    def help(self, arg: str) -> None:
+        self.print_lines(help_lines(COMMANDS))
+
+    def list_tools(self, arg: str) -> None:
+        for t in self.agent.tools:
+            flag = (" (asks first)", "yellow") if t.needs_approval else ""
+            self.console.print(Text.assemble("  ", padded(t.name, 18, "bold"), " ",
+                                             visible((t.description.splitlines() or [""])[0][:90]), flag))
+
+    def list_mcp(self, arg: str) -> None:
+        c = self.console
+        servers = self.mcp_servers()
+        for server in servers:
+            style = "green" if server.status == "running" else "red"
+            c.print(Text.assemble("  ", padded(server.name, 18, "bold"), " ", (server.status, style),
+                                  (f"  ({len(server.tools())} tools"
+                                   f"{', trusted' if server.settings.trust else ', asks first'})", "dim")))
+            for line in server.error.splitlines():
+                c.print(Text.assemble("    ", visible(line, "yellow")))
+        if not servers:
+            c.print("  no MCP servers; add [mcp_servers.NAME] to ~/.harness/config.toml, or a ./.mcp.json")
+
+    def list_skills(self, arg: str) -> None:
+        c = self.console
+        for s in self.agent.skills.skills:
+            c.print(Text.assemble("  ", padded(f"/{s.name}", 21, "bold"), " ", visible(s.description[:90]), " ",
+                                  (f"({s.source})", "dim")))
+        for e in self.agent.skills.errors:
+            c.print(Text.assemble("  ", visible(f"{e.level}: {e}", "yellow")))
+        if not self.agent.skills.skills:
+            c.print("  no skills; add a folder with a SKILL.md to ~/.harness/skills")
+
+    def plan(self, arg: str) -> None:
+        if not arg:
+            self.console.print("usage: /plan TASK")
+        else:
+            self.turn(arg, plan=True)
+
+    def search_memory(self, arg: str) -> None:
+        store = self._store()
+        facts = store.recall(arg, limit=10) if arg else store.facts(limit=10)
+        for f in facts:
+            self.console.print(Text.assemble(f"  #{f.id} ", visible(f.text)))
+        if not facts:
+            self.console.print("  no facts" + (" match" if arg else " yet"))
+
+    def remember(self, arg: str) -> None:
+        if not arg:
+            self.console.print("usage: /remember TEXT")
+        else:
+            fact = self._store().remember(arg, session_id=self.agent.session_id)
+            self.console.print(f"  remembered as fact #{fact}")
+
+    def list_sessions(self, arg: str) -> None:
+        self.print_lines(session_lines(self._store().sessions(limit=15), self.agent.session_id))
+
+    def resume(self, arg: str) -> None:
+        if not arg:
+            self.console.print("usage: /resume ID (see /sessions)")
+        else:
+            self._switch(arg)
+
+    def new_session(self, arg: str) -> None:
+        self._switch(None)
+
+    def show_model(self, arg: str) -> None:
+        a = self.agent
+        self.console.print(model_line(a.client._model, a.client.base_url, a._constrained))
+
+    def show_trace(self, arg: str) -> None:
+        self.print_lines(trace_lines(self.last))
+
+    def show_thinking(self, arg: str) -> None:
+        self.console.print(Text(terminal_safe(self.last_thinking) or "(no thinking in the last reply)", style="dim"))
 
     def _store(self) -> Any:
         if self.agent.memory is None:
@@ -647,36 +750,20 @@ class Repl:
         self.console.print(Text.assemble(f"  {'resumed' if session else 'new'} session ", visible(agent.session_id),
                                          f" ({len(agent.messages)} messages)" if session else ""))
 
-    def trace(self) -> None:
-        c, log = self.console, self.last
-        if not log.turns:
-            c.print("  nothing yet: /trace explains the last turn")
-            return
-        c.print(Text.assemble(("last turn", "bold"), ": ", visible(repr(log.user[:120])), f" → stop: {log.stop}",
-                              visible(f" ({log.error})" if log.error else "")))
-        for i, t in enumerate(log.turns, 1):
-            u = t.usage
-            share = f"{u.cached_tokens / u.prompt_tokens:.0%}" if u.prompt_tokens else "-"
-            decode = t.elapsed_s - (t.ttft_s or 0.0)
-            c.print(f"[bold]request {i}[/]: {t.prompt_messages} messages, {u.prompt_tokens} prompt tokens, "
-                    f"{u.cached_tokens} served from the prefix cache ({share}); prefill+first token "
-                    f"{(t.ttft_s or 0):.2f} s, decode {decode:.2f} s for {u.completion_tokens} tokens; "
-                    f"finish: {escape(str(t.finish_reason))}{' (guided decoding)' if t.constrained else ''}")
-            c.print(Text.assemble(("  model wrote: ", "dim"),
-                                  visible(t.raw_text[:600]), " …" if len(t.raw_text) > 600 else ""))
-            if t.thinking:
-                c.print(f"  [dim]thinking: {len(t.thinking.split())} words[/]")
-            for p in t.problems:
-                c.print(Text.assemble("  ", ("parse problem:", "red"), " ", visible(p)))
-            for call in t.calls:
-                result = next((r for r in t.results if r.name == call.name and r.arguments == call.arguments), None)
-                verdict = ("final answer" if call.name == "final_answer" else
-                           "valid, ran" if result and result.ok else
-                           f"refused or failed: {(result.output.splitlines() or [''])[0][:120]}" if result else
-                           "not run")
-                args = json.dumps(call.arguments, ensure_ascii=False, default=str)[:160]
-                c.print(Text.assemble("  call ", visible(f"{call.name}({args}) → {verdict}")))
-                if result and result.ok:
-                    c.print(Text.assemble("    result: ", visible(result.output[:200])))
-        for note in log.notes:
-            c.print(Text.assemble("  • ", visible(note)))
+
+COMMANDS: tuple[Command, ...] = (
+    Command("/help", "this list", Repl.help),
+    Command("/tools", "the tools the model can call", Repl.list_tools),
+    Command("/skills", "the skills found, and any problems", Repl.list_skills),
+    Command("/mcp", "the MCP servers, their status and tools", Repl.list_mcp),
+    Command("/plan", "plan the task, then run the steps", Repl.plan, "TASK"),
+    Command("/memory", "search remembered facts (the latest without a query)", Repl.search_memory, "[QUERY]"),
+    Command("/remember", "remember a fact", Repl.remember, "TEXT"),
+    Command("/sessions", "recent sessions", Repl.list_sessions),
+    Command("/resume", "continue another session", Repl.resume, "ID"),
+    Command("/new", "start a new session", Repl.new_session),
+    Command("/model", "the model and server in use", Repl.show_model),
+    Command("/trace", "what happened in the last turn, step by step", Repl.show_trace),
+    Command("/thinking", "show the last reply's thinking", Repl.show_thinking),
+    Command("/exit", "leave (Ctrl-D works too)", Repl.leave, aliases=("/quit",)),
+)

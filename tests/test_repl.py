@@ -11,7 +11,10 @@ from rich.console import Console
 from harness import events as ev
 from harness.agent import Agent
 from harness.planner import Plan, PlanStep
-from harness.repl import Repl, approval_request, event_lines, padded, terminal_safe, visible
+from harness.client import Usage
+from harness.prompt import parse_errors_message
+from harness.repl import (COMMANDS, Repl, TurnLog, approval_request, event_lines, model_line, padded, recap_lines,
+                          session_lines, terminal_safe, trace_lines, turn_end_lines, visible)
 from harness.toolcalls import ToolCall
 from harness.memory import MemoryStore
 from harness.tools import ToolResult, builtin_tools
@@ -128,3 +131,128 @@ def test_remembered_facts_are_shown_literally(tmp_path):
 def test_a_withdrawn_answer_is_marked_as_such(reason, said):
     text = shown(*event_lines(ev.AnswerRejected(reason, "Rome is 25 C", "Your answer says 25...")))
     assert "answer withdrawn" in text and said in text
+
+
+# --- the command table and the pure renderings -----------------------------------------------------
+
+def offline_repl(tmp_path, **agent_args) -> tuple[Repl, Console]:
+    console = recording()
+    return Repl(lambda session: Agent(base_url="http://127.0.0.1:9", **agent_args), console=console), console
+
+
+def test_help_lists_every_command_in_the_table(tmp_path):
+    repl, console = offline_repl(tmp_path)
+    repl.command("/help")
+    text = console.export_text()
+    assert all(name in text for c in COMMANDS for name in (c.name, *c.aliases))
+    assert "/quit" in text and "/<skill> ARGS" in text
+
+
+@pytest.mark.parametrize("name", ["/exit", "/quit"])
+def test_exit_and_quit_leave(tmp_path, name):
+    repl, _ = offline_repl(tmp_path)
+    assert repl.command(name) == "exit"
+
+
+def test_an_unknown_command_suggests_a_close_one(tmp_path):
+    repl, console = offline_repl(tmp_path)
+    repl.command("/qiut")
+    assert "did you mean /quit?" in console.export_text()
+
+
+def test_model_before_the_first_turn_does_not_say_off(tmp_path):
+    repl, console = offline_repl(tmp_path)
+    repl.command("/model")
+    text = console.export_text()
+    assert "constrained calls: not yet decided" in text and "off" not in text
+
+
+@pytest.mark.parametrize(("constrained", "said"), [(True, "on"), (False, "off")])
+def test_model_line_says_what_was_decided(constrained, said):
+    assert shown(model_line("qwen", "http://x", constrained)).endswith(f"constrained calls: {said}\n")
+
+
+def record(**fields) -> ev.TurnRecord:
+    return ev.TurnRecord(**{"raw_text": '{"name": "add", "arguments": {"a": 2}}', "usage": Usage(100, 10, 80),
+                            "ttft_s": 0.5, "elapsed_s": 1.5, "finish_reason": "stop", "prompt_messages": 3,
+                            **fields})
+
+
+def test_trace_shows_each_request_and_its_calls():
+    call = ToolCall("add", {"a": 2})
+    log = TurnLog(user="add two", turns=[record(calls=[call], results=[ToolResult("add", {"a": 2}, "4")])],
+                  stop="final_answer", notes=["skill loaded: x"])
+    text = shown(*trace_lines(log))
+    assert "request 1: 3 messages, 100 prompt tokens, 80 served from the prefix cache (80%)" in text
+    assert 'call add({"a": 2}) → valid, ran' in text and "result: 4" in text and "• skill loaded: x" in text
+
+
+def test_trace_before_any_turn():
+    assert "nothing yet" in shown(*trace_lines(TurnLog()))
+
+
+def test_trace_never_reads_the_finish_reason_or_model_text_as_markup():
+    text = shown(*trace_lines(TurnLog(user="x", turns=[record(raw_text=MARKUP, finish_reason=MARKUP)])))
+    assert text.count(MARKUP) == 2
+
+
+def test_a_turn_ends_with_thinking_cancel_error_and_status():
+    log = TurnLog(turns=[record()], stop="cancelled", error="the server went away")
+    lines = [line.plain for line in turn_end_lines(log, "one two three", None)]
+    assert lines[:3] == ["▸ thought for 3 words (/thinking shows it)", "cancelled", "error: the server went away"]
+    assert lines[3].startswith("100 prompt tok, 80 cached (80%) · ttft 0.50s") and "stop: cancelled" in lines[3]
+
+
+def test_a_plain_turn_ends_with_the_status_line_only():
+    lines = turn_end_lines(TurnLog(turns=[record()], stop="final_answer"), "", None)
+    assert [line.plain.split(" · ")[-2] for line in lines] == ["stop: final_answer"]
+
+
+def test_each_request_reaches_trace_as_it_ends(tmp_path):
+    repl, console = offline_repl(tmp_path)
+    repl.show(ev.TurnUsage(record()), repl.last)
+    repl.command("/trace")
+    assert "request 1:" in console.export_text()
+
+
+def stored_conversation(tmp_path) -> MemoryStore:
+    store = MemoryStore(tmp_path / "m.db")
+    sid = store.new_session()
+    for message, meta in [
+        ({"role": "system", "content": "You are helpful."}, {}),
+        ({"role": "user", "content": "Weather in Rome?"}, {}),
+        ({"role": "assistant", "content": "<tool_call>x</tool_call>"}, {}),
+        ({"role": "user", "content": "Rome: 21 C"},
+         {"tool_name": "get_weather", "extra": {"results": [{"name": "get_weather"}, {"name": "now"}]}}),
+        ({"role": "assistant", "content": '{"name": "final_answer", "arguments": {"answer": "It is 21 C."}}'}, {}),
+        ({"role": "user", "content": "Thanks"}, {}),
+        ({"role": "assistant", "content": "garbled call"}, {}),
+        (parse_errors_message(["no such tool"], ["now"]), {}),
+        ({"role": "assistant", "content": "You are welcome."}, {}),
+    ]:
+        store.append(sid, message, **meta)
+    return store
+
+
+def test_recap_names_calls_from_the_stored_tool_columns(tmp_path):
+    store = stored_conversation(tmp_path)
+    sid = store.sessions()[0].id
+    assert [line.plain for line in recap_lines(store.messages(sid), last=10)] == [
+        "  you: Weather in Rome?", "  model: (called get_weather, now)", "  model: It is 21 C.",
+        "  you: Thanks", "  model: garbled call", "  model: You are welcome."]
+
+
+def test_a_resumed_session_starts_with_its_recap(tmp_path):
+    store = stored_conversation(tmp_path)
+    sid = store.sessions()[0].id
+    console = recording()
+    Repl(lambda session: Agent(base_url="http://127.0.0.1:9", memory=store, session=session), console=console,
+         session=sid).banner()
+    assert "model: (called get_weather, now)" in console.export_text()
+
+
+def test_sessions_show_their_titles(tmp_path):
+    store = MemoryStore(tmp_path / "m.db")
+    sid = store.new_session(title="tidy my notes")
+    store.append(sid, {"role": "user", "content": "tidy my notes"})
+    assert shown(*session_lines(store.sessions(), sid)).startswith(f" *{sid}     1 messages  tidy my notes")
