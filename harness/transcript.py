@@ -31,24 +31,32 @@ class Compaction:
     summary: str
 
 
+TITLE_CHARS = 80  # a session's title: the start of its first user message, on one line
+
+
+def title_of(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1] + "…"
+
+
 class Transcript:
-    def __init__(self, store: MemoryStore | None = None, session_id: str | None = None,
-                 title: str | None = None) -> None:
+    def __init__(self, store: MemoryStore | None = None, session_id: str | None = None) -> None:
         self.store = store
         self.session_id = session_id
-        self.title = title
+        self.title: str | None = None
         self.messages: list[Message] = []
         self._seqs: list[int] = []  # the store's seq of each message in self.messages
         if store is not None and session_id is not None:
-            if store.session(session_id) is None:
+            if (session := store.session(session_id)) is None:
                 raise HarnessError(f"there is no session {session_id!r} in {store.path}",
                                    hint="list sessions with `harness memory list`")
             for m in store.messages(session_id, include_compacted=False):
                 self.messages.append(m.as_chat())
                 self._seqs.append(m.seq)
+            self.title = session.title
         elif store is not None:
             # Created now, so the id is stable from the start (server affinity hashes it).
-            self.session_id = store.new_session(title=title)
+            self.session_id = store.new_session()
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -57,6 +65,10 @@ class Transcript:
         """Add a message and commit it to the store now (before anything else can go wrong)."""
         if self.store is not None and self.session_id is not None:
             self._seqs.append(self.store.append(self.session_id, message, kind=kind, **meta))
+            if self.title is None and message.get("role") == "user" and kind == "message":
+                # Listings (harness sessions, /sessions) name a session by how it began.
+                self.title = title_of(str(message.get("content") or ""))
+                self.store.set_title(self.session_id, self.title)
         self.messages.append(message)
 
     def compact(self, summary: str, keep: int) -> Compaction:

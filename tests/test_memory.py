@@ -239,6 +239,32 @@ def test_compaction_that_fails_midway_leaves_the_session_as_it_was(tmp_path):
     assert Transcript(store, transcript.session_id).messages == before
 
 
+def test_a_session_is_titled_by_its_first_user_message(tmp_path):
+    store = MemoryStore(tmp_path / "m.db")
+    transcript = Transcript(store)
+    for role, content in [("system", "You are helpful."), ("user", "What is the\nweather in " + "Rome " * 30),
+                          ("assistant", "Sunny."), ("user", "And in Paris?")]:
+        transcript.append({"role": role, "content": content})
+    title = store.session(transcript.session_id).title
+    assert title.startswith("What is the weather in Rome Rome") and title.endswith("…") and len(title) == 80
+
+
+def test_a_resumed_session_keeps_its_title(tmp_path):
+    store = MemoryStore(tmp_path / "m.db")
+    first = Transcript(store)
+    first.append({"role": "user", "content": "plan my week"})
+    again = Transcript(store, first.session_id)
+    again.append({"role": "user", "content": "and next week"})
+    assert store.session(first.session_id).title == "plan my week"
+
+
+def test_harness_memory_list_shows_titles(tmp_path):
+    db = tmp_path / "m.db"
+    Transcript(MemoryStore(db)).append({"role": "user", "content": "tidy my notes"})
+    out = CliRunner().invoke(main, ["memory", "list", "--memory", str(db)])
+    assert "tidy my notes" in out.output, out.output
+
+
 def _damaged_db(path) -> str:
     """A database whose first pages (header, schema, migrations) are intact and the rest trashed."""
     with MemoryStore(path) as s:
