@@ -30,7 +30,8 @@ def test_removing_a_server_moves_only_its_sessions():
     assert moved and all(before[k] == "http://c.test" for k in moved)
 
 
-def pool_with(down: set[str], seen: list[str]) -> ServerPool:
+def pool_with(down: set[str], seen: list[str], recheck_s: float = 10.0) -> ServerPool:
+    """Three mock servers; those in ``down`` (read at each request) refuse connections."""
     def make(url: str) -> AsyncClient:
         async def handler(request: httpx.Request) -> httpx.Response:
             if url in down:
@@ -44,17 +45,28 @@ def pool_with(down: set[str], seen: list[str]) -> ServerPool:
                     b"data: [DONE]\n\n")
             return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
         return AsyncClient(base_url=url, model="m", transport=httpx.MockTransport(handler))
-    return ServerPool(URLS, make)
+    return ServerPool(URLS, make, recheck_s=recheck_s)
 
 
 def test_session_fails_over_only_while_its_server_is_down():
     key = "my-session"
     preferred = rank_servers(URLS, key)
-    seen: list[str] = []
-    pool = pool_with(down=set(), seen=seen)
-    assert asyncio.run(pool.client_for(key)).base_url == preferred[0]
-    down_pool = pool_with(down={preferred[0]}, seen=seen)
-    assert asyncio.run(down_pool.client_for(key)).base_url == preferred[1]
+    down = {preferred[0]}
+    pool = pool_with(down=down, seen=[], recheck_s=0.0)  # a down server is asked again at once
+    servers = [asyncio.run(pool.client_for(key)).base_url]
+    down.clear()  # its server is back
+    servers.append(asyncio.run(pool.client_for(key)).base_url)
+    assert servers == [preferred[1], preferred[0]]
+
+
+def test_a_down_server_is_not_asked_again_until_its_recheck_time():
+    key = "my-session"
+    preferred = rank_servers(URLS, key)
+    down = {preferred[0]}
+    pool = pool_with(down=down, seen=[], recheck_s=3600.0)
+    asyncio.run(pool.client_for(key))
+    down.clear()
+    assert asyncio.run(pool.client_for(key)).base_url == preferred[1]
 
 
 def test_agent_with_a_list_of_base_urls_talks_to_its_pinned_server():
