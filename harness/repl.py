@@ -38,6 +38,7 @@ from harness.memory import Session, StoredMessage, StoreError
 from harness.prompt import PARSE_ERRORS_OPENING
 from harness.toolcalls import parse_tool_calls
 
+
 @dataclass(frozen=True)
 class Command:
     """A slash command: what /help says about it, and the Repl method that runs it (given the text
@@ -417,7 +418,7 @@ def recap_lines(messages: list[StoredMessage], last: int = 6) -> list[Text]:
 def help_lines(commands: Sequence[Command]) -> list[Text]:
     """/help, from the command table (and the skills, which are commands too)."""
     rows = [(" ".join(filter(None, [", ".join((c.name, *c.aliases)), c.usage])), c.help) for c in commands]
-    rows.insert(-1, ("/<skill> ARGS", "run a skill with arguments, e.g. /plan-task tidy my notes"))
+    rows.append(("/<skill> ARGS", "run a skill with arguments, e.g. /plan-task tidy my notes"))
     return [Text.assemble("  ", padded(name, 18, "bold"), " ", what) for name, what in rows]
 
 
