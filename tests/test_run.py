@@ -12,7 +12,7 @@ import pytest
 from harness import events as ev
 from harness.agent import Agent
 from harness.client import Usage
-from harness.run import Policy
+from harness import Policy
 from harness.techniques import Techniques
 from harness.tools import tool
 from scripted import Reply, ScriptedServer
