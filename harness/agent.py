@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
-from harness.client import AsyncClient, ChatDelta, ChatResult, Usage
+from harness.client import AsyncClient, ChatDelta, ChatResult
 from harness.constrained import (
     ASK_USER,
     FINAL_ANSWER,
@@ -35,6 +35,7 @@ from harness.skills import SkillSet, expand, load_skills, skill_tools
 from harness.transcript import SUMMARY_REQUEST, Transcript
 from harness.memory import MemoryStore
 from harness.routing import ServerPool
+from harness.run import CONTINUE, RETRY, Next, Outcome, Policy, Run
 from harness.prompt import (ToolFormat, echoes_harness, parse_errors_message, render_examples,
                             render_system, tool_results_message)
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
@@ -102,12 +103,7 @@ class Agent:
         self.cache_salt = cache_salt  # requests with different salts never share cached blocks
         self.max_context: int | None = None  # the server's max_model_len, asked on first use
         self.turns: list[ev.TurnRecord] = []  # every model request in this agent's life (for /trace)
-        self._allowed: list[str] | None = None  # the current plan step's tools, if restricted
-        self._can_replan = False  # inside a plan step, the model may ask for a new plan
-        self._force_answer = False  # set when the model repeats a call: the next action must answer
-        self._must_call = False  # the run's first action must be a call (a plan step that names tools)
         self._schemas: dict[tuple[tuple[str, ...], bool, tuple[str, ...], bool], dict[str, Any]] = {}
-        self._run_turns: list[ev.TurnRecord] = []
         self._authored: set[int] = set()  # ids of the messages in self.messages the harness wrote
 
     # --- prompt -------------------------------------------------------------------------------
@@ -163,7 +159,7 @@ class Agent:
         done = self.transcript.compact(summary.text, keep=2)
         yield ev.Compacted(estimated_tokens=estimate, replaced=done.replaced, kept=done.kept)
 
-    def _action_schema(self, allowed: tuple[str, ...], can_replan: bool,
+    def _action_schema(self, allowed: tuple[str, ...], may_replan: bool,
                        guessed: tuple[str, ...] = (), must_call: bool = False) -> dict[str, Any]:
         """The guided-decoding schema, cached: it is the same for every turn of a step.
 
@@ -171,11 +167,11 @@ class Agent:
         answer is replaced by ask_user: find the value with another tool, or ask for it. Measured
         with the 0.5B model: offered a free answer there, it declines or invents instead of asking.
         ``must_call`` leaves the answer out: a plan step that names its tools starts by using one."""
-        key = (allowed, can_replan, guessed, must_call)
+        key = (allowed, may_replan, guessed, must_call)
         if key not in self._schemas:
             subset = [] if allowed == ("final_answer",) else \
                 [t for t in self.tools if not allowed or t.name in allowed] or list(self.tools)
-            extra = [replan_tool()] if can_replan else []
+            extra = [replan_tool()] if may_replan else []
             if guessed:
                 subset, extra = [t for t in subset if t.name not in guessed], [*extra, ask_user_tool()]
             self._schemas[key] = action_schema(ToolSet([*subset, *extra]), final_answer=not (guessed or must_call),
@@ -184,19 +180,38 @@ class Agent:
 
     # --- one model request ----------------------------------------------------------------------
 
-    async def _generate(self, record: ev.TurnRecord) -> AsyncIterator[ev.Event]:
+    async def _request(self, run: Run) -> AsyncIterator[ev.Event]:
+        """One model request of ``run``: compact if needed, stream the reply, append it verbatim."""
+        async for event in self._maybe_compact():
+            yield event
+        record = ev.TurnRecord(raw_text="", constrained=await self.constrained(), prompt_messages=len(self.messages))
+        run.turns.append(record)
+        self.turns.append(record)
+        async for event in self._generate(record, run):
+            yield event
+        # The model's own text, verbatim: the next prompt must extend this one.
+        reply: Message = {"role": "assistant", "content": record.raw_text}
+        if record.server_tool_calls:  # the OpenAI shape, as the server's template expects
+            reply["tool_calls"] = record.server_tool_calls
+        self._append(reply, prompt_tokens=record.usage.prompt_tokens, cached_tokens=record.usage.cached_tokens,
+                     completion_tokens=record.usage.completion_tokens, ttft_s=record.ttft_s,
+                     elapsed_s=record.elapsed_s)
+        yield ev.TurnUsage(record)
+
+    async def _generate(self, record: ev.TurnRecord, run: Run) -> AsyncIterator[ev.Event]:
         """Stream one reply into ``record``; continue it in place if it hit max_tokens (free mode)."""
         parser = StreamingToolCallParser(schemas={t.name: t.parameters for t in self.tools})
         options: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
                                    "stop": self.stop, "cache_salt": self.cache_salt}
         if record.constrained:
             # After a repeated call the only action left is an answer (a small model can loop forever).
-            allowed = ("final_answer",) if self._force_answer else tuple(self._allowed or ())
-            before = self._run_turns[-2] if len(self._run_turns) > 1 else None
-            guessed = tuple(before.guessed) if before is not None and not self._force_answer else ()
-            must_call = self._must_call and len(self._run_turns) == 1 and allowed != ("final_answer",)
-            options["json_schema"] = self._action_schema(allowed, self._can_replan, guessed, must_call)
-            self._force_answer = False
+            answer_only = run.force_answer or run.policy.must_answer
+            allowed = ("final_answer",) if answer_only else tuple(run.policy.allowed or ())
+            before = run.turns[-2] if len(run.turns) > 1 else None
+            guessed = tuple(before.guessed) if before is not None and not answer_only else ()
+            must_call = run.policy.must_call and len(run.turns) == 1 and allowed != ("final_answer",)
+            options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
+            run.force_answer = False
         elif self.server_tools and len(self.tools):
             options.update(tools=self.tools.specs(), tool_choice="auto")
         messages = list(self.messages)
@@ -219,7 +234,7 @@ class Agent:
             server_calls += [calls_from_openai(tc) for tc in result.tool_calls]
             record.server_tool_calls += result.tool_calls
             record.raw_text += result.text
-            record.usage = _add(record.usage, result.usage)
+            record.usage = ev.add_usage(record.usage, result.usage)
             record.ttft_s = record.ttft_s if record.ttft_s is not None else result.ttft_s
             record.elapsed_s += result.elapsed_s
             record.finish_reason, record.stop_reason = result.finish_reason, result.stop_reason
@@ -260,127 +275,122 @@ class Agent:
         if plan:
             from harness.planner import run_plan
 
+            first = len(self.turns)
             try:
                 async for event in run_plan(self, content):
                     yield event
             except HarnessError as exc:
-                yield ev.Final(self._result("", "error", self._run_turns, str(exc)))
+                yield ev.Final(ev.Result.from_turns(self.turns[first:], "error", session_id=self.session_id,
+                                                    error=str(exc)))
             return
         async for event in self.loop(content):
             yield event
 
-    async def loop(self, content: str, allowed: list[str] | None = None, can_replan: bool = False,
-                   must_call: bool = False) -> AsyncIterator[ev.Event]:
-        """Append a user turn, then generate → act until an answer or a limit. Ends with Final.
+    async def loop(self, content: str, policy: Policy = Policy()) -> AsyncIterator[ev.Event]:
+        """Append a user turn, then generate → act under ``policy`` until an answer or a limit.
 
-        ``must_call``: the first action is a call (constrained mode), as when a plan step names tools."""
-        self._allowed, self._can_replan, self._force_answer = allowed, can_replan, False
-        self._must_call = must_call
+        Ends with Final. The planner runs each plan step as one such loop (see harness/run.py)."""
+        await self._ensure_system()
         self._append({"role": "user", "content": content})
-        self._run_turns = turns = []
-        retries = 0
-        outcome = _Outcome()
+        run, retries = Run(policy), 0
+        stop: ev.StopReason = "max_steps"
+        text, error = "", None
         try:
             for _ in range(self.max_steps):
-                async for event in self._maybe_compact():
+                async for event in self._request(run):
                     yield event
-                record = ev.TurnRecord(raw_text="", constrained=await self.constrained(),
-                                       prompt_messages=len(self.messages))
-                turns.append(record)
-                self.turns.append(record)
-                async for event in self._generate(record):
-                    yield event
-                # The model's own text, verbatim: the next prompt must extend this one.
-                reply: Message = {"role": "assistant", "content": record.raw_text}
-                if record.server_tool_calls:  # the OpenAI shape, as the server's template expects
-                    reply["tool_calls"] = record.server_tool_calls
-                self._append(reply,
-                             prompt_tokens=record.usage.prompt_tokens, cached_tokens=record.usage.cached_tokens,
-                             completion_tokens=record.usage.completion_tokens, ttft_s=record.ttft_s,
-                             elapsed_s=record.elapsed_s)
-                yield ev.TurnUsage(record)
-                outcome = _Outcome()
-                async for event in self._act(record, outcome):
-                    yield event
+                outcome = CONTINUE
+                async for item in self._act(run.turns[-1], run):
+                    if isinstance(item, Outcome):
+                        outcome = item
+                    else:
+                        yield item
                 if outcome.stop is not None:
+                    stop, text = outcome.stop, outcome.text
                     break
-                retries = retries + 1 if outcome.retry else 0
+                retries = retries + 1 if outcome.next is Next.RETRY else 0
                 if retries > self.max_retries:
                     # Harness text is never the answer: the reason goes in result.error.
-                    outcome.stop, outcome.text = "max_retries", ""
-                    outcome.error = f"the model's last {retries} replies could not be used (calls refused or " \
-                                    "invalid, or answers sent back)"
+                    stop, error = "max_retries", (f"the model's last {retries} replies could not be used (calls "
+                                                  "refused or invalid, or answers sent back)")
                     break
-                if retries == self.max_retries and self.techniques.last_chance:
-                    # One retry left: let it be an answer, so a stuck run still ends with one.
-                    self._force_answer = True
-            else:
-                outcome.stop, outcome.text = "max_steps", ""
+                # One retry left: let it be an answer, so a stuck run still ends with one.
+                run.force_answer |= retries == self.max_retries and self.techniques.last_chance
         except HarnessError as exc:
-            outcome.stop, outcome.text, outcome.error = "error", "", str(exc)
-        yield ev.Final(self._result(outcome.text, outcome.stop or "max_steps", turns, outcome.error))
+            stop, text, error = "error", "", str(exc)
+        yield ev.Final(ev.Result.from_turns(run.turns, stop, text, session_id=self.session_id, error=error))
 
-    def _result(self, text: str, stop: ev.StopReason, turns: list[ev.TurnRecord], error: str | None) -> ev.Result:
-        usage = Usage()
-        for t in turns:
-            usage = _add(usage, t.usage)
-        return ev.Result(text=text, stop_reason=stop, turns=turns, usage=usage, session_id=self.session_id,
-                         error=error)
+    async def ask_json(self, content: str, schema: dict[str, Any], max_tokens: int = 600) -> ev.TurnRecord:
+        """Append ``content`` as a user turn and have the model reply with one JSON object under ``schema``
+        (guided decoding). The reply joins the transcript like any other turn; its text, not yet
+        validated, is the record's ``raw_text``."""
+        await self._ensure_system()
+        self._append({"role": "user", "content": content})
+        record = ev.TurnRecord(raw_text="", constrained=True, prompt_messages=len(self.messages))
+        self.turns.append(record)
+        result = await self.client.complete(self.messages, json_schema=schema, max_tokens=max_tokens,
+                                            temperature=self.temperature, cache_salt=self.cache_salt)
+        record.raw_text, record.usage, record.ttft_s = result.text, result.usage, result.ttft_s
+        record.elapsed_s, record.finish_reason = result.elapsed_s, result.finish_reason
+        self._append({"role": "assistant", "content": result.text}, prompt_tokens=result.usage.prompt_tokens,
+                     cached_tokens=result.usage.cached_tokens, completion_tokens=result.usage.completion_tokens,
+                     ttft_s=result.ttft_s, elapsed_s=result.elapsed_s)
+        return record
 
-    async def _act(self, record: ev.TurnRecord, outcome: "_Outcome") -> AsyncIterator[ev.Event]:
-        """What the reply means: an answer, calls to run, or problems to send back for a retry."""
+    async def _act(self, record: ev.TurnRecord, run: Run) -> AsyncIterator[ev.Event | Outcome]:
+        """What the reply means: an answer, calls to run, or problems to send back for a retry.
+
+        Yields the turn's events, then what the turn came to (an Outcome), last."""
         # An answer beside real calls in one action waits for their results: the calls run, it is dropped.
         real = [c for c in record.calls if c.name not in (FINAL_ANSWER, ASK_USER)]
         question = next((c for c in record.calls if c.name == ASK_USER), None) if not real else None
         if question is not None:
-            outcome.stop, outcome.text = "final_answer", str(question.arguments.get("question", ""))
-            yield ev.TextDelta(outcome.text)
+            text = str(question.arguments.get("question", ""))
+            yield ev.TextDelta(text)
+            yield Outcome.answer(text, "final_answer")
             return
         final = next((c for c in record.calls if c.name == FINAL_ANSWER), None) if not real else None
         record.calls = real or record.calls
         if final is not None:
             text = str(final.arguments.get("answer", ""))
-            rejection = self._check_answer(text)
+            rejection = self._check_answer(text, run.turns)
             if rejection is not None:
                 record.rejected, message = rejection
                 self._append_note({"role": "user", "content": message})
                 yield ev.AnswerRejected(record.rejected, text, message)
-                outcome.retry = True
+                yield RETRY
                 return
-            outcome.stop, outcome.text = "final_answer", text
-            if outcome.text.startswith(record.streamed_answer):  # whatever was not streamed yet
-                rest = outcome.text[len(record.streamed_answer):]
+            if text.startswith(record.streamed_answer):  # whatever was not streamed yet
+                rest = text[len(record.streamed_answer):]
                 if rest:
                     yield ev.TextDelta(rest)
             else:
-                yield ev.TextDelta(outcome.text)
+                yield ev.TextDelta(text)
+            yield Outcome.answer(text, "final_answer")
             return
-        replan = next((c for c in record.calls if c.name == REPLAN), None) if self._can_replan else None
+        replan = next((c for c in record.calls if c.name == REPLAN), None) if run.policy.may_replan else None
         if replan is not None:
-            outcome.stop, outcome.text = "replan", str(replan.arguments.get("reason", ""))
+            yield Outcome.replan(str(replan.arguments.get("reason", "")))
             return
         if record.problems:
             yield ev.ParseProblem(record.problems)
         if not record.calls:
             if record.problems:
                 self._append_note(parse_errors_message(record.problems, self.tools.names))
-                outcome.retry = True
+                yield RETRY
                 return
-            outcome.text = record.content
-            if record.finish_reason == "length":
-                outcome.stop = "length"
-            elif isinstance(record.stop_reason, str):
-                outcome.stop = "stop_string"
-            else:
-                outcome.stop = "end_of_sequence"
+            stop: ev.StopReason = "length" if record.finish_reason == "length" else \
+                "stop_string" if isinstance(record.stop_reason, str) else "end_of_sequence"
+            yield Outcome.answer(record.content, stop)
             return
         said = self._grounds() if self.techniques.grounding else ""  # once per turn, not per call
-        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c, said) for c in record.calls]
+        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c, said, run.policy.allowed)
+                  for c in record.calls]
         record.guessed = sorted({c.name for c, p in zip(record.calls, checks, strict=True)
                                  if p is not None and p.startswith(GUESSED)})
         for call, problem in zip(record.calls, checks, strict=True):
             yield ev.ToolCallEvent(call, problem)
-        record.results = await self._run_calls(record.calls, checks)
+        record.results = await self._run_calls(record.calls, checks, run)
         record.refused = [p is not None for p in checks]
         for r in record.results:
             yield ev.ToolResultEvent(r)
@@ -393,8 +403,8 @@ class Agent:
             messages = [{"role": "tool", "tool_call_id": tc.get("id", ""), "name": r.name, "content": r.output}
                         for tc, r in zip(record.server_tool_calls, record.results, strict=True)]
         else:
-            task = str(self.messages[self._run_turns[0].prompt_messages - 1].get("content") or "") \
-                if self.techniques.restate_task and self._run_turns else ""
+            task = str(self.messages[run.turns[0].prompt_messages - 1].get("content") or "") \
+                if self.techniques.restate_task else ""
             messages = tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
                                             constrained=record.constrained, task=task)
         for message in messages:
@@ -402,7 +412,7 @@ class Agent:
             self._append_note(message, tool_name=first.name, tool_arguments=first.arguments, tool_result=first.output,
                          extra={"results": [{"name": r.name, "arguments": r.arguments, "ok": r.ok,
                                              "output": r.output} for r in record.results]})
-        outcome.retry = all(p is not None for p in checks)
+        yield RETRY if all(p is not None for p in checks) else CONTINUE
 
     def _grounds(self) -> str:
         """What the user and the tools have said (where the model's values must come from): the user's
@@ -411,10 +421,10 @@ class Agent:
                 if m.get("role") in ("user", "tool") and id(m) not in self._authored]
         return "\n".join([*said, *(r.output for t in self.turns for r in t.results if r.ok)])
 
-    def _refusal(self, call: ToolCall, said: str) -> str | None:
+    def _refusal(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None) -> str | None:
         """Why the harness will not run a call the schema allows: outside the step's tools, or a guess."""
-        if self._allowed and call.name not in self._allowed:
-            return f"Not run: {call.name!r} is not one of this step's tools ({', '.join(self._allowed)})."
+        if allowed and call.name not in allowed:
+            return f"Not run: {call.name!r} is not one of this step's tools ({', '.join(allowed)})."
         tool = self.tools.get(call.name)
         if self.techniques.grounding and tool is not None:
             guessed = ungrounded_arguments(call.arguments, tool.parameters, said)
@@ -429,16 +439,16 @@ class Agent:
                         f"{look_up}Else ask with ask_user: \"Which {guessed[0].replace('_', ' ')}?\"")
         return None
 
-    def _check_answer(self, text: str) -> tuple[str, str] | None:
+    def _check_answer(self, text: str, turns: list[ev.TurnRecord]) -> tuple[str, str] | None:
         """(reason, message) when a final answer must be sent back: it parrots the harness's own notes,
         or (once a run) it states numbers that no tool returned."""
-        harness_notes = [r.output for t in self._run_turns for r in t.results if not r.ok]
-        ran = any(r.ok for t in self._run_turns for r in t.results)
+        harness_notes = [r.output for t in turns for r in t.results if not r.ok]
+        ran = any(r.ok for t in turns for r in t.results)
         if self.techniques.echo_guard and echoes_harness(text, harness_notes, ran):
             return "echo", ("That repeats the harness's note instead of answering. Answer the user's question "
                             "with final_answer, in your own words, from the results above.")
         if self.techniques.answer_check and len(self.tools) and \
-                not any(t.rejected == "numbers" for t in self._run_turns):
+                not any(t.rejected == "numbers" for t in turns):
             invented = invented_numbers(text, self._grounds())
             if invented and ran:
                 return "numbers", (f"Your answer says {', '.join(invented)}, which no tool result contains. Answer "
@@ -449,7 +459,7 @@ class Agent:
                                    "give the same answer again.")
         return None
 
-    async def _run_calls(self, calls: list[ToolCall], refusals: list[str | None]) -> list[ToolResult]:
+    async def _run_calls(self, calls: list[ToolCall], refusals: list[str | None], run: Run) -> list[ToolResult]:
         """Run the calls the harness let through; a call repeated verbatim from earlier in this run is
         answered with its earlier result, not re-run, and the next action must be an answer.
 
@@ -457,9 +467,9 @@ class Agent:
         "you made this call before" it handed that note back as its answer; shown the result again,
         it answers from it."""
         earlier = {canonical_json([r.name, r.arguments]): r.output
-                   for t in self._run_turns[:-1] for r in t.results if r.ok}
+                   for t in run.turns[:-1] for r in t.results if r.ok}
         repeated = [earlier.get(canonical_json([c.name, c.arguments])) for c in calls]
-        self._force_answer = any(r is not None for r in repeated)
+        run.force_answer = any(r is not None for r in repeated)
         fresh = [c for c, p, r in zip(calls, refusals, repeated, strict=True) if p is None and r is None]
         ran = iter(await self.tools.run_all([(c.name, c.arguments) for c in fresh], self.approve))
         return [ToolResult(c.name, c.arguments, p, ok=False) if p is not None else
@@ -494,6 +504,7 @@ class Agent:
     def stream(self, task: str, skill: str | None = None, plan: bool = False) -> Iterator[ev.Event]:
         """Synchronous events. Ctrl-C (KeyboardInterrupt) aborts the HTTP stream and ends the run."""
         loop = asyncio.new_event_loop()
+        first = len(self.turns)  # this call's turns are the ones after it
         agen = self.astream(task, skill, plan)
         step: asyncio.Task[ev.Event] | None = None
         try:
@@ -511,23 +522,8 @@ class Agent:
                     loop.run_until_complete(step)
             with contextlib.suppress(BaseException):
                 loop.run_until_complete(agen.aclose())
-            yield ev.Final(self._result("", "cancelled", self._run_turns, None))
+            yield ev.Final(ev.Result.from_turns(self.turns[first:], "cancelled", session_id=self.session_id))
         finally:
             loop.run_until_complete(self._reset_client())
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
-
-
-class _Outcome:
-    """What the loop should do after a turn."""
-
-    def __init__(self) -> None:
-        self.stop: ev.StopReason | None = None
-        self.text = ""
-        self.error: str | None = None
-        self.retry = False
-
-
-def _add(a: Usage, b: Usage) -> Usage:
-    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens,
-                 a.cached_tokens + b.cached_tokens)

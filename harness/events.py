@@ -136,9 +136,24 @@ class Result:
     session_id: str = ""
     error: str | None = None
 
+    @classmethod
+    def from_turns(cls, turns: list[TurnRecord], stop_reason: StopReason, text: str = "", *,
+                   session_id: str = "", error: str | None = None) -> "Result":
+        """The result of a run made of ``turns``: its usage is theirs, summed."""
+        usage = Usage()
+        for turn in turns:
+            usage = add_usage(usage, turn.usage)
+        return cls(text=text, stop_reason=stop_reason, turns=list(turns), usage=usage, session_id=session_id,
+                   error=error)
+
     @property
     def ok(self) -> bool:
         return self.stop_reason in ("final_answer", "end_of_sequence", "stop_string")
+
+
+def add_usage(a: Usage, b: Usage) -> Usage:
+    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens,
+                 a.cached_tokens + b.cached_tokens)
 
 
 @dataclass

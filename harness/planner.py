@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from harness import events as ev
+from harness.run import Policy
 
 if TYPE_CHECKING:
     from harness.agent import Agent
@@ -62,30 +63,25 @@ def plan_schema(tool_names: list[str]) -> dict[str, Any]:
 
 async def make_plan(agent: "Agent", request: str) -> tuple[Plan | None, ev.TurnRecord, str]:
     """One planner turn, appended to the transcript like any other. (plan or None, record, problem)."""
-    agent._append({"role": "user", "content": request})
-    record = ev.TurnRecord(raw_text="", constrained=True, prompt_messages=len(agent.messages))
-    agent.turns.append(record)
     names = [n for n in agent.tools.names if n != "final_answer"]
-    result = await agent.client.complete(agent.messages, json_schema=plan_schema(names), max_tokens=600,
-                                         temperature=agent.temperature, cache_salt=agent.cache_salt)
-    record.raw_text, record.usage, record.ttft_s = result.text, result.usage, result.ttft_s
-    record.elapsed_s, record.finish_reason = result.elapsed_s, result.finish_reason
-    agent._append({"role": "assistant", "content": result.text}, prompt_tokens=result.usage.prompt_tokens,
-                  cached_tokens=result.usage.cached_tokens, completion_tokens=result.usage.completion_tokens,
-                  ttft_s=result.ttft_s, elapsed_s=result.elapsed_s)
+    record = await agent.ask_json(request, plan_schema(names), max_tokens=600)
     try:
-        return Plan.model_validate_json(result.text), record, ""
+        return Plan.model_validate_json(record.raw_text), record, ""
     except pydantic.ValidationError as exc:
         return None, record, f"the plan was not valid: {exc.errors()[0]['msg']}"
 
 
 async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) -> AsyncIterator[ev.Event]:
     turns: list[ev.TurnRecord] = []
+
+    def final(stop: ev.StopReason, text: str = "", error: str | None = None) -> ev.Final:
+        return ev.Final(ev.Result.from_turns(turns, stop, text, session_id=agent.session_id, error=error))
+
     plan, record, problem = await make_plan(agent, PLAN_REQUEST.format(task=task))
     turns.append(record)
     yield ev.TurnUsage(record)
     if plan is None:
-        yield ev.Final(agent._result("", "error", turns, problem))
+        yield final("error", error=problem)
         return
     store = agent.memory
     plan_id = store.save_plan(agent.transcript.session_id, plan.goal, [s.model_dump() for s in plan.steps]) \
@@ -96,11 +92,12 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
         step = plan.steps[index]
         yield ev.StepStarted(index, step.goal)
         outcome: ev.Result | None = None
-        allowed = [t for t in step.tools if t in agent.tools] or None
+        allowed = tuple(t for t in step.tools if t in agent.tools) or None
         # A step that names its tools starts by using one (the 0.5B model otherwise "answers" a step
         # like "read notes.txt" without reading it).
+        policy = Policy(allowed=allowed, may_replan=True, must_call=allowed is not None)
         async for event in agent.loop(STEP_REQUEST.format(n=index + 1, total=len(plan.steps), goal=step.goal),
-                                      allowed=allowed, can_replan=True, must_call=allowed is not None):
+                                      policy):
             if isinstance(event, ev.Final):
                 outcome = event.result
             else:
@@ -118,8 +115,7 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
         if replans >= max_replans:
             if store and plan_id:
                 store.finish_plan(plan_id, "failed")
-            yield ev.Final(agent._result("", "max_retries", turns, f"step {index + 1} failed after "
-                                   f"{replans} replans: {text}"))
+            yield final("max_retries", error=f"step {index + 1} failed after {replans} replans: {text}")
             return
         replans += 1
         request = CHANGED_REQUEST if outcome.stop_reason == "replan" else REPLAN_REQUEST
@@ -128,7 +124,7 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
         turns.append(record)
         yield ev.TurnUsage(record)
         if new_plan is None:
-            yield ev.Final(agent._result("", "error", turns, problem))
+            yield final("error", error=problem)
             return
         plan, index, revision = new_plan, 0, revision + 1
         if store:
@@ -141,7 +137,7 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
     async for event in agent.loop(FINISH_REQUEST.format(task=task)):
         if isinstance(event, ev.Final):
             turns += event.result.turns
-            yield ev.Final(agent._result(event.result.text, event.result.stop_reason, turns, event.result.error))
+            yield final(event.result.stop_reason, event.result.text, event.result.error)
         else:
             yield event
 
