@@ -83,7 +83,7 @@ class ServingSettings:
     def summary(self) -> str:
         feats = ", ".join(self.cpu_features) or "none of " + "/".join(SPEED_FLAGS)
         text = (f"serving on {self.cores} cores ({feats}): reserved {self.reserved_cpus}, "
-                f"bind {self.threads_bind}, OMP_WAIT_POLICY={self.omp_wait_policy}, "
+                f"bind {self.threads_bind}, OMP_WAIT_POLICY={self.omp_wait_policy or '(runtime default)'}, "
                 f"KV cache {self.kv_cache_gib} GiB, max {self.max_num_seqs} sequences")
         if self.overridden:
             text += f" (from your environment: {', '.join(self.overridden)})"

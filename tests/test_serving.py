@@ -127,3 +127,8 @@ def test_doctor_names_missing_bf16_on_avx512():
 
 def test_doctor_ignores_cpu_features_on_a_gpu_build():
     assert doctor.advice([], 50.0, gpu_build=True) == []
+
+
+def test_bench_serving_refuses_zero_repeats():
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        serving.bench_serving(None, repeats=0)  # type: ignore[arg-type]
