@@ -6,12 +6,13 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from harness import models, server
+from harness import models, server, serving
 from harness.config import DEFAULT_PORT
 from harness.errors import HarnessError
 from harness.memory_tools import MEMORY_TOOLS, READ_ONLY_MEMORY_TOOLS
@@ -101,6 +102,9 @@ def serve(model: str, port: int, max_model_len: int, tool_parser: str | None, wa
         return
     click.echo(f"\rvLLM server ready at {info.base_url} (model {info.model}) in {time.monotonic() - started:.0f} s",
                err=False)
+    chosen = serving.read_settings(server.serving_file(port))
+    if chosen is not None:
+        click.echo(f"  {chosen.summary()}")
     click.echo(f"  log: {info.log}\n  stop it with: harness stop" + (f" --port {port}" if port != DEFAULT_PORT else ""))
     if wait or proc is None:
         return
@@ -133,6 +137,16 @@ def prepare(model: str) -> None:
     click.echo(f"{model}: ready at {path}")
 
 
+def _serving_settings(base_url: str) -> serving.ServingSettings | None:
+    """The settings `harness serve` recorded for the server at base_url, if it started it."""
+    import httpx
+
+    url = httpx.URL(base_url)
+    if url.host not in (server.HOST, "localhost"):
+        return None
+    return serving.read_settings(server.serving_file(url.port or DEFAULT_PORT))
+
+
 @main.command()
 @base_url_option
 @model_option
@@ -144,7 +158,7 @@ def doctor(base_url: str | None, model: str | None, as_json: bool, repeats: int)
 
     with _client(base_url, model) as client:
         client.check_model()
-        report = measure(client, repeats=repeats)
+        report = measure(client, repeats=repeats, serving=_serving_settings(client.base_url))
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return
@@ -155,6 +169,11 @@ def doctor(base_url: str | None, model: str | None, as_json: bool, repeats: int)
                f"uncached {report['ttft_uncached_s']:.3f} s, cached {report['ttft_cached_s']:.3f} s "
                f"({report['ttft_speedup']}x)")
     click.echo(f"decode: {report['decode_tokens_per_s']} tokens/s")
+    click.echo(f"CPU features that decide speed: {', '.join(report['cpu_features']) or 'none'}")
+    if report["serving"]:
+        click.echo(f"serving settings chosen by harness serve: {serving.ServingSettings(**report['serving']).summary()}")
+    for line in report["advice"]:
+        click.secho(line, fg="yellow")
     click.echo(f"prefix cache during this check: {report['prefix_cache_hits']} of "
                f"{report['prefix_cache_queries']} queried tokens were hits")
 
@@ -380,6 +399,35 @@ def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool) -> 
                    f"{t['ideal_tokens']:>7} {ratio:>6}")
     click.echo(f"total: {report['cached_tokens']} cached of {report['ideal_tokens']} ideal -> ratio {report['ratio']}"
                f" (server counters: +{report['server_hits_delta']} hits of +{report['server_queries_delta']} queried)")
+
+
+@bench.command("serving")
+@base_url_option
+@model_option
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--repeats", default=3, show_default=True, type=int)
+@click.option("--decode-tokens", default=64, show_default=True, type=int)
+@click.option("--no-busy", is_flag=True, help="load without the busy tool subprocess")
+@click.option("--no-stream", is_flag=True, help="load without the second streamed request")
+def bench_serving_cmd(base_url: str | None, model: str | None, as_json: bool, repeats: int, decode_tokens: int,
+                      no_busy: bool, no_stream: bool) -> None:
+    """Decode and prefill speed with the server alone and beside a realistic load (live)."""
+    from harness.serving import bench_serving
+
+    with _client(base_url, model) as client:
+        client.check_model()
+        chosen = _serving_settings(client.base_url)
+        report = bench_serving(client, repeats=repeats, decode_tokens=decode_tokens, busy=not no_busy,
+                               stream=not no_stream, settings=asdict(chosen) if chosen else None)
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    click.echo(f"{report['model']}: decode idle {report['decode_idle_tps']} tok/s, loaded "
+               f"{report['decode_loaded_tps']} tok/s (ratio {report['decode_ratio']}); prefill of "
+               f"{report['prompt_tokens']} tokens idle {report['prefill_idle_s']} s, loaded "
+               f"{report['prefill_loaded_s']} s; load average {report['load_average']}")
+    if report["settings"]:
+        click.echo(f"server settings: {report['settings']}")
 
 
 @bench.command("concurrent")

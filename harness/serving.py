@@ -1,0 +1,247 @@
+"""Serving settings for vLLM on CPUs: the features that decide speed, the rule that picks the
+engine's threads by core count, and `harness bench serving`, which measured that rule.
+
+On a few cores the engine's OpenMP threads share the machine with the harness (streaming,
+parsing) and the tools it runs. Pinned threads that spin at every barrier then wait on a core
+another process holds, and decode collapses. The rule below is what measured best under that
+load (figures in the README, "Speed on ordinary hardware").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.client import ChatResult, Client
+from harness.toolcalls import StreamingToolCallParser
+
+# The CPU flags (as /proc/cpuinfo spells them) that decide how fast vLLM's CPU kernels run.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_features(cpuinfo: str) -> list[str]:
+    """The speed-deciding flags present in /proc/cpuinfo text, in SPEED_FLAGS order."""
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return [name for name in SPEED_FLAGS if name in flags]
+
+
+def read_cpu_features(path: Path = Path("/proc/cpuinfo")) -> list[str]:
+    try:
+        return cpu_features(path.read_text(errors="replace"))
+    except OSError:
+        return []
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """What `harness serve` sets for a CPU engine, and why."""
+
+    cores: int
+    cpu_features: list[str]
+    reserved_cpus: int
+    threads_bind: str  # VLLM_CPU_OMP_THREADS_BIND: "auto", "nobind" or explicit lists
+    omp_wait_policy: str  # "PASSIVE": idle threads sleep instead of spinning on a shared core
+    kv_cache_gib: int
+    max_num_seqs: int
+    reason: str = ""
+    overridden: list[str] = field(default_factory=list)  # env names the user set themselves
+
+    def env(self) -> dict[str, str]:
+        return {
+            "VLLM_CPU_NUM_OF_RESERVED_CPU": str(self.reserved_cpus),
+            "VLLM_CPU_OMP_THREADS_BIND": self.threads_bind,
+            "OMP_WAIT_POLICY": self.omp_wait_policy,
+            "VLLM_CPU_KVCACHE_SPACE": str(self.kv_cache_gib),
+        }
+
+    def args(self) -> list[str]:
+        return ["--max-num-seqs", str(self.max_num_seqs)]
+
+    def summary(self) -> str:
+        feats = ", ".join(self.cpu_features) or "none of " + "/".join(SPEED_FLAGS)
+        text = (f"serving on {self.cores} cores ({feats}): reserved {self.reserved_cpus}, "
+                f"bind {self.threads_bind}, OMP_WAIT_POLICY={self.omp_wait_policy or '(runtime default)'}, "
+                f"KV cache {self.kv_cache_gib} GiB, max {self.max_num_seqs} sequences")
+        if self.overridden:
+            text += f" (from your environment: {', '.join(self.overridden)})"
+        return text
+
+
+def choose(cores: int, features: list[str], environ: dict[str, str] | None = None) -> ServingSettings:
+    """The CPU serving settings for this machine; variables already in ``environ`` win."""
+    if cores <= 0:
+        raise ValueError(f"cores must be positive, got {cores}")
+    # Measured on 2 cores (README): PASSIVE keeps decode under load near idle; binding to cores
+    # a busy tool also needs made it worse, so few cores run unbound. Many cores (not measured
+    # here): vLLM's own default of one reserved core for the engine's scheduler and pinned
+    # compute threads, still passive so tools and the harness get a core when they need one.
+    few = cores <= 4
+    settings = ServingSettings(
+        cores=cores, cpu_features=list(features),
+        reserved_cpus=0 if few else 1,
+        threads_bind="nobind" if few else "auto",
+        omp_wait_policy="PASSIVE",
+        kv_cache_gib=1 if few else 4,
+        # Four requests in flight is what a few cores can decode without starving each other.
+        max_num_seqs=4 if few else 16,
+        reason=("few cores: unbound, passive threads share them with the harness and tools"
+                if few else "many cores: one reserved for the scheduler (rule not measured here)"),
+    )
+    environ = dict(os.environ if environ is None else environ)
+    overridden = sorted(k for k in settings.env() if k in environ)
+    if not overridden:
+        return settings
+    return ServingSettings(
+        cores=cores, cpu_features=list(features),
+        reserved_cpus=int(environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU", settings.reserved_cpus)),
+        threads_bind=environ.get("VLLM_CPU_OMP_THREADS_BIND", settings.threads_bind),
+        omp_wait_policy=environ.get("OMP_WAIT_POLICY", settings.omp_wait_policy),
+        kv_cache_gib=int(environ.get("VLLM_CPU_KVCACHE_SPACE", settings.kv_cache_gib)),
+        max_num_seqs=settings.max_num_seqs, reason=settings.reason, overridden=overridden,
+    )
+
+
+def for_this_machine() -> ServingSettings:
+    return choose(usable_cores(), read_cpu_features())
+
+
+# --- measurement (`harness bench serving`) ---
+
+PREFILL_TEXT = ("Every tool call is parsed, validated and run; its result is appended to the transcript "
+                "so that the server's prefix cache can serve the next turn. Item {i}. ")
+
+
+def _stream(client: Client, messages: list[dict[str, Any]], max_tokens: int,
+            stop: threading.Event | None = None) -> ChatResult | None:
+    """Stream a reply through the harness's own parser, as the agent loop does."""
+    parser = StreamingToolCallParser()
+    stream = client.stream_chat(messages, max_tokens=max_tokens, temperature=0, extra={"ignore_eos": True})
+    try:
+        for item in stream:
+            if isinstance(item, ChatResult):
+                parser.finish()
+                return item
+            parser.feed(item.text)
+            if stop is not None and stop.is_set():
+                return None
+    finally:
+        stream.close()
+    return None
+
+
+def decode_rate(client: Client, tokens: int) -> float | None:
+    result = _stream(client, [{"role": "user", "content": "Count from one to five hundred in words."}], tokens)
+    if result is None or result.ttft_s is None or result.usage.completion_tokens < 2:
+        return None
+    return (result.usage.completion_tokens - 1) / max(result.elapsed_s - result.ttft_s, 1e-9)
+
+
+def prefill_time(client: Client, prompt_tokens: int) -> float:
+    """Time to first token of a prompt the cache has never seen (a fresh nonce leads it)."""
+    body = "".join(PREFILL_TEXT.format(i=i) for i in range(max(1, prompt_tokens // 30)))
+    result = client.complete([{"role": "user", "content": f"[{uuid.uuid4()}] {body}\nOne word?"}],
+                             max_tokens=1, temperature=0)
+    return result.ttft_s if result.ttft_s is not None else result.elapsed_s
+
+
+@contextmanager
+def load(client: Client, busy: bool = True, stream: bool = True) -> Iterator[None]:
+    """A realistic load beside the server: a tool subprocess busy on one core, and this process
+    streaming and parsing another long reply."""
+    spinner = (subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+               if busy else None)
+    stop = threading.Event()
+
+    def other() -> None:
+        while not stop.is_set():
+            _stream(client, [{"role": "user", "content": "Write a long story about a lighthouse."}], 2048, stop)
+
+    worker = threading.Thread(target=other, daemon=True) if stream else None
+    if worker:
+        worker.start()
+    try:
+        time.sleep(0.5)  # let the other request reach decoding
+        yield
+    finally:
+        stop.set()
+        if spinner:
+            spinner.kill()
+            spinner.wait()
+        if worker:
+            worker.join(timeout=60)
+
+
+def _load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
+def bench_serving(client: Client, repeats: int = 3, decode_tokens: int = 64, prompt_tokens: int = 1000,
+                  busy: bool = True, stream: bool = True, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Decode tok/s and prefill time, idle and under load, interleaved so noise hits both."""
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    runs: dict[str, dict[str, list[float]]] = {m: {"decode": [], "prefill": []} for m in ("idle", "loaded")}
+    loads: list[float] = []
+    decode_rate(client, 8)  # warm-up: the first request pays one-off costs
+    for _ in range(repeats):
+        loads.append(_load_average())
+        for mode in ("idle", "loaded"):
+            ctx = load(client, busy, stream) if mode == "loaded" else _nothing()
+            with ctx:
+                rate = decode_rate(client, decode_tokens)
+                if rate is not None:
+                    runs[mode]["decode"].append(rate)
+                runs[mode]["prefill"].append(prefill_time(client, prompt_tokens))
+    idle, loaded = _median(runs["idle"]["decode"]), _median(runs["loaded"]["decode"])
+    return {
+        "model": client.model, "base_url": client.base_url, "repeats": repeats,
+        "decode_tokens": decode_tokens, "prompt_tokens": prompt_tokens,
+        "load": {"busy_subprocess": busy, "other_stream": stream},
+        "decode_idle_tps": idle, "decode_loaded_tps": loaded,
+        "decode_ratio": round(loaded / idle, 3) if idle and loaded else None,
+        "prefill_idle_s": _median(runs["idle"]["prefill"]), "prefill_loaded_s": _median(runs["loaded"]["prefill"]),
+        "runs": runs, "load_average": loads, "settings": settings,
+    }
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def write_settings(path: Path, settings: ServingSettings) -> None:
+    path.write_text(json.dumps(asdict(settings), sort_keys=True))
+
+
+def read_settings(path: Path) -> ServingSettings | None:
+    try:
+        return ServingSettings(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None

