@@ -39,7 +39,7 @@ stop:
 test: install
 	command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; } \
 		|| echo "tmux could not be installed: the terminal tests will be skipped"
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=15
 
 # The fast loop while developing: no server, no model, no terminal.
 check: install

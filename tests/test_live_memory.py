@@ -15,6 +15,8 @@ from harness.client import Client
 pytestmark = pytest.mark.live
 
 
+# On the default model: tried on SmolLM2, whose replies under the action grammar all ran to
+# max_tokens, this conversation passed the 900 s timeout.
 def test_every_prompt_extends_the_previous_prompt_plus_reply(live_server, tmp_path):
     db = str(tmp_path / "m.db")
     agent = Agent(base_url=live_server.base_url, tools=[get_weather], memory=db)
@@ -33,9 +35,10 @@ def test_every_prompt_extends_the_previous_prompt_plus_reply(live_server, tmp_pa
             assert after[: len(before)] == before
 
 
-def test_bench_prefix_json_reports_near_ideal_reuse(live_server):
+# The cache's guarantee whatever the model says: on the small model.
+def test_bench_prefix_json_reports_near_ideal_reuse(small_server):
     out = subprocess.run([sys.executable, "-m", "harness.cli", "bench", "prefix", "--json",
-                          "--base-url", live_server.base_url], capture_output=True, text=True, timeout=900)
+                          "--base-url", small_server.base_url], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert {"turns", "cached_tokens", "ideal_tokens", "ratio"} <= report.keys()
