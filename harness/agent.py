@@ -8,14 +8,13 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
-from harness.client import AsyncClient, ChatDelta, ChatResult, Usage
+from harness.client import AsyncClient, ChatDelta, ChatResult, Usage, iterate
 from harness.constrained import (
     ASK_USER,
     FINAL_ANSWER,
@@ -109,6 +108,7 @@ class Agent:
         self._schemas: dict[tuple[tuple[str, ...], bool, tuple[str, ...], bool], dict[str, Any]] = {}
         self._run_turns: list[ev.TurnRecord] = []
         self._authored: set[int] = set()  # ids of the messages in self.messages the harness wrote
+        self._runner: asyncio.Runner | None = None  # made by the first sync call
 
     # --- prompt -------------------------------------------------------------------------------
 
@@ -477,45 +477,50 @@ class Agent:
         return result
 
     def run(self, task: str, skill: str | None = None, plan: bool = False) -> ev.Result:
-        return asyncio.run(self._run_and_close(task, skill, plan))
-
-    async def _run_and_close(self, task: str, skill: str | None, plan: bool) -> ev.Result:
-        try:
-            return await self.arun(task, skill, plan)
-        finally:
-            await self._reset_client()
-
-    async def _reset_client(self) -> None:
-        # The sync entry points run a new event loop each call; the pool must not outlive it.
-        for client in self.pool.clients.values() if self.pool else [self.client]:
-            await client.aclose()
-            client.reopen()
+        return self._loop().run(self.arun(task, skill, plan))
 
     def stream(self, task: str, skill: str | None = None, plan: bool = False) -> Iterator[ev.Event]:
         """Synchronous events. Ctrl-C (KeyboardInterrupt) aborts the HTTP stream and ends the run."""
-        loop = asyncio.new_event_loop()
-        agen = self.astream(task, skill, plan)
-        step: asyncio.Task[ev.Event] | None = None
         try:
-            while True:
-                step = loop.create_task(agen.__anext__())  # type: ignore[arg-type]
-                try:
-                    yield loop.run_until_complete(step)
-                except StopAsyncIteration:
-                    return
+            yield from iterate(self._loop(), self.astream(task, skill, plan))
         except KeyboardInterrupt:
-            # Cancel the step in flight: the HTTP stream closes and vLLM aborts the request.
-            if step is not None and not step.done():
-                step.cancel()
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(step)
-            with contextlib.suppress(BaseException):
-                loop.run_until_complete(agen.aclose())
+            # The step in flight was cancelled and the stream closed: vLLM aborts the request.
             yield ev.Final(self._result("", "cancelled", self._run_turns, None))
-        finally:
-            loop.run_until_complete(self._reset_client())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+
+    def served_model(self) -> str:
+        """The model's name, asking the server once when none was given."""
+        return self._loop().run(self.client.get_model())
+
+    def _loop(self) -> asyncio.Runner:
+        """The one event loop of this agent's sync calls: its connections live as long as it does."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner
+
+    async def aclose(self) -> None:
+        """Close what the agent holds: its client(s) and its memory store."""
+        await (self.pool.aclose() if self.pool else self.client.aclose())
+        if self.memory is not None:
+            self.memory.close()
+
+    def close(self) -> None:
+        """``aclose`` for sync callers; also ends the agent's event loop."""
+        self._loop().run(self.aclose())
+        assert self._runner is not None
+        self._runner.close()
+        self._runner = None
+
+    def __enter__(self) -> "Agent":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "Agent":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 class _Outcome:

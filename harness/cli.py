@@ -474,7 +474,7 @@ def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, fr
 
     with _client(base_url, model) as client:
         client.check_model()
-        report = bench_tooluse(client.base_url, client.model, configs, categories or CATEGORIES, concurrency, progress,
+        report = bench_tooluse(client.base_url, client.get_model(), configs, categories or CATEGORIES, concurrency, progress,
                                per_category)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
@@ -713,7 +713,8 @@ def run(base_url: str | None, model: str | None, memory_db: str | None, workspac
     """Run one task and print the answer (exit code 0 on success)."""
     agent = build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps, tool_set,
                         session, mcp_names=mcp_names, no_mcp=no_mcp)
-    result = agent.run(task, plan=plan)
+    with agent:
+        result = agent.run(task, plan=plan)
     if as_json:
         click.echo(json.dumps({
             "text": result.text, "stop_reason": result.stop_reason, "ok": result.ok, "error": result.error,
@@ -766,7 +767,11 @@ def chat(base_url: str | None, model: str | None, memory_db: str | None, workspa
                            tool_set, session_id, no_memory=no_memory, ask_trust=ask_trust, mcp_names=mcp_names,
                            no_mcp=no_mcp)
 
-    Repl(make, console=console, session=session, mcp_servers=lambda: list(_MCP_STARTED.values())).run()
+    repl = Repl(make, console=console, session=session, mcp_servers=lambda: list(_MCP_STARTED.values()))
+    try:
+        repl.run()
+    finally:
+        repl.agent.close()
 
 
 if __name__ == "__main__":

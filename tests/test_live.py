@@ -74,7 +74,7 @@ def test_metrics_counters_increase(client):
 
 
 def test_tokenize_and_models(client):
-    assert client.model in client.models()
+    assert client.get_model() in client.models()
     tokens = client.tokenize(messages=[{"role": "user", "content": "hello"}])
     assert len(tokens) > 3 and all(isinstance(t, int) for t in tokens)
 
