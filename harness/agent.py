@@ -8,7 +8,6 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Any
@@ -30,7 +29,7 @@ from harness.grounding import close_words, invented_numbers, ungrounded_argument
 from harness.techniques import Techniques
 from harness.models import BUNDLED
 from harness.memory_tools import MEMORY_TOOLS, memory_tools
-from harness.skills import SkillSet, expand, load_skills, skill_tools
+from harness.skills import SkillSet, expand, skill_tools
 from harness.transcript import SUMMARY_REQUEST, Transcript
 from harness.memory import MemoryStore
 from harness.routing import ServerPool
@@ -50,12 +49,18 @@ Message = dict[str, Any]
 
 
 class Agent:
+    """One conversation with a model, and the tools, skills and memory it may use.
+
+    It takes built objects (a client or a pool of them, a store, a skill set, a workspace); plain
+    values (a URL, a path, a setting) go through ``harness.build.build_agent(Settings.load(...))``.
+    Without a client it makes ``AsyncClient()``, which reads the settings. The agent owns what it
+    holds: ``close()``/``aclose()`` (or ``with``/``async with``) close its client(s) and store."""
+
     def __init__(
         self,
-        model: str | None = None,
-        base_url: str | list[str] | None = None,
         tools: Sequence[Tool] | ToolSet = (),
         *,
+        client: AsyncClient | ServerPool | None = None,
         system: str = DEFAULT_SYSTEM,
         constrained: bool | None = None,
         approve: Approve = deny_all,
@@ -67,26 +72,23 @@ class Agent:
         tool_format: ToolFormat | None = None,
         tool_result_role: str = "user",
         server_tools: bool = False,
-        skills: SkillSet | Sequence[str] | None = None,
-        memory: MemoryStore | str | None = None,
+        skills: SkillSet | None = None,
+        memory: MemoryStore | None = None,
         memory_tool_names: Collection[str] = MEMORY_TOOLS,
         session: str | None = None,
         cache_salt: str | None = None,
-        client: AsyncClient | None = None,
         techniques: Techniques | None = None,
-        workspace: str | os.PathLike[str] | Workspace = ".",
+        workspace: Workspace | None = None,
     ) -> None:
-        self.skills = skills if isinstance(skills, SkillSet) else load_skills(list(skills)) if skills else SkillSet()
-        self.memory = MemoryStore(memory) if isinstance(memory, str) else memory
+        self.skills = skills or SkillSet()
+        self.memory = memory
         self.transcript = Transcript(self.memory, session)
-        self.tools = ToolSet([*tools, *(skill_tools(self.skills, workspace) if self.skills.skills else []),
+        self.tools = ToolSet([*tools, *(skill_tools(self.skills, workspace or ".") if self.skills.skills else []),
                               *(memory_tools(self.memory, lambda: self.transcript.session_id, memory_tool_names)
                                 if self.memory else [])])
         # Several servers: the session is pinned to one by a hash of its id (see routing.py).
-        self.pool = ServerPool(base_url, lambda url: AsyncClient(base_url=url, model=model)) \
-            if isinstance(base_url, list) else None
-        self.client = client or (self.pool.clients[self.pool.urls[0]] if self.pool else
-                                 AsyncClient(base_url=base_url, model=model))
+        self.pool = client if isinstance(client, ServerPool) else None
+        self.client = self.pool.clients[self.pool.urls[0]] if self.pool else client or AsyncClient()
         self._constrained = constrained
         self.techniques = techniques or Techniques()
         self.approve = approve

@@ -199,11 +199,13 @@ RESUMED_TASK = "Thanks. Which city did we talk about?"
 def _episode_agent(base_url: str | None, model: str | None, db: str, skills_dir: str, salt: str,
                    session: str | None = None):  # type: ignore[no-untyped-def]
     from harness.agent import Agent
+    from harness.client import AsyncClient
+    from harness.memory import MemoryStore
     from harness.skills import load_skills
 
     # A salt of this run's own: blocks cached by earlier runs cannot inflate the figure.
-    return Agent(base_url=base_url, model=model, tools=[get_weather], skills=load_skills([skills_dir]), memory=db,
-                 session=session, max_steps=4, cache_salt=salt)
+    return Agent(tools=[get_weather], client=AsyncClient(base_url, model), skills=load_skills([skills_dir]),
+                 memory=MemoryStore(db), session=session, max_steps=4, cache_salt=salt)
 
 
 def _requests_of(agent: Any) -> list[dict[str, Any]]:
@@ -305,7 +307,9 @@ CITIES = ["Oslo", "Lima", "Cairo", "Perth", "Quito", "Dakar", "Hanoi", "Tunis", 
 async def _one_agent(base_url: str, model: str, city: str) -> Any:
     from harness.agent import Agent
 
-    async with Agent(base_url=base_url, model=model, tools=[get_weather], max_steps=3) as agent:
+    from harness.client import AsyncClient
+
+    async with Agent(tools=[get_weather], client=AsyncClient(base_url, model), max_steps=3) as agent:
         return await agent.arun(f"What's the weather in {city}?")
 
 
@@ -383,7 +387,8 @@ def bench_overhead(messages: int = 200, turns: int = 50) -> dict[str, Any]:
     per_turn: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         client = AsyncClient(base_url="http://bench.test", model="bench", transport=httpx.MockTransport(handler))
-        agent = Agent(client=client, tools=builtin_tools(tmp), memory=str(Path(tmp) / "m.db"), constrained=True)
+        agent = Agent(client=client, tools=builtin_tools(tmp), memory=MemoryStore(Path(tmp) / "m.db"),
+                      constrained=True)
 
         async def run() -> None:
             await agent._ensure_system()

@@ -59,8 +59,7 @@ def test_session_fails_over_only_while_its_server_is_down():
 
 def test_agent_with_a_list_of_base_urls_talks_to_its_pinned_server():
     seen: list[str] = []
-    agent = Agent(base_url=URLS, constrained=False)
-    agent.pool = pool_with(down=set(), seen=seen)
+    agent = Agent(client=pool_with(down=set(), seen=seen), constrained=False)
     result = agent.run("hello")
     assert result.text == "hi"
     pinned = rank_servers(URLS, agent.session_id)[0]
