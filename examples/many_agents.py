@@ -21,11 +21,8 @@ from harness.tools import ToolSet, Workspace, builtin_tools
 async def summarise(path: Path) -> str:
     workspace = Workspace(path.parent)
     read_only = ToolSet(t for t in builtin_tools(workspace) if t.name == "read_file")
-    agent = Agent(tools=read_only)
-    try:
+    async with Agent(tools=read_only) as agent:
         result = await agent.arun(f"Read {path.name} and summarise it in one sentence.")
-    finally:
-        await agent.client.aclose()
     return f"{path.name}: {result.text if result.ok else '(' + result.stop_reason + ')'}"
 
 

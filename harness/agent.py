@@ -8,14 +8,12 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
-from harness.client import AsyncClient, ChatDelta, ChatResult
+from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
     FINAL_ANSWER,
@@ -31,7 +29,7 @@ from harness.grounding import close_words, invented_numbers, ungrounded_argument
 from harness.techniques import Techniques
 from harness.models import BUNDLED
 from harness.memory_tools import MEMORY_TOOLS, memory_tools
-from harness.skills import SkillSet, expand, load_skills, skill_tools
+from harness.skills import SkillSet, expand, skill_tools
 from harness.transcript import SUMMARY_REQUEST, Transcript
 from harness.memory import MemoryStore
 from harness.routing import ServerPool
@@ -52,12 +50,18 @@ Message = dict[str, Any]
 
 
 class Agent:
+    """One conversation with a model, and the tools, skills and memory it may use.
+
+    It takes built objects (a client or a pool of them, a store, a skill set, a workspace); plain
+    values (a URL, a path, a setting) go through ``harness.build.build_agent(Settings.load(...))``.
+    Without a client it makes ``AsyncClient()``, which reads the settings. The agent owns what it
+    holds: ``close()``/``aclose()`` (or ``with``/``async with``) close its client(s) and store."""
+
     def __init__(
         self,
-        model: str | None = None,
-        base_url: str | list[str] | None = None,
         tools: Sequence[Tool] | ToolSet = (),
         *,
+        client: AsyncClient | ServerPool | None = None,
         system: str = DEFAULT_SYSTEM,
         constrained: bool | None = None,
         approve: Approve = deny_all,
@@ -69,26 +73,23 @@ class Agent:
         tool_format: ToolFormat | None = None,
         tool_result_role: str = "user",
         server_tools: bool = False,
-        skills: SkillSet | Sequence[str] | None = None,
-        memory: MemoryStore | str | None = None,
+        skills: SkillSet | None = None,
+        memory: MemoryStore | None = None,
         memory_tool_names: Collection[str] = MEMORY_TOOLS,
         session: str | None = None,
         cache_salt: str | None = None,
-        client: AsyncClient | None = None,
         techniques: Techniques | None = None,
-        workspace: str | os.PathLike[str] | Workspace = ".",
+        workspace: Workspace | None = None,
     ) -> None:
-        self.skills = skills if isinstance(skills, SkillSet) else load_skills(list(skills)) if skills else SkillSet()
-        self.memory = MemoryStore(memory) if isinstance(memory, str) else memory
+        self.skills = skills or SkillSet()
+        self.memory = memory
         self.transcript = Transcript(self.memory, session)
-        self.tools = ToolSet([*tools, *(skill_tools(self.skills, workspace) if self.skills.skills else []),
+        self.tools = ToolSet([*tools, *(skill_tools(self.skills, workspace or ".") if self.skills.skills else []),
                               *(memory_tools(self.memory, lambda: self.transcript.session_id, memory_tool_names)
                                 if self.memory else [])])
         # Several servers: the session is pinned to one by a hash of its id (see routing.py).
-        self.pool = ServerPool(base_url, lambda url: AsyncClient(base_url=url, model=model)) \
-            if isinstance(base_url, list) else None
-        self.client = client or (self.pool.clients[self.pool.urls[0]] if self.pool else
-                                 AsyncClient(base_url=base_url, model=model))
+        self.pool = client if isinstance(client, ServerPool) else None
+        self.client = self.pool.clients[self.pool.urls[0]] if self.pool else client or AsyncClient()
         self._constrained = constrained
         self.techniques = techniques or Techniques()
         self.approve = approve
@@ -105,6 +106,7 @@ class Agent:
         self.turns: list[ev.TurnRecord] = []  # every model request in this agent's life (for /trace)
         self._schemas: dict[tuple[tuple[str, ...], bool, tuple[str, ...], bool], dict[str, Any]] = {}
         self._authored: set[int] = set()  # ids of the messages in self.messages the harness wrote
+        self._runner: asyncio.Runner | None = None  # made by the first sync call
 
     # --- prompt -------------------------------------------------------------------------------
 
@@ -487,43 +489,49 @@ class Agent:
         return result
 
     def run(self, task: str, skill: str | None = None, plan: bool = False) -> ev.Result:
-        return asyncio.run(self._run_and_close(task, skill, plan))
-
-    async def _run_and_close(self, task: str, skill: str | None, plan: bool) -> ev.Result:
-        try:
-            return await self.arun(task, skill, plan)
-        finally:
-            await self._reset_client()
-
-    async def _reset_client(self) -> None:
-        # The sync entry points run a new event loop each call; the pool must not outlive it.
-        for client in self.pool.clients.values() if self.pool else [self.client]:
-            await client.aclose()
-            client.reopen()
+        return self._loop().run(self.arun(task, skill, plan))
 
     def stream(self, task: str, skill: str | None = None, plan: bool = False) -> Iterator[ev.Event]:
         """Synchronous events. Ctrl-C (KeyboardInterrupt) aborts the HTTP stream and ends the run."""
-        loop = asyncio.new_event_loop()
         first = len(self.turns)  # this call's turns are the ones after it
-        agen = self.astream(task, skill, plan)
-        step: asyncio.Task[ev.Event] | None = None
         try:
-            while True:
-                step = loop.create_task(agen.__anext__())  # type: ignore[arg-type]
-                try:
-                    yield loop.run_until_complete(step)
-                except StopAsyncIteration:
-                    return
+            yield from iterate(self._loop(), self.astream(task, skill, plan))
         except KeyboardInterrupt:
-            # Cancel the step in flight: the HTTP stream closes and vLLM aborts the request.
-            if step is not None and not step.done():
-                step.cancel()
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(step)
-            with contextlib.suppress(BaseException):
-                loop.run_until_complete(agen.aclose())
+            # The step in flight was cancelled and the stream closed: vLLM aborts the request.
             yield ev.Final(ev.Result.from_turns(self.turns[first:], "cancelled", session_id=self.session_id))
-        finally:
-            loop.run_until_complete(self._reset_client())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+
+    def served_model(self) -> str:
+        """The model's name, asking the server once when none was given."""
+        return self._loop().run(self.client.get_model())
+
+    def _loop(self) -> asyncio.Runner:
+        """The one event loop of this agent's sync calls: its connections live as long as it does."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner
+
+    async def aclose(self) -> None:
+        """Close what the agent holds: its client(s) and its memory store."""
+        await (self.pool.aclose() if self.pool else self.client.aclose())
+        if self.memory is not None:
+            self.memory.close()
+
+    def close(self) -> None:
+        """``aclose`` for sync callers; also ends the agent's event loop."""
+        self._loop().run(self.aclose())
+        assert self._runner is not None
+        self._runner.close()
+        self._runner = None
+
+    def __enter__(self) -> "Agent":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "Agent":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+

@@ -122,7 +122,7 @@ def bench_constrained(client: Client, repeats: int = 5) -> dict[str, Any]:
                 modes[mode]["ok"].append(float(bool(parsed.calls) and not parsed.errors
                                                and all(tools.check(c.name, c.arguments) is None
                                                        or c.name == "final_answer" for c in parsed.calls)))
-    report: dict[str, Any] = {"model": client.model, "repeats": repeats, "questions": len(BENCH_QUESTIONS)}
+    report: dict[str, Any] = {"model": client.get_model(), "repeats": repeats, "questions": len(BENCH_QUESTIONS)}
     for mode, m in modes.items():
         report[f"{mode}_decode_tokens_per_s"] = round(statistics.median(m["tps"]), 2)
         report[f"{mode}_ttft_s"] = round(statistics.median(m["ttft"]), 4)
@@ -199,11 +199,13 @@ RESUMED_TASK = "Thanks. Which city did we talk about?"
 def _episode_agent(base_url: str | None, model: str | None, db: str, skills_dir: str, salt: str,
                    session: str | None = None):  # type: ignore[no-untyped-def]
     from harness.agent import Agent
+    from harness.client import AsyncClient
+    from harness.memory import MemoryStore
     from harness.skills import load_skills
 
     # A salt of this run's own: blocks cached by earlier runs cannot inflate the figure.
-    return Agent(base_url=base_url, model=model, tools=[get_weather], skills=load_skills([skills_dir]), memory=db,
-                 session=session, max_steps=4, cache_salt=salt)
+    return Agent(tools=[get_weather], client=AsyncClient(base_url, model), skills=load_skills([skills_dir]),
+                 memory=MemoryStore(db), session=session, max_steps=4, cache_salt=salt)
 
 
 def _requests_of(agent: Any) -> list[dict[str, Any]]:
@@ -248,10 +250,10 @@ def bench_prefix(client: Client, block_size: int = 128) -> dict[str, Any]:
         # An earlier session with the same configuration: the system prompt is the same bytes,
         # so the episode's first request should find it cached.
         salt = uuid.uuid4().hex
-        warm = _episode_agent(client.base_url, client.model, db, str(skills_dir), salt)
+        warm = _episode_agent(client.base_url, client.get_model(), db, str(skills_dir), salt)
         warm.run("Hello!")
         requests = [dict(r, phase="earlier session") for r in _requests_of(warm)]
-        agent = _episode_agent(client.base_url, client.model, db, str(skills_dir), salt)
+        agent = _episode_agent(client.base_url, client.get_model(), db, str(skills_dir), salt)
         events: list[str] = []
         for task in EPISODE:
             for event in agent.stream(task):
@@ -260,7 +262,7 @@ def bench_prefix(client: Client, block_size: int = 128) -> dict[str, Any]:
                     events.append(name if name != "ToolCallEvent" else f"call:{event.call.name}")  # type: ignore[attr-defined]
         requests += [dict(r, phase="episode") for r in _requests_of(agent)]
         code = "import sys; from harness.bench import resume_episode; resume_episode(*sys.argv[1:])"
-        out = subprocess.run([sys.executable, "-c", code, client.base_url, client.model, db, str(skills_dir),
+        out = subprocess.run([sys.executable, "-c", code, client.base_url, client.get_model(), db, str(skills_dir),
                               salt, agent.session_id], capture_output=True, text=True, timeout=600)
         if out.returncode != 0:
             raise RuntimeError(f"the resumed process failed: {out.stderr[-2000:]}")
@@ -289,7 +291,7 @@ def bench_prefix(client: Client, block_size: int = 128) -> dict[str, Any]:
                       "ratio": round(r["cached_tokens"] / ideal, 4) if ideal else None})
     cached = sum(t["cached_tokens"] for t in turns)
     ideal = sum(t["ideal_tokens"] for t in turns)
-    return {"model": client.model, "block_size": block_size, "turns": turns, "events": events,
+    return {"model": client.get_model(), "block_size": block_size, "turns": turns, "events": events,
             "prompt_tokens": sum(t["prompt_tokens"] for t in turns), "cached_tokens": cached,
             "ideal_tokens": ideal, "ratio": round(cached / ideal, 4) if ideal else None,
             "server_hits_delta": int(after.hits - before.hits),
@@ -305,11 +307,10 @@ CITIES = ["Oslo", "Lima", "Cairo", "Perth", "Quito", "Dakar", "Hanoi", "Tunis", 
 async def _one_agent(base_url: str, model: str, city: str) -> Any:
     from harness.agent import Agent
 
-    agent = Agent(base_url=base_url, model=model, tools=[get_weather], max_steps=3)
-    try:
+    from harness.client import AsyncClient
+
+    async with Agent(tools=[get_weather], client=AsyncClient(base_url, model), max_steps=3) as agent:
         return await agent.arun(f"What's the weather in {city}?")
-    finally:
-        await agent.client.aclose()
 
 
 def bench_concurrent(client: Client, agents: int = 16) -> dict[str, Any]:
@@ -317,7 +318,7 @@ def bench_concurrent(client: Client, agents: int = 16) -> dict[str, Any]:
     import asyncio
 
     cities = [CITIES[i % len(CITIES)] for i in range(agents)]
-    base_url, model = client.base_url, client.model
+    base_url, model = client.base_url, client.get_model()
     asyncio.run(_one_agent(base_url, model, "Reykjavik"))  # the shared system prompt is now cached
 
     async def concurrently() -> list[Any]:
@@ -382,11 +383,13 @@ def bench_overhead(messages: int = 200, turns: int = 50) -> dict[str, Any]:
         return response
 
     from harness.client import AsyncClient
+    from harness.memory import MemoryStore
 
     per_turn: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         client = AsyncClient(base_url="http://bench.test", model="bench", transport=httpx.MockTransport(handler))
-        agent = Agent(client=client, tools=builtin_tools(tmp), memory=str(Path(tmp) / "m.db"), constrained=True)
+        agent = Agent(client=client, tools=builtin_tools(tmp), memory=MemoryStore(Path(tmp) / "m.db"),
+                      constrained=True)
 
         async def run() -> None:
             await agent._ensure_system()

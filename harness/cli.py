@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,16 +12,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from harness import models, server, serving
+from harness.build import printable
 from harness.config import DEFAULT_PORT
 from harness.errors import HarnessError
-from harness.memory_tools import MEMORY_TOOLS, READ_ONLY_MEMORY_TOOLS
 
 if TYPE_CHECKING:
-    from harness.mcp import MCPServer, MCPServerSettings
+    from harness.config import Settings
     from harness.skill_trust import ProjectSkills
     from harness.skills import Skill
-
-AskTrust = Callable[["ProjectSkills"], bool]
 
 
 def _client(base_url: str | None, model: str | None):  # type: ignore[no-untyped-def]
@@ -47,37 +44,15 @@ class HarnessGroup(click.Group):
             sys.exit(1)
 
 
-base_url_option = click.option("--base-url", envvar="HARNESS_BASE_URL",
-                               help="OpenAI-compatible vLLM server (default http://127.0.0.1:8011)")
-model_option = click.option("--model", envvar="HARNESS_MODEL", help="served model name (default: the server's first)")
-
-
-# config.toml keys -> the option names of the commands that take them.
-CONFIG_KEYS = {"base_url": "base_url", "model": "model", "memory": "memory_db", "workspace": "workspace",
-               "tools": "tool_set", "constrained": "constrained", "max_steps": "max_steps", "yes": "yes",
-               "skills": "skills_dirs"}
-CONFIG_COMMANDS = ("chat", "run", "doctor")
-
-
-def config_defaults() -> dict[str, dict[str, object]]:
-    """Defaults for the commands from <home>/config.toml, validated against Settings (flags and
-    HARNESS_* variables win)."""
-    from harness.config import config_path, read_config_file
-
-    path = config_path()
-    data, unknown = read_config_file(path)
-    if unknown:
-        click.secho(f"warning: {path}: unknown settings ignored: {', '.join(unknown)}", fg="yellow", err=True)
-    values = {CONFIG_KEYS[k]: v for k, v in data.items() if k in CONFIG_KEYS}
-    return {command: values for command in CONFIG_COMMANDS}
+# No envvar= and no defaults on options that are settings: Settings.load applies HARNESS_* and the file.
+base_url_option = click.option("--base-url", help="OpenAI-compatible vLLM server (default http://127.0.0.1:8011)")
+model_option = click.option("--model", help="served model name (default: the server's first)")
 
 
 @click.group(cls=HarnessGroup)
 @click.version_option(package_name="harness")
-@click.pass_context
-def main(ctx: click.Context) -> None:
+def main() -> None:
     """An agent harness for models served locally by vLLM."""
-    ctx.default_map = config_defaults()
 
 
 @main.command()
@@ -178,12 +153,6 @@ def doctor(base_url: str | None, model: str | None, as_json: bool, repeats: int)
                f"{report['prefix_cache_queries']} queried tokens were hits")
 
 
-def printable(text: str) -> str:
-    """Text from a file someone else wrote, with what a terminal would act on (escape sequences,
-    carriage returns, bidi overrides) shown as Python escapes."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 @main.group()
 def skills() -> None:
     """Skills: folders with a SKILL.md."""
@@ -251,18 +220,15 @@ def skills_new(name: str, description: str | None) -> None:
     click.echo(f"created {folder / 'SKILL.md'}; edit it, and it is available in the next session")
 
 
-memory_option = click.option("--memory", "memory_db", envvar="HARNESS_MEMORY", default=None,
+memory_option = click.option("--memory", "memory_db", default=None,
                              help="memory database (default ~/.harness/memory.db)")
 
 
 def _store(memory_db: str | None):  # type: ignore[no-untyped-def]
-    from harness.config import memory_path
-    from harness.memory import StoreError, MemoryStore
+    from harness.build import open_store
+    from harness.config import Settings
 
-    try:
-        return MemoryStore(memory_path(memory_db))
-    except StoreError as exc:
-        raise HarnessError(exc.message, exc.hint) from exc
+    return open_store(Settings.load(memory=memory_db))
 
 
 def _when(ts: float) -> str:
@@ -522,7 +488,7 @@ def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, fr
 
     with _client(base_url, model) as client:
         client.check_model()
-        report = bench_tooluse(client.base_url, client.model, configs, categories or CATEGORIES, concurrency, progress,
+        report = bench_tooluse(client.base_url, client.get_model(), configs, categories or CATEGORIES, concurrency, progress,
                                per_category)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
@@ -542,18 +508,18 @@ def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, fr
 
 
 def agent_options(fn):  # type: ignore[no-untyped-def]
-    """The options every agent command shares (flags win over HARNESS_* and the config file)."""
+    """The options every agent command shares; each is a setting (flags win over HARNESS_* and the file)."""
     for option in reversed([
         base_url_option, model_option, memory_option,
-        click.option("--workspace", default=".", show_default=True, help="root the file tools are confined to"),
+        click.option("--workspace", default=None, help="root the file tools are confined to (default .)"),
         click.option("--skills", "skills_dirs", multiple=True, help="another folder of skills (highest precedence)"),
-        click.option("--yes", is_flag=True, help="approve every write, shell and code call without asking"),
+        click.option("--yes", is_flag=True, default=None, help="approve every write, shell and code call without asking"),
         click.option("--constrained/--free", default=None, help="guided decoding of calls (default: on for the "
                                                                    "bundled models)"),
-        click.option("--max-steps", default=8, show_default=True),
-        click.option("--tools", "tool_set", default="read", show_default=True,
-                     help="read (files read-only, search, time, recall: no writes of any kind), all (adds "
-                          "write, edit, Python, shell, remember, forget), or a comma list of tool names"),
+        click.option("--max-steps", type=int, default=None, help="the most model turns per task (default 8)"),
+        click.option("--tools", "tool_set", default=None,
+                     help="read (the default: files read-only, search, time, recall: no writes of any kind), all "
+                          "(adds write, edit, Python, shell, remember, forget), or a comma list of tool names"),
         click.option("--mcp", "mcp_names", multiple=True,
                      help="use only this MCP server (repeatable; default: every configured one)"),
         click.option("--no-mcp", is_flag=True, help="start no MCP server"),
@@ -562,135 +528,15 @@ def agent_options(fn):  # type: ignore[no-untyped-def]
     return fn
 
 
-READ_ONLY_TOOLS = ("read_file", "list_dir", "search_files", "now", *READ_ONLY_MEMORY_TOOLS)
+def agent_settings(base_url: str | None, model: str | None, memory_db: str | None, workspace: str | None,
+                   skills_dirs: tuple[str, ...], yes: bool | None, constrained: bool | None, max_steps: int | None,
+                   tool_set: str | None) -> "Settings":
+    """The agent options as settings over HARNESS_* and the config file."""
+    from harness.config import Settings
 
-
-def chosen_tools(tool_set: str, available: list[str]) -> set[str]:
-    """The tool names ``--tools`` asks for: read, all, or a comma list (unknown names are an error)."""
-    wanted = set(available) if tool_set == "all" else set(READ_ONLY_TOOLS) if tool_set == "read" else \
-        {n.strip() for n in tool_set.split(",") if n.strip()}
-    unknown = wanted - set(available)
-    if unknown:
-        raise HarnessError(f"unknown tools: {', '.join(sorted(unknown))}",
-                           hint=f"choose from: {', '.join(available)}")
-    return wanted
-
-
-def project_skills_allowed(skills_dirs: tuple[str, ...], ask_trust: AskTrust | None = None) -> bool:
-    """Whether ./.harness/skills may enter the prompt: trusted before, or trusted now when asked."""
-    from harness.skill_trust import is_trusted, project_skills, shown_names, trust
-    from harness.skills import default_skill_paths, resolved_path
-
-    project = project_skills()
-    if project is None:
-        return False
-    named = {resolved_path(p.expanduser()) for p, _ in default_skill_paths(list(skills_dirs), project=False)}
-    if project.folder in named:  # named with --skills or HARNESS_SKILLS, or it is ~/.harness/skills itself
-        return False
-    if is_trusted(project):
-        return True
-    if ask_trust is not None and ask_trust(project):
-        try:
-            trust(project)
-        except OSError as exc:
-            click.secho(f"warning: could not remember the trust ({exc.strerror or exc}); you will be asked again",
-                        fg="yellow", err=True)
-        return True
-    click.secho(f"warning: skipped the untrusted project skills in {printable(str(project.folder))} "
-                f"({shown_names(project)}); "
-                "to use them, trust the folder: harness skills trust", fg="yellow", err=True)
-    return False
-
-
-_MCP_STARTED: dict[str, "MCPServer"] = {}  # one process per server per CLI run: /new rebuilds only the agent
-
-
-def configured_mcp_servers(ask_trust: AskTrust | None = None) -> dict[str, "MCPServerSettings"]:
-    """``[mcp_servers.*]`` from config.toml, then ./.mcp.json's servers if the user trusts that file
-    (it runs commands: trusted like project skills, by its path and a hash of its bytes)."""
-    from harness.config import read_config_file
-    from harness.mcp import MCPError, MCPServerSettings, project_servers
-    from harness.skill_trust import ProjectSkills, is_trusted, trust
-
-    # read_config_file validated them; its values are plain dicts again.
-    servers = {name: MCPServerSettings.model_validate(value)
-               for name, value in dict(read_config_file()[0].get("mcp_servers") or {}).items()}  # type: ignore[call-overload]
-    try:
-        project = project_servers()
-    except MCPError as exc:
-        click.secho(f"warning: {exc}; its servers are skipped", fg="yellow", err=True)
-        return servers
-    if project is None:
-        return servers
-    key = ProjectSkills(folder=project.path, names=tuple(sorted(project.servers)), digest=project.digest)
-    if not is_trusted(key):
-        if ask_trust is None or not ask_trust(key):
-            click.secho(f"warning: skipped the untrusted MCP servers of {printable(str(project.path))} "
-                        f"({', '.join(printable(n) for n in sorted(project.servers))}); to use them, trust the "
-                        "file: harness mcp trust", fg="yellow", err=True)
-            return servers
-        try:
-            trust(key)
-        except OSError as exc:
-            click.secho(f"warning: could not remember the trust ({exc.strerror or exc})", fg="yellow", err=True)
-    # The user's own configuration wins over a project's server of the same name.
-    return {**project.servers, **servers}
-
-
-def start_mcp_servers(mcp_names: tuple[str, ...], no_mcp: bool,
-                      ask_trust: AskTrust | None = None) -> list["MCPServer"]:
-    """The MCP servers an agent gets (started once per run); a failed one is a warning with its stderr tail."""
-    from harness.mcp import MCPServer
-
-    if no_mcp:
-        return []
-    settings = configured_mcp_servers(ask_trust)
-    unknown = sorted(set(mcp_names) - set(settings))
-    if unknown:
-        raise HarnessError(f"unknown MCP servers: {', '.join(unknown)}",
-                           hint=f"configured: {', '.join(sorted(settings)) or 'none'} "
-                                "([mcp_servers.NAME] in config.toml, or ./.mcp.json)")
-    started = []
-    for name in sorted(mcp_names or settings):
-        if name not in _MCP_STARTED:
-            server = _MCP_STARTED[name] = MCPServer(name, settings[name]).start()
-            if server.status != "running":
-                click.secho(f"warning: {server.error}", fg="yellow", err=True)
-        started.append(_MCP_STARTED[name])
-    return started
-
-
-def build_agent(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
-                skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
-                session: str | None = None, approve=None, no_memory: bool = False,
-                ask_trust: AskTrust | None = None, mcp_names: tuple[str, ...] = (),
-                no_mcp: bool = False):  # type: ignore[no-untyped-def]
-    """The agent the CLI runs. ``ask_trust(project) -> bool`` asks the user whether to trust the
-    project's own skills; without it (``harness run``) untrusted ones are skipped with a warning."""
-    from harness.agent import Agent
-    from harness.skills import default_skill_paths, load_skills
-    from harness.tools import Workspace, allow_all, builtin_tools, deny_all
-
-    try:
-        ws = Workspace(workspace)
-    except NotADirectoryError as exc:
-        raise HarnessError(str(exc), hint="pass an existing directory with --workspace") from exc
-    if yes:
-        click.secho("warning: --yes approves every write, shell command and code run without asking",
-                    fg="yellow", err=True)
-    store = None if no_memory else _store(memory_db)
-    available = builtin_tools(ws)
-    # Fewer tools by default: every extra tool is a chance for a small model to pick the wrong one.
-    wanted = chosen_tools(tool_set, [t.name for t in available] + list(MEMORY_TOOLS))
-    # MCP tools come on top of --tools: choosing a server (--mcp) is choosing its tools.
-    mcp_tools = [t for server in start_mcp_servers(mcp_names, no_mcp, ask_trust) for t in server.tools()]
-    return Agent(base_url=base_url, model=model, tools=[t for t in available if t.name in wanted] + mcp_tools,
-                 skills=load_skills(default_skill_paths(list(skills_dirs),
-                                                        project=project_skills_allowed(skills_dirs, ask_trust))),
-                 memory=store, session=session,
-                 memory_tool_names=[n for n in MEMORY_TOOLS if n in wanted],
-                 constrained=constrained, approve=allow_all if yes else (approve or deny_all), max_steps=max_steps,
-                 workspace=ws)
+    return Settings.load(base_url=base_url, model=model, memory=memory_db, workspace=workspace,
+                         skills=list(skills_dirs) or None, yes=yes or None, constrained=constrained,
+                         max_steps=max_steps, tools=tool_set)
 
 
 @main.group()
@@ -702,12 +548,15 @@ def mcp() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def mcp_list(as_json: bool) -> None:
     """Start each configured server once and list its status and tools."""
-    servers = start_mcp_servers((), False)
+    from harness.build import start_mcp_servers
+    from harness.config import Settings
+
+    servers = start_mcp_servers(Settings.load())
     rows = [{"name": s.name, "status": s.status, "error": s.error, "trust": s.settings.trust,
              "transport": "stdio" if s.settings.command else "http",
              "tools": [{"name": t.name, "description": t.description} for t in s.tools()]} for s in servers]
-    for server in servers:
-        server.close()
+    for running in servers:
+        running.close()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
@@ -755,13 +604,17 @@ def mcp_serve(args: tuple[str, ...]) -> None:
 @click.option("--plan", is_flag=True, help="plan first, then run the steps")
 @click.option("--json", "as_json", is_flag=True, help="print the result, steps and usage as JSON")
 @click.option("--session", default=None, help="continue this memory session")
-def run(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
-        skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str, task: str,
-        mcp_names: tuple[str, ...], no_mcp: bool, plan: bool, as_json: bool, session: str | None) -> None:
+def run(base_url: str | None, model: str | None, memory_db: str | None, workspace: str | None,
+        skills_dirs: tuple[str, ...], yes: bool | None, constrained: bool | None, max_steps: int | None,
+        tool_set: str | None, task: str, mcp_names: tuple[str, ...], no_mcp: bool, plan: bool, as_json: bool,
+        session: str | None) -> None:
     """Run one task and print the answer (exit code 0 on success)."""
-    agent = build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps, tool_set,
-                        session, mcp_names=mcp_names, no_mcp=no_mcp)
-    result = agent.run(task, plan=plan)
+    from harness import build
+
+    settings = agent_settings(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps,
+                              tool_set)
+    with build.build_agent(settings, session=session, mcp_names=mcp_names, no_mcp=no_mcp) as agent:
+        result = agent.run(task, plan=plan)
     if as_json:
         click.echo(json.dumps({
             "text": result.text, "stop_reason": result.stop_reason, "ok": result.ok, "error": result.error,
@@ -787,16 +640,21 @@ def run(base_url: str | None, model: str | None, memory_db: str | None, workspac
 @click.option("--session", default=None, help="resume this session")
 @click.option("--continue", "cont", is_flag=True, help="resume the most recent session")
 @click.option("--no-memory", is_flag=True, help="keep nothing: no sessions, no facts")
-def chat(base_url: str | None, model: str | None, memory_db: str | None, workspace: str,
-         skills_dirs: tuple[str, ...], yes: bool, constrained: bool | None, max_steps: int, tool_set: str,
-         mcp_names: tuple[str, ...], no_mcp: bool, session: str | None, cont: bool, no_memory: bool) -> None:
+def chat(base_url: str | None, model: str | None, memory_db: str | None, workspace: str | None,
+         skills_dirs: tuple[str, ...], yes: bool | None, constrained: bool | None, max_steps: int | None,
+         tool_set: str | None, mcp_names: tuple[str, ...], no_mcp: bool, session: str | None, cont: bool,
+         no_memory: bool) -> None:
     """Chat with the agent in the terminal."""
     from rich.console import Console
 
+    from harness import build
     from harness.repl import Repl, ask_project_trust
 
+    settings = agent_settings(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps,
+                              tool_set)
     if cont:
-        last = _store(memory_db).last_session()
+        with build.open_store(settings) as store:
+            last = store.last_session()
         if last is None:
             click.echo("no earlier session to continue; starting a new one", err=True)
         session = last.id if last else None
@@ -810,11 +668,14 @@ def chat(base_url: str | None, model: str | None, memory_db: str | None, workspa
         return answers[project.digest]
 
     def make(session_id: str | None):  # type: ignore[no-untyped-def]
-        return build_agent(base_url, model, memory_db, workspace, skills_dirs, yes, constrained, max_steps,
-                           tool_set, session_id, no_memory=no_memory, ask_trust=ask_trust, mcp_names=mcp_names,
-                           no_mcp=no_mcp)
+        return build.build_agent(settings, session=session_id, no_memory=no_memory, ask_trust=ask_trust,
+                                 mcp_names=mcp_names, no_mcp=no_mcp)
 
-    Repl(make, console=console, session=session, mcp_servers=lambda: list(_MCP_STARTED.values())).run()
+    repl = Repl(make, console=console, session=session, mcp_servers=build.started_mcp_servers)
+    try:
+        repl.run()
+    finally:
+        repl.agent.close()
 
 
 if __name__ == "__main__":

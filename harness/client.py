@@ -1,17 +1,19 @@
 """The vLLM client: OpenAI-compatible chat completions (streamed and not), plus vLLM's own
 endpoints (/tokenize, /metrics, /health), sync and async, on httpx.
 
-Payload building and response parsing are pure functions shared by both clients, so the
-sync and async classes are thin transports over the same logic.
+Payload building and response parsing are pure functions; ``AsyncClient`` does every request,
+and ``Client`` runs its methods on an event loop of its own, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,6 +29,7 @@ from harness.errors import (
 )
 
 Message = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass
@@ -310,142 +313,32 @@ def transport_error(exc: httpx.TransportError, base_url: str, what: str, partial
 # --- transports ---------------------------------------------------------------------------
 
 
-class _Base:
-    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
-                 timeout: float | None = None) -> None:
-        settings = Settings.load(base_url=base_url, model=model, api_key=api_key)
-        self.base_url = settings.base_url.rstrip("/").removesuffix("/v1")
-        self._model = settings.model
-        self.headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
-        self.timeout = httpx.Timeout(timeout or settings.timeout_s, connect=5.0)
-
-    def _error(self, response_status: int, body: str) -> HarnessError:
-        return error_for_status(response_status, body, base_url=self.base_url, model=self._model)
-
-
-class Client(_Base):
-    """Synchronous client. ``Client()`` reads ``HARNESS_BASE_URL``/``HARNESS_MODEL``/``HARNESS_API_KEY``."""
-
-    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
-                 timeout: float | None = None, transport: httpx.BaseTransport | None = None) -> None:
-        super().__init__(base_url, model, api_key, timeout)
-        self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=self.timeout,
-                                 transport=transport)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise transport_error(exc, self.base_url, f"{method} {path}") from exc
-        if response.status_code >= 400:
-            raise self._error(response.status_code, response.text)
-        return response
-
-    @property
-    def model(self) -> str:
-        if self._model is None:
-            served = self.models()
-            if not served:
-                raise ModelNotFound(f"the server at {self.base_url} serves no model")
-            self._model = served[0]
-        return self._model
-
-    def check_model(self) -> str:
-        """The model to use, after checking the server serves it (a clear error if not)."""
-        served = self.models()
-        if self._model is not None and self._model not in served:
-            raise ModelNotFound(
-                f"the server at {self.base_url} does not serve model {self._model!r} (it serves: {', '.join(served)})",
-                hint="pass one of those with --model or HARNESS_MODEL, or leave it unset to use the first",
-            )
-        return self.model
-
-    def health(self) -> bool:
-        try:
-            return self.http.get("/health", timeout=5.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def models(self) -> list[str]:
-        return [m["id"] for m in self._request("GET", "/v1/models").json().get("data", [])]
-
-    def version(self) -> str:
-        return self._request("GET", "/version").json().get("version", "")
-
-    def tokenize(self, messages: list[Message] | None = None, prompt: str | None = None,
-                 **extra: Any) -> list[int]:
-        body: dict[str, Any] = {"model": self.model, **extra}
-        if prompt is not None:
-            body["prompt"] = prompt
-        else:
-            body["messages"] = messages or []
-        return self._request("POST", "/tokenize", json=body).json()["tokens"]
-
-    def metrics(self) -> PrefixCacheCounters:
-        return parse_metrics(self._request("GET", "/metrics").text)
-
-    def chat(self, messages: list[Message], **options: Any) -> ChatResult:
-        """One completion, not streamed."""
-        started = time.perf_counter()
-        payload = build_chat_payload(self.model, messages, stream=False, **options)
-        return parse_chat_response(self._request("POST", "/v1/chat/completions", json=payload).json(), started)
-
-    def stream_chat(self, messages: list[Message], **options: Any) -> Iterator[ChatDelta | ChatResult]:
-        """Yields ``ChatDelta``s as they arrive, then one final ``ChatResult``.
-
-        Closing the generator (or Ctrl-C in the consumer) closes the HTTP stream, which makes
-        vLLM abort the request.
-        """
-        started = time.perf_counter()
-        payload = build_chat_payload(self.model, messages, stream=True, **options)
-        acc = StreamAccumulator(started)
-        try:
-            with self.http.stream("POST", "/v1/chat/completions", json=payload) as response:
-                if response.status_code >= 400:
-                    raise self._error(response.status_code, response.read().decode(errors="replace"))
-                for data in iter_sse_data(response.iter_lines()):
-                    delta = acc.feed(data)
-                    if delta is not None:
-                        yield delta
-        except httpx.TransportError as exc:
-            raise transport_error(exc, self.base_url, "the streamed reply", partial=acc.text) from exc
-        yield acc.result()
-
-    def complete(self, messages: list[Message], **options: Any) -> ChatResult:
-        """Stream a completion and return only the final result (measures time to first token)."""
-        result: ChatResult | None = None
-        for item in self.stream_chat(messages, **options):
-            if isinstance(item, ChatResult):
-                result = item
-        assert result is not None
-        return result
-
-
-class AsyncClient(_Base):
-    """Asynchronous twin of ``Client``; many can share one server (vLLM batches them)."""
+class AsyncClient:
+    """The client: every request, and every error it can end in, is implemented here once.
+    ``AsyncClient()`` reads the base URL, model, API key and timeout from ``Settings`` (flags'
+    values passed in win). Many can share one server (vLLM batches them)."""
 
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
                  timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(base_url, model, api_key, timeout)
-        self._transport = transport
-        self.reopen()
+        settings = Settings.load(base_url=base_url, model=model, api_key=api_key, timeout_s=timeout)
+        self.base_url = settings.base_url.rstrip("/").removesuffix("/v1")
+        self._model = settings.model
+        headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        self.http = httpx.AsyncClient(base_url=self.base_url, headers=headers,
+                                      timeout=httpx.Timeout(settings.timeout_s, connect=5.0),
+                                      limits=httpx.Limits(max_connections=256), transport=transport)
 
-    def reopen(self) -> None:
-        """A fresh connection pool: an httpx.AsyncClient belongs to the event loop that first used it."""
-        self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=self.timeout,
-                                      limits=httpx.Limits(max_connections=256), transport=self._transport)
+    @property
+    def known_model(self) -> str | None:
+        """The model's name if it was given or already asked for (no request)."""
+        return self._model
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self.http.is_closed
 
     async def __aenter__(self) -> "AsyncClient":
         return self
@@ -459,16 +352,27 @@ class AsyncClient(_Base):
         except httpx.TransportError as exc:
             raise transport_error(exc, self.base_url, f"{method} {path}") from exc
         if response.status_code >= 400:
-            raise self._error(response.status_code, response.text)
+            raise error_for_status(response.status_code, response.text, base_url=self.base_url, model=self._model)
         return response
 
     async def get_model(self) -> str:
+        """The model to use: the one given, else the first the server serves."""
         if self._model is None:
             served = await self.models()
             if not served:
                 raise ModelNotFound(f"the server at {self.base_url} serves no model")
             self._model = served[0]
         return self._model
+
+    async def check_model(self) -> str:
+        """The model to use, after checking the server serves it (a clear error if not)."""
+        served = await self.models()
+        if self._model is not None and self._model not in served:
+            raise ModelNotFound(
+                f"the server at {self.base_url} does not serve model {self._model!r} (it serves: {', '.join(served)})",
+                hint="pass one of those with --model or HARNESS_MODEL, or leave it unset to use the first",
+            )
+        return await self.get_model()
 
     async def health(self) -> bool:
         try:
@@ -479,6 +383,9 @@ class AsyncClient(_Base):
     async def models(self) -> list[str]:
         return [m["id"] for m in (await self._request("GET", "/v1/models")).json().get("data", [])]
 
+    async def version(self) -> str:
+        return (await self._request("GET", "/version")).json().get("version", "")
+
     async def max_model_len(self) -> int | None:
         """The served model's context length (vLLM reports it in /v1/models), if known."""
         model = await self.get_model()
@@ -487,23 +394,39 @@ class AsyncClient(_Base):
                 return int(m["max_model_len"])
         return None
 
+    async def tokenize(self, messages: list[Message] | None = None, prompt: str | None = None,
+                       **extra: Any) -> list[int]:
+        body: dict[str, Any] = {"model": await self.get_model(), **extra}
+        if prompt is not None:
+            body["prompt"] = prompt
+        else:
+            body["messages"] = messages or []
+        return (await self._request("POST", "/tokenize", json=body)).json()["tokens"]
+
     async def metrics(self) -> PrefixCacheCounters:
         return parse_metrics((await self._request("GET", "/metrics")).text)
 
     async def chat(self, messages: list[Message], **options: Any) -> ChatResult:
+        """One completion, not streamed."""
         started = time.perf_counter()
         payload = build_chat_payload(await self.get_model(), messages, stream=False, **options)
         response = await self._request("POST", "/v1/chat/completions", json=payload)
         return parse_chat_response(response.json(), started)
 
     async def stream_chat(self, messages: list[Message], **options: Any) -> AsyncIterator[ChatDelta | ChatResult]:
+        """Yields ``ChatDelta``s as they arrive, then one final ``ChatResult``.
+
+        Closing the generator (or cancelling its task) closes the HTTP stream, which makes vLLM
+        abort the request.
+        """
         started = time.perf_counter()
         payload = build_chat_payload(await self.get_model(), messages, stream=True, **options)
         acc = StreamAccumulator(started)
         try:
             async with self.http.stream("POST", "/v1/chat/completions", json=payload) as response:
                 if response.status_code >= 400:
-                    raise self._error(response.status_code, (await response.aread()).decode(errors="replace"))
+                    body = (await response.aread()).decode(errors="replace")
+                    raise error_for_status(response.status_code, body, base_url=self.base_url, model=self._model)
                 async for line in response.aiter_lines():
                     for data in iter_sse_data([line]):
                         delta = acc.feed(data)
@@ -516,9 +439,89 @@ class AsyncClient(_Base):
         yield acc.result()
 
     async def complete(self, messages: list[Message], **options: Any) -> ChatResult:
+        """Stream a completion and return only the final result (measures time to first token)."""
         result: ChatResult | None = None
         async for item in self.stream_chat(messages, **options):
             if isinstance(item, ChatResult):
                 result = item
         assert result is not None
         return result
+
+
+_DONE = object()
+
+
+class Client:
+    """Synchronous client: ``AsyncClient``'s methods, run on one event loop of its own.
+    ``Client()`` reads the same settings as ``AsyncClient()``."""
+
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
+                 timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.aio = AsyncClient(base_url, model, api_key, timeout, transport)
+        self.base_url = self.aio.base_url
+        self._runner = asyncio.Runner()
+
+    def close(self) -> None:
+        self._runner.run(self.aio.aclose())
+        self._runner.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def known_model(self) -> str | None:
+        return self.aio.known_model
+
+    def get_model(self) -> str:
+        return self._runner.run(self.aio.get_model())
+
+    def check_model(self) -> str:
+        return self._runner.run(self.aio.check_model())
+
+    def health(self) -> bool:
+        return self._runner.run(self.aio.health())
+
+    def models(self) -> list[str]:
+        return self._runner.run(self.aio.models())
+
+    def version(self) -> str:
+        return self._runner.run(self.aio.version())
+
+    def max_model_len(self) -> int | None:
+        return self._runner.run(self.aio.max_model_len())
+
+    def tokenize(self, messages: list[Message] | None = None, prompt: str | None = None,
+                 **extra: Any) -> list[int]:
+        return self._runner.run(self.aio.tokenize(messages, prompt, **extra))
+
+    def metrics(self) -> PrefixCacheCounters:
+        return self._runner.run(self.aio.metrics())
+
+    def chat(self, messages: list[Message], **options: Any) -> ChatResult:
+        return self._runner.run(self.aio.chat(messages, **options))
+
+    def complete(self, messages: list[Message], **options: Any) -> ChatResult:
+        return self._runner.run(self.aio.complete(messages, **options))
+
+    def stream_chat(self, messages: list[Message], **options: Any) -> Iterator[ChatDelta | ChatResult]:
+        """``AsyncClient.stream_chat``, item by item. Closing the generator (or Ctrl-C in the
+        consumer) closes the HTTP stream, which makes vLLM abort the request."""
+        return iterate(self._runner, self.aio.stream_chat(messages, **options))
+
+
+def iterate(runner: asyncio.Runner, agen: AsyncIterator[T]) -> Iterator[T]:
+    """An async generator's items, each run to completion on ``runner``'s loop; closing the
+    iterator closes the generator there too."""
+    try:
+        while (item := runner.run(_anext(agen))) is not _DONE:
+            yield item  # type: ignore[misc]
+    finally:
+        with contextlib.suppress(RuntimeError):  # already running or closed: nothing to clean up
+            runner.run(agen.aclose())  # type: ignore[attr-defined]
+
+
+async def _anext(agen: AsyncIterator[T]) -> T | object:
+    return await anext(agen, _DONE)

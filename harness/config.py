@@ -1,7 +1,7 @@
 """Settings: where the server is, which model, where the harness keeps its files.
 
 Precedence, highest first: explicit arguments (CLI flags), ``HARNESS_*`` environment
-variables, the TOML file ``<home>/config.toml``, defaults.
+variables, the TOML file ``<home>/config.toml``, defaults. ``Settings`` is the only reader.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError
 from harness.mcp import MCPServerSettings
 
 DEFAULT_PORT = 8011
-DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
 
 def harness_home() -> Path:
@@ -34,14 +33,12 @@ def cache_dir() -> Path:
     return Path(base) / "harness"
 
 
-def memory_path(override: str | None = None) -> Path:
-    """The memory database: --memory, else HARNESS_MEMORY, else <home>/memory.db."""
-    return Path(override or os.environ.get("HARNESS_MEMORY") or harness_home() / "memory.db").expanduser()
-
-
 class Settings(BaseModel):
-    """Every setting, typed. ``config.toml`` is validated against this model, so a value of the
-    wrong type is an error naming the file and the key (never, say, a database named ``['a']``)."""
+    """Every setting, typed, in one place: ``Settings.load`` reads the config file, the
+    ``HARNESS_*`` variables and the flags, and ``harness.build.build_agent`` builds an agent from
+    it. A value of the wrong type is an error naming where it came from and the key."""
+
+    model_config = ConfigDict(extra="forbid")
 
     # Each description says what is expected: it is the hint when a value does not fit.
     base_url: str = Field(default=f"http://127.0.0.1:{DEFAULT_PORT}",
@@ -49,13 +46,15 @@ class Settings(BaseModel):
     model: str | None = Field(default=None, description="the served model's name, a string (default: ask the server)")
     api_key: str | None = Field(default=None, description="the server's API key, a string")
     timeout_s: float = Field(default=600.0, gt=0, description="seconds to wait for the server, a positive number")
-    memory: str | None = Field(default=None, description="the memory database's path, a string")
-    workspace: str | None = Field(default=None, description="the folder the file tools are confined to, a string")
-    tools: str | None = Field(default=None, description='"read", "all", or tool names (a string or a list of strings)')
-    skills: list[str] | None = Field(default=None, description="more folders of skills, a list of strings")
-    constrained: bool | None = Field(default=None, description="guided decoding of calls, true or false")
-    max_steps: int | None = Field(default=None, gt=0, description="the most model turns per task, a positive integer")
-    yes: bool | None = Field(default=None, description="approve every call without asking, true or false")
+    memory: str | None = Field(default=None, description="the memory database's path, a string "
+                                                          "(default: <home>/memory.db)")
+    workspace: str = Field(default=".", description="the folder the file tools are confined to, a string")
+    tools: str = Field(default="read", description='"read", "all", or tool names (a string or a list of strings)')
+    skills: list[str] = Field(default_factory=list, description="more folders of skills, a list of strings")
+    constrained: bool | None = Field(default=None, description="guided decoding of calls, true or false "
+                                                               "(default: on for the bundled models)")
+    max_steps: int = Field(default=8, gt=0, description="the most model turns per task, a positive integer")
+    yes: bool = Field(default=False, description="approve every call without asking, true or false")
     mcp_servers: dict[str, MCPServerSettings] = Field(
         default_factory=dict, description="tables [mcp_servers.NAME] with command, args, env, or url, headers; "
                                           "and trust, timeout_s")
@@ -80,52 +79,56 @@ class Settings(BaseModel):
         return value
 
     @classmethod
-    def load(cls, **overrides: object) -> "Settings":
-        """Settings from the config file, then HARNESS_* variables, then ``overrides`` (None: not given)."""
+    def load(cls, **flags: object) -> "Settings":
+        """Defaults, then the config file, then HARNESS_* variables, then ``flags`` (None: not given)."""
+        unknown = set(flags) - set(cls.model_fields)
+        if unknown:
+            raise TypeError(f"not settings: {', '.join(sorted(unknown))}")
         path = config_path()
-        values: dict[str, object] = dict(read_config_file(path)[0])
+        values: dict[str, object] = dict(read_config_file(path))
         sources = {key: str(path) for key in values}
         for key, var in ENV_VARS.items():
             if os.environ.get(var):
                 values[key], sources[key] = os.environ[var], var
-        for key, value in overrides.items():
-            if value is None or key not in cls.model_fields:
-                continue
-            if sources.get(key) not in ENV_VARS.values() or value != values.get(key):
-                # A flag whose value is its environment variable's (click's envvar) names the variable.
-                sources[key] = ""
-            values[key] = value
+        for key, value in flags.items():
+            if value is not None:
+                values[key], sources[key] = value, ""
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             raise _config_error(exc, lambda key: sources.get(key, "")) from exc
 
+    def memory_path(self) -> Path:
+        return Path(self.memory).expanduser() if self.memory else harness_home() / "memory.db"
 
-ENV_VARS = {"base_url": "HARNESS_BASE_URL", "model": "HARNESS_MODEL", "api_key": "HARNESS_API_KEY"}
+
+# Every scalar setting has its variable. Skills come from HARNESS_SKILLS in harness/skills.py (a
+# search path with its own precedence); MCP servers only from the file.
+ENV_VARS = {key: f"HARNESS_{key.upper()}" for key in Settings.model_fields if key not in ("skills", "mcp_servers")}
 
 
 def config_path() -> Path:
     return harness_home() / "config.toml"
 
 
-def read_config_file(path: Path | None = None) -> tuple[dict[str, object], list[str]]:
-    """The settings a config file sets, validated: ({key: value}, unknown keys). No file: ({}, [])."""
+def read_config_file(path: Path | None = None) -> dict[str, object]:
+    """The settings a config file sets, validated ({} without a file). An unknown key, or a value
+    of the wrong type, is an error naming the file and the key."""
     path = path or config_path()
     if not path.is_file():
-        return {}, []
+        return {}
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix or remove the file") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}", hint="fix its permissions or remove it") from exc
-    known = {k: v for k, v in data.items() if k in Settings.model_fields}
     try:
         # Strict: TOML values are typed, so "8" for a number or 1 for true is a mistake worth naming.
-        settings = Settings.model_validate(known, strict=True)
+        settings = Settings.model_validate(data, strict=True)
     except ValidationError as exc:
         raise _config_error(exc, lambda key: str(path)) from exc
-    return settings.model_dump(include=set(known)), sorted(set(data) - set(known))
+    return settings.model_dump(include=set(data))
 
 
 def _config_error(exc: ValidationError, source: Callable[[str], str]) -> ConfigError:
@@ -135,6 +138,10 @@ def _config_error(exc: ValidationError, source: Callable[[str], str]) -> ConfigE
         # A nested key (mcp_servers.NAME.command) is named in full.
         key = ".".join(str(part) for part in error["loc"]) if error["loc"] else "?"
         where = f"{source(key)}: " if source(key) else ""
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{where}{key} is not a setting")
+            hints.append(f"settings are: {', '.join(Settings.model_fields)}")
+            continue
         lines.append(f"{where}{key} = {error['input']!r} is not valid: {error['msg'].removeprefix('Value error, ')}")
         field = Settings.model_fields.get(key.split(".")[0])
         if field is not None and field.description:

@@ -70,7 +70,7 @@ def measure(client: Client, repeats: int = 3, decode_tokens: int = 128,
     }
     report["server_version"] = client.version()
     report["models"] = client.models()
-    report["model"] = client.model
+    report["model"] = client.get_model()
     before = client.metrics()
     body = long_prompt(client)
     uncached, cached = [], []

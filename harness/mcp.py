@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import base64
 import hashlib
 import json
 import re

@@ -108,20 +108,20 @@ def build_server(store: MemoryStore, skills: SkillSet) -> MCPServer:
 def serve(memory_path: str | Path | None = None, skills_dirs: Sequence[str] = ()) -> None:
     """Serve the memory at ``memory_path`` (default: the chat's) and the skills over stdio until
     the client closes the connection. Untrusted project skills are skipped with a warning."""
-    from harness.cli import project_skills_allowed  # the chat's own trust rule and warning
-    from harness.config import memory_path as default_memory_path
+    from harness.build import project_skills_allowed  # the chat's own trust rule and warning
+    from harness.config import Settings
     from harness.skills import default_skill_paths, load_skills
 
     dirs = tuple(skills_dirs)
     skills = load_skills(default_skill_paths(list(dirs), project=project_skills_allowed(dirs)))
     for problem in skills.errors:
         click.secho(f"{problem.level}: {problem}", fg="yellow", err=True)
-    with MemoryStore(default_memory_path(str(memory_path) if memory_path else None)) as store:
+    with MemoryStore(Settings.load(memory=str(memory_path) if memory_path else None).memory_path()) as store:
         build_server(store, skills).run("stdio")
 
 
 @click.command("serve")
-@click.option("--memory", "memory_db", envvar="HARNESS_MEMORY", default=None, metavar="PATH",
+@click.option("--memory", "memory_db", default=None, metavar="PATH",
               help="memory database (default ~/.harness/memory.db, the chat's)")
 @click.option("--skills", "skills_dirs", multiple=True, metavar="DIR",
               help="another folder of skills, searched first (repeatable)")

@@ -12,7 +12,7 @@ import re
 from typing import Any, Literal
 
 from harness.constrained import FINAL_ANSWER
-from harness.tools import ToolResult, ToolSet, canonical_json
+from harness.tools import ToolResult, ToolSet
 
 ToolFormat = Literal["hermes", "json", "llama3", "mistral", "pythonic", "qwen3coder"]
 

@@ -542,7 +542,7 @@ class Repl:
 
     def run(self) -> None:
         try:
-            self.agent.client._model = self.agent.client._model or self._served_model()
+            self.agent.served_model()
         except HarnessError as exc:
             self.error(exc)
         self.kv_per_token = kv_bytes_per_token(self.agent.client._model or "")
@@ -565,18 +565,6 @@ class Repl:
                 self.error(exc)
             except Exception as exc:  # noqa: BLE001 - the session must survive anything
                 self.console.print(Text.assemble(("error:", "red"), f" {type(exc).__name__}: ", visible(str(exc))))
-
-    def _served_model(self) -> str:
-        import asyncio
-
-        return asyncio.run(self._first_model())
-
-    async def _first_model(self) -> str:
-        try:
-            return await self.agent.client.get_model()
-        finally:
-            await self.agent.client.aclose()
-            self.agent.client.reopen()
 
     def error(self, exc: Exception) -> None:
         message = getattr(exc, "message", str(exc))
@@ -747,7 +735,9 @@ class Repl:
     def _switch(self, session: str | None) -> None:
         agent = self.make_agent(session)
         agent.approve = self.approve
-        self.agent = agent
+        # The old session's client and store go with it (only once the new one was built).
+        self.agent, old = agent, self.agent
+        old.close()
         self.console.print(Text.assemble(f"  {'resumed' if session else 'new'} session ", visible(agent.session_id),
                                          f" ({len(agent.messages)} messages)" if session else ""))
 

@@ -23,7 +23,8 @@ def rank_servers(urls: list[str], key: str) -> list[str]:
 class ServerPool:
     """One client per server; ``client_for(key)`` is the session's server, or the next healthy one."""
 
-    def __init__(self, urls: list[str], make_client: Callable[[str], AsyncClient], recheck_s: float = 10.0) -> None:
+    def __init__(self, urls: list[str], make_client: Callable[[str], AsyncClient] = AsyncClient,
+                 recheck_s: float = 10.0) -> None:
         if not urls:
             raise ValueError("a server pool needs at least one base URL")
         self.urls = list(dict.fromkeys(u.rstrip("/") for u in urls))

@@ -221,7 +221,7 @@ def bench_serving(client: Client, repeats: int = 3, decode_tokens: int = 64, pro
                 runs[mode]["prefill"].append(prefill_time(client, prompt_tokens))
     idle, loaded = _median(runs["idle"]["decode"]), _median(runs["loaded"]["decode"])
     return {
-        "model": client.model, "base_url": client.base_url, "repeats": repeats,
+        "model": client.get_model(), "base_url": client.base_url, "repeats": repeats,
         "decode_tokens": decode_tokens, "prompt_tokens": prompt_tokens,
         "load": {"busy_subprocess": busy, "other_stream": stream},
         "decode_idle_tps": idle, "decode_loaded_tps": loaded,

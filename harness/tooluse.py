@@ -308,13 +308,14 @@ def bench_tooluse(base_url: str, model: str, configs: dict[str, dict[str, Any]],
                   per_category: int | None = None) -> dict[str, Any]:
     """Run every case under each configuration (one after another; cases concurrently within one)."""
     from harness.agent import Agent
+    from harness.client import AsyncClient
 
     cases = sample(load_cases(categories=categories), per_category)
     runs: dict[str, Any] = {}
     for label, options in configs.items():
         def make(tools: ToolSet, options: dict[str, Any] = options) -> Agent:
             # A salt per configuration: one configuration's cached prompts cannot flatter another's.
-            return Agent(base_url=base_url, model=model, tools=tools, max_steps=6, max_tokens=256,
+            return Agent(tools, client=AsyncClient(base_url, model), max_steps=6, max_tokens=256,
                          cache_salt=f"tooluse-{label}", **options)
 
         started = time.perf_counter()

@@ -140,8 +140,8 @@ def test_timeout_is_typed():
 
 
 def test_dropped_connection_mid_stream_keeps_partial():
-    class Dropping(httpx.SyncByteStream):
-        def __iter__(self):
+    class Dropping(httpx.AsyncByteStream):
+        async def __aiter__(self):
             yield chunk("partial ").encode()
             raise httpx.RemoteProtocolError("peer closed connection")
 
@@ -156,7 +156,7 @@ def test_model_defaults_to_the_first_served():
 
     client = Client(base_url="http://server.test/v1", transport=httpx.MockTransport(handler))
     assert client.base_url == "http://server.test"  # a trailing /v1 is accepted
-    assert client.model == "served-a"
+    assert client.get_model() == "served-a"
 
 
 def test_check_model_names_what_the_server_serves():
@@ -246,3 +246,18 @@ def test_valid_base_urls_are_accepted(monkeypatch, tmp_path, url):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
     with Client(base_url=url) as client:
         assert client.base_url == url.removesuffix("/v1")
+
+
+def test_the_sync_client_has_every_method_of_the_async_one():
+    public = {name for name in dir(AsyncClient) if not name.startswith("_")} - {"aclose", "http", "closed"}
+    assert public - set(dir(Client)) == set()
+
+
+def test_the_sync_client_keeps_one_connection_pool_across_calls():
+    client = make_client(lambda r: httpx.Response(200, json={"data": [{"id": MODEL}]}))
+    pool = client.aio.http
+    client.models()
+    client.models()
+    assert (client.aio.http is pool, pool.is_closed) == (True, False)
+    client.close()
+    assert pool.is_closed

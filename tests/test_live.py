@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -75,7 +74,7 @@ def test_metrics_counters_increase(small_client):
 
 
 def test_tokenize_and_models(small_client):
-    assert small_client.model in small_client.models()
+    assert small_client.get_model() in small_client.models()
     tokens = small_client.tokenize(messages=[{"role": "user", "content": "hello"}])
     assert len(tokens) > 3 and all(isinstance(t, int) for t in tokens)
 

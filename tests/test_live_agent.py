@@ -6,6 +6,8 @@ import pytest
 
 from harness import events as ev
 from harness.agent import Agent
+from harness.memory import MemoryStore
+from harness.client import AsyncClient
 from harness.bench import get_weather
 from harness.tools import ToolSet, Workspace, builtin_tools
 
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.live
 
 
 def test_constrained_call_is_parsed_validated_executed_and_fed_back(live_server):
-    agent = Agent(base_url=live_server.base_url, tools=[get_weather])
+    agent = Agent(client=AsyncClient(live_server.base_url), tools=[get_weather])
     events = list(agent.stream("What's the weather in Oslo?"))
     calls = [e for e in events if isinstance(e, ev.ToolCallEvent)]
     results = [e for e in events if isinstance(e, ev.ToolResultEvent)]
@@ -32,7 +34,7 @@ def test_constrained_call_is_parsed_validated_executed_and_fed_back(live_server)
 def test_two_step_task_with_file_tools(live_server, tmp_path):
     (tmp_path / "notes.txt").write_text("Team meeting: Friday at 10:00 in room 4.\n")
     tools = ToolSet([t for t in builtin_tools(Workspace(tmp_path)) if t.name in ("read_file", "list_dir")])
-    agent = Agent(base_url=live_server.base_url, tools=tools)
+    agent = Agent(client=AsyncClient(live_server.base_url), tools=tools)
     result = agent.run("Read notes.txt and tell me on which day the team meeting is.")
     names = [c.name for t in result.turns for c in t.calls]
     assert "read_file" in names
@@ -43,7 +45,7 @@ def test_two_step_task_with_file_tools(live_server, tmp_path):
 def test_plan_end_to_end(live_server, tmp_path):
     (tmp_path / "notes.txt").write_text("Team meeting: Friday at 10:00 in room 4.\n")
     tools = ToolSet([t for t in builtin_tools(Workspace(tmp_path)) if t.name in ("read_file", "list_dir")])
-    agent = Agent(base_url=live_server.base_url, tools=tools, memory=str(tmp_path / "m.db"))
+    agent = Agent(client=AsyncClient(live_server.base_url), tools=tools, memory=MemoryStore(tmp_path / "m.db"))
     events = list(agent.stream("Find out on which day the team meeting in notes.txt is.", plan=True))
     plans = [e for e in events if isinstance(e, ev.PlanEvent)]
     finished = [e for e in events if isinstance(e, ev.StepFinished)]

@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from harness.agent import Agent
+from harness.memory import MemoryStore
 from harness.bench import get_weather
-from harness.client import Client
+from harness.client import AsyncClient, Client
 
 pytestmark = pytest.mark.live
 
@@ -19,10 +20,11 @@ pytestmark = pytest.mark.live
 # max_tokens, this conversation passed the 900 s timeout.
 def test_every_prompt_extends_the_previous_prompt_plus_reply(live_server, tmp_path):
     db = str(tmp_path / "m.db")
-    agent = Agent(base_url=live_server.base_url, tools=[get_weather], memory=db)
+    agent = Agent(client=AsyncClient(live_server.base_url), tools=[get_weather], memory=MemoryStore(db))
     agent.run("What's the weather in Oslo?")
     agent.run("And in Lima?")
-    resumed = Agent(base_url=live_server.base_url, tools=[get_weather], memory=db, session=agent.session_id)
+    resumed = Agent(client=AsyncClient(live_server.base_url), tools=[get_weather], memory=MemoryStore(db),
+                    session=agent.session_id)
     resumed.run("Thanks!")
     records = [(agent.messages[: t.prompt_messages], t.raw_text) for t in agent.turns]
     records += [(resumed.messages[: t.prompt_messages], t.raw_text) for t in resumed.turns]

@@ -6,6 +6,7 @@ import pytest
 
 from harness import events as ev
 from harness.agent import Agent
+from harness.client import AsyncClient
 from harness.skills import load_skills
 
 pytestmark = pytest.mark.live
@@ -22,7 +23,7 @@ Always list exactly these three items, then stop: passport, charger, umbrella.
 def test_model_loads_a_skill_and_the_prefix_stays_cached(live_server, tmp_path):
     (tmp_path / "packing-list").mkdir()
     (tmp_path / "packing-list" / "SKILL.md").write_text(SKILL)
-    agent = Agent(base_url=live_server.base_url, skills=load_skills([tmp_path]), max_steps=3)
+    agent = Agent(client=AsyncClient(live_server.base_url), skills=load_skills([tmp_path]), max_steps=3)
     events = list(agent.stream("What should I pack for my trip to Bergen?"))
     loaded = [e for e in events if isinstance(e, ev.SkillLoaded)]
     result = events[-1].result

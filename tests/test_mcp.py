@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.agent import Agent
+from harness.client import AsyncClient
 from harness.mcp import MCPError, MCPServer, MCPServerSettings, project_servers, render_result, tool_name
 from harness.techniques import Techniques
 from scripted import Reply, ScriptedServer
@@ -276,7 +277,7 @@ def test_a_broken_project_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_cli_skips_an_untrusted_project_file_then_uses_it_once_trusted(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import cli
+    from harness import build, cli
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
@@ -285,9 +286,9 @@ def test_cli_skips_an_untrusted_project_file_then_uses_it_once_trusted(tmp_path:
     runner = CliRunner()
     before = json.loads(runner.invoke(cli.main, ["mcp", "list", "--json"]).output.splitlines()[-1])
     assert runner.invoke(cli.main, ["mcp", "trust"]).exit_code == 0
-    cli._MCP_STARTED.clear()
+    build._MCP_STARTED.clear()
     after = json.loads(runner.invoke(cli.main, ["mcp", "list", "--json"]).output)
-    cli._MCP_STARTED.clear()
+    build._MCP_STARTED.clear()
     assert (before, [(s["name"], s["status"], len(s["tools"])) for s in after]) == ([], [("time", "running", 2)])
 
 
@@ -309,7 +310,7 @@ def repl_output(command: str, servers: list[MCPServer]) -> str:
 
     console = Console(file=io.StringIO(), record=True, width=120, color_system=None)
     tools = [t for s in servers for t in s.tools()]
-    repl = Repl(lambda session: Agent(base_url="http://127.0.0.1:9", tools=tools), console=console,
+    repl = Repl(lambda session: Agent(client=AsyncClient("http://127.0.0.1:9"), tools=tools), console=console,
                 mcp_servers=lambda: servers)
     repl.command(command)
     return console.export_text()
@@ -341,7 +342,7 @@ def test_trust_question_says_what_is_trusted(folder: str, says: str) -> None:
 
 @pytest.mark.live
 def test_live_agent_calls_the_time_server(live_server, time_server: MCPServer) -> None:  # type: ignore[no-untyped-def]
-    agent = Agent(base_url=live_server.base_url, tools=time_server.tools(), approve=allow_all, max_steps=4)
+    agent = Agent(client=AsyncClient(live_server.base_url), tools=time_server.tools(), approve=allow_all, max_steps=4)
     result = agent.run("What is the current time in the Europe/Paris timezone? Use the tool.")
     calls = [(c.name, r.ok) for t in result.turns for c, r in zip(t.calls, t.results)]
     assert ("time__get_current_time", True) in calls

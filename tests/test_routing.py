@@ -71,8 +71,7 @@ def test_a_down_server_is_not_asked_again_until_its_recheck_time():
 
 def test_agent_with_a_list_of_base_urls_talks_to_its_pinned_server():
     seen: list[str] = []
-    agent = Agent(base_url=URLS, constrained=False)
-    agent.pool = pool_with(down=set(), seen=seen)
+    agent = Agent(client=pool_with(down=set(), seen=seen), constrained=False)
     result = agent.run("hello")
     assert result.text == "hi"
     pinned = rank_servers(URLS, agent.session_id)[0]

@@ -15,7 +15,8 @@ import pytest
 from rich.console import Console
 
 from harness import skill_trust
-from harness.cli import build_agent
+from harness.build import build_agent
+from harness.config import Settings
 from harness.repl import trust_question
 from harness.skill_trust import is_trusted, project_skills, trust
 from harness.skills import default_skill_paths, load_skills
@@ -51,8 +52,9 @@ def names(paths) -> set[str]:
 
 
 def agent_skills(tmp_path, skills_dirs=(), ask_trust=None) -> set[str]:
-    agent = build_agent("http://127.0.0.1:9", None, str(tmp_path / "m.db"), str(tmp_path), tuple(skills_dirs), False,
-                        None, 4, "read", ask_trust=ask_trust)
+    settings = Settings.load(base_url="http://127.0.0.1:9", memory=str(tmp_path / "m.db"), workspace=str(tmp_path),
+                             skills=list(skills_dirs))
+    agent = build_agent(settings, ask_trust=ask_trust)
     return set(agent.skills.names)
 
 

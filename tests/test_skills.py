@@ -215,7 +215,7 @@ def test_skill_scripts_run_in_the_workspace_and_are_told_where_things_are(good, 
 
 def test_user_invocation_expands_into_the_users_turn(good):
     server = ScriptedServer([Reply("ok")])
-    agent = Agent(client=server.client(), skills=[str(good)], constrained=False)
+    agent = Agent(client=server.client(), skills=load_skills([good]), constrained=False)
     agent.run("the garden", skill="minimal")
     messages = server.requests[0]["messages"]
     assert messages[-1] == {"role": "user", "content": "Do the thing with the garden."}

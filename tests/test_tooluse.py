@@ -139,8 +139,9 @@ def test_parallel_action_schema_is_a_list_of_actions():
 
 def test_after_a_guess_the_tool_is_withheld_and_the_answer_must_ask():
     from harness.agent import Agent
+    from harness.client import AsyncClient
 
-    agent = Agent(base_url="http://127.0.0.1:9", tools=[TOOLS["get_weather"], TOOLS["get_time"]])
+    agent = Agent(client=AsyncClient("http://127.0.0.1:9"), tools=[TOOLS["get_weather"], TOOLS["get_time"]])
     schema = agent._action_schema((), False, ("get_weather",))
     names = {o["properties"]["name"]["const"] for o in schema["items"]["anyOf"]}
     assert names == {"get_time", "ask_user"}
