@@ -205,6 +205,7 @@ async def _stream_beside(client: AsyncClient, schema: dict[str, Any], warmup_tok
                 times.append(time.perf_counter())
                 if len(times) == warmup_tokens:
                     started.set()
+        started.set()  # a stream that ended early must not leave the request waiting
 
     async def probe() -> None:
         await started.wait()
@@ -225,6 +226,7 @@ def tokens_in_window(times: list[float], window: tuple[float, float]) -> float:
 
 def decode_rates(streams: list[tuple[list[float], tuple[float, float]]]) -> tuple[float | None, float | None]:
     """Tokens per second of streams inside their windows and outside them, pooled over the streams."""
+    streams = [(t, w) for t, w in streams if len(t) > 1]  # a stream that ended at once timed nothing
     inside = sum(tokens_in_window(t, w) for t, w in streams)
     inside_s = sum(max(0.0, min(w[1], t[-1]) - max(w[0], t[0])) for t, w in streams)
     outside = sum(len(t) - 1 for t, _ in streams) - inside

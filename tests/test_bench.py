@@ -124,3 +124,10 @@ def test_grammar_cost_sends_identical_bytes_for_the_same_tools():
 def test_bad_bench_options_are_usage_errors(args):
     result = CliRunner().invoke(main, [*args, "--base-url", "http://127.0.0.1:9"])
     assert result.exit_code == 2, result.output
+
+
+def test_grammar_cost_finishes_when_the_stream_ends_before_the_request_is_sent():
+    short = Reply("1 2", chunk=1)  # fewer tokens than the stream's warm-up: the request goes after it
+    server = ScriptedServer([Reply("{"), Reply("{"), Reply("{"), short, Reply("{"), short, Reply("{")])
+    report = asyncio.run(asyncio.wait_for(grammar_cost(server.client(), 3, repeats=1), timeout=30))
+    assert report["stream_during_compile_tokens_per_s"] is None
