@@ -367,9 +367,9 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def bench_prefix(client: Client, block_size: int = 128, turns: int = 0, sessions: int = 3) -> dict[str, Any]:
+def bench_prefix(client: Client, block_size: int = 128, session_turns: int = 0, sessions: int = 3) -> dict[str, Any]:
     """Cached vs ideal prompt tokens per request over a scripted episode with tool calls, a memory
-    recall, a skill load and a resume in a fresh process (see EPISODE); with ``turns``, also
+    recall, a skill load and a resume in a fresh process (see EPISODE); with ``session_turns``, also
     ``sessions`` long sessions of that many turns (see long_session, ttft_summary)."""
     import subprocess
     import sys
@@ -425,7 +425,7 @@ def bench_prefix(client: Client, block_size: int = 128, turns: int = 0, sessions
                       "ratio": round(r["cached_tokens"] / ideal, 4) if ideal else None})
     cached = sum(t["cached_tokens"] for t in turns)
     ideal = sum(t["ideal_tokens"] for t in turns)
-    long = ttft_summary([long_session(client, turns) for _ in range(sessions)]) if turns else {}
+    long = ttft_summary([long_session(client, session_turns) for _ in range(sessions)]) if session_turns else {}
     return {**long, "model": client.model, "block_size": block_size, "turns": turns, "events": events,
             "prompt_tokens": sum(t["prompt_tokens"] for t in turns), "cached_tokens": cached,
             "ideal_tokens": ideal, "ratio": round(cached / ideal, 4) if ideal else None,

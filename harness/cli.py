@@ -374,7 +374,7 @@ def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool, tur
         raise click.BadParameter("turn 1 would be compared with itself: pass 2 or more, e.g. 20", param_hint="--turns")
     with _client(base_url, model) as client:
         client.check_model()
-        report = bench_prefix(client, turns=turns, sessions=sessions)
+        report = bench_prefix(client, session_turns=turns, sessions=sessions)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return
