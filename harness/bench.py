@@ -189,21 +189,24 @@ async def _first_token_s(client: AsyncClient, schema: dict[str, Any] | None) -> 
     return result.ttft_s or result.elapsed_s
 
 
+Arrivals = list[tuple[float, int]]  # (time, completion tokens so far) per streamed chunk
+
+
 async def _stream_beside(client: AsyncClient, schema: dict[str, Any], warmup_tokens: int = 8,
-                         max_tokens: int = 48) -> tuple[list[float], tuple[float, float]]:
-    """A free-text stream with a guided one-token request sent into its middle: the stream's token
-    arrival times (past its first few, which carry its prefill) and the request's window (sent,
-    first token)."""
-    times: list[float] = []
+                         max_tokens: int = 48) -> tuple[Arrivals, tuple[float, float]]:
+    """A free-text stream with a guided one-token request sent into its middle: the stream's chunk
+    arrivals with the server's running token count (under load vLLM merges tokens into one chunk),
+    past its first few tokens, which carry its prefill; and the request's window (sent, first token)."""
+    arrivals: Arrivals = []
     window: list[float] = []
     started = asyncio.Event()
 
     async def stream() -> None:
-        async for item in client.stream_chat(STREAM_PROMPT, max_tokens=max_tokens, temperature=0,
-                                             extra={"ignore_eos": True}):
-            if isinstance(item, ChatDelta) and item.text:
-                times.append(time.perf_counter())
-                if len(times) == warmup_tokens:
+        usage = {"stream_options": {"include_usage": True, "continuous_usage_stats": True}, "ignore_eos": True}
+        async for item in client.stream_chat(STREAM_PROMPT, max_tokens=max_tokens, temperature=0, extra=usage):
+            if isinstance(item, ChatDelta) and item.usage is not None and item.usage.completion_tokens:
+                arrivals.append((time.perf_counter(), item.usage.completion_tokens))
+                if item.usage.completion_tokens >= warmup_tokens:
                     started.set()
         started.set()  # a stream that ended early must not leave the request waiting
 
@@ -214,23 +217,24 @@ async def _stream_beside(client: AsyncClient, schema: dict[str, Any], warmup_tok
         window.extend([t0, time.perf_counter()])
 
     await asyncio.gather(stream(), probe())
-    return times[warmup_tokens // 2:], (window[0], window[1])
+    return [(t, n) for t, n in arrivals if n > warmup_tokens // 2], (window[0], window[1])
 
 
-def tokens_in_window(times: list[float], window: tuple[float, float]) -> float:
-    """How many of a stream's tokens fall in ``window``, counting each inter-token gap that straddles
-    an edge by the share of it inside (a window shorter than one token still gets a fair share)."""
+def tokens_in_window(arrivals: Arrivals, window: tuple[float, float]) -> float:
+    """How many of a stream's tokens fall in ``window``: the tokens of each chunk are spread over the
+    gap before it, so a gap that straddles an edge counts by the share of it inside."""
     start, end = window
-    return sum(max(0.0, min(b, end) - max(a, start)) / (b - a) for a, b in zip(times, times[1:]) if b > a)
+    return sum((nb - na) * max(0.0, min(b, end) - max(a, start)) / (b - a)
+               for (a, na), (b, nb) in zip(arrivals, arrivals[1:]) if b > a)
 
 
-def decode_rates(streams: list[tuple[list[float], tuple[float, float]]]) -> tuple[float | None, float | None]:
+def decode_rates(streams: list[tuple[Arrivals, tuple[float, float]]]) -> tuple[float | None, float | None]:
     """Tokens per second of streams inside their windows and outside them, pooled over the streams."""
     streams = [(t, w) for t, w in streams if len(t) > 1]  # a stream that ended at once timed nothing
     inside = sum(tokens_in_window(t, w) for t, w in streams)
-    inside_s = sum(max(0.0, min(w[1], t[-1]) - max(w[0], t[0])) for t, w in streams)
-    outside = sum(len(t) - 1 for t, _ in streams) - inside
-    outside_s = sum(t[-1] - t[0] for t, _ in streams) - inside_s
+    inside_s = sum(max(0.0, min(w[1], t[-1][0]) - max(w[0], t[0][0])) for t, w in streams)
+    outside = sum(t[-1][1] - t[0][1] for t, _ in streams) - inside
+    outside_s = sum(t[-1][0] - t[0][0] for t, _ in streams) - inside_s
     return (round(inside / inside_s, 2) if inside_s > 0 else None,
             round(outside / outside_s, 2) if outside_s > 0 else None)
 
@@ -240,7 +244,7 @@ async def grammar_cost(client: AsyncClient, n_tools: int, repeats: int = 5) -> d
     (compilation included) vs the same tools again (the server's grammar cache) vs no grammar,
     and a concurrent stream's decode rate while it compiles vs while a cached one is used."""
     new_s, again_s, free_s = [], [], []
-    beside: dict[str, list[tuple[list[float], tuple[float, float]]]] = {"new": [], "cached": []}
+    beside: dict[str, list[tuple[Arrivals, tuple[float, float]]]] = {"new": [], "cached": []}
     for _ in range(repeats):
         schema = action_schema(synthetic_tools(n_tools, uuid.uuid4().hex[:8]))
         free_s.append(await _first_token_s(client, None))

@@ -76,20 +76,24 @@ def test_a_new_tag_is_a_new_grammar():
     assert schema_bytes(action_schema(synthetic_tools(10, "a"))) != schema_bytes(action_schema(synthetic_tools(10, "b")))
 
 
-@pytest.mark.parametrize(("times", "window", "tokens"), [
-    ([0.0, 1.0, 2.0, 3.0], (1.0, 2.0), 1.0),   # one whole gap inside
-    ([0.0, 1.0, 2.0, 3.0], (1.5, 1.75), 0.25),  # a window shorter than a token gets its share
-    ([0.0, 1.0, 2.0, 3.0], (2.5, 9.0), 0.5),   # past the stream's end
-    ([0.0, 1.0, 2.0, 3.0], (5.0, 6.0), 0.0),
+STEADY = [(0.0, 4), (1.0, 5), (2.0, 6), (3.0, 7)]  # (time, tokens so far): one token a second
+
+
+@pytest.mark.parametrize(("arrivals", "window", "tokens"), [
+    (STEADY, (1.0, 2.0), 1.0),    # one whole gap inside
+    (STEADY, (1.5, 1.75), 0.25),  # a window shorter than a token gets its share
+    (STEADY, (2.5, 9.0), 0.5),    # past the stream's end
+    (STEADY, (5.0, 6.0), 0.0),
+    ([(0.0, 4), (1.0, 8)], (0.5, 1.0), 2.0),  # tokens merged into one chunk are spread over its gap
 ])
-def test_tokens_in_window(times, window, tokens):
-    assert tokens_in_window(times, window) == pytest.approx(tokens)
+def test_tokens_in_window(arrivals, window, tokens):
+    assert tokens_in_window(arrivals, window) == pytest.approx(tokens)
 
 
 def test_decode_rates_inside_and_outside_the_windows():
-    # 10 tok/s outside; inside the window of the first stream the gap is 0.5 s (2 tok/s).
-    slow = [0.0, 0.1, 0.2, 0.7, 0.8, 0.9]
-    steady = [0.0, 0.1, 0.2, 0.3]
+    # 10 tok/s outside; inside the window of the first stream one token took 0.5 s (2 tok/s).
+    slow = [(0.0, 1), (0.1, 2), (0.2, 3), (0.7, 4), (0.8, 5), (0.9, 6)]
+    steady = [(0.0, 1), (0.1, 2), (0.2, 3), (0.3, 4)]
     inside, outside = decode_rates([(slow, (0.2, 0.7)), (steady, (5.0, 6.0))])
     assert (inside, outside) == (2.0, 10.0)
 
