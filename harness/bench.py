@@ -3,17 +3,19 @@ process, so ratios compare like with like on a noisy shared machine."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 import statistics
 import time
 import uuid
 from typing import Any
 
-from harness.client import Client
+from harness.client import AsyncClient, ChatDelta, Client
 from harness.constrained import action_schema, tools_for_prompt
 from harness.prompt import render_system
 from harness.toolcalls import StreamingToolCallParser, parse_tool_calls
-from harness.tools import ToolSet, tool
+from harness.tools import Tool, ToolSet, tool
 
 
 def model_text_corpus(target_bytes: int = 1_000_000, seed: int = 7) -> str:
@@ -94,8 +96,10 @@ BENCH_QUESTIONS = ["What's the weather in Oslo?", "Find my notes about the budge
                    "What's the weather in Buenos Aires in fahrenheit?", "Search my notes for 'vLLM prefix cache'."]
 
 
-def bench_constrained(client: Client, repeats: int = 5) -> dict[str, Any]:
-    """Decode speed of tool-call turns with and without guided decoding, on the live server.
+def bench_constrained(client: Client, repeats: int = 5, tool_counts: tuple[int, ...] = (10, 50),
+                      grammar_repeats: int = 5) -> dict[str, Any]:
+    """Decode speed of tool-call turns with and without guided decoding, on the live server, and
+    what compiling a new tool set's grammar costs (see grammar_cost).
 
     Both modes answer the same questions from the same cached system prompt; decode speed is
     (completion tokens - 1) / (time after the first token), time to first token includes any
@@ -128,7 +132,145 @@ def bench_constrained(client: Client, repeats: int = 5) -> dict[str, Any]:
         report[f"{mode}_ttft_s"] = round(statistics.median(m["ttft"]), 4)
         report[f"{mode}_valid_call_share"] = round(sum(m["ok"]) / len(m["ok"]), 3)
     report["decode_ratio"] = round(report["constrained_decode_tokens_per_s"] / report["free_decode_tokens_per_s"], 3)
+    report["same_tools_identical_bytes"] = stable_schema_check()
+
+    async def grammars() -> list[dict[str, Any]]:
+        async with AsyncClient(base_url=client.base_url, model=client.get_model()) as aclient:
+            return [await grammar_cost(aclient, n, grammar_repeats) for n in tool_counts]
+
+    report["grammar"] = asyncio.run(grammars())
+    report["grammar_repeats"] = grammar_repeats
     return report
+
+
+# --- the cost of a new tool set's grammar ------------------------------------------------------
+
+_ARG_SHAPES: list[dict[str, Any]] = [  # shapes real tools take; never `pattern` (xgrammar rejects it here)
+    {"type": "string", "description": "a name or path"},
+    {"type": "integer", "minimum": 1, "maximum": 100, "description": "how many"},
+    {"type": "string", "enum": ["low", "medium", "high"], "description": "the level"},
+    {"type": "boolean", "description": "whether to include hidden items"},
+    {"type": "array", "items": {"type": "string"}, "maxItems": 8, "description": "the tags"},
+    {"type": "object", "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}},
+     "required": ["start"], "description": "a line range"},
+    {"type": "number", "description": "a threshold between 0 and 1"},
+]
+
+
+def synthetic_tools(n: int, tag: str) -> ToolSet:
+    """``n`` distinct tools shaped like real ones (2 to 4 arguments of mixed types, one optional);
+    ``tag`` goes into every name, so a new tag is a tool set the server has never compiled."""
+    made = []
+    for i in range(n):
+        arity = 2 + i % 3
+        names = [f"arg{j}" for j in range(arity)]
+        props = {name: _ARG_SHAPES[(i + j) % len(_ARG_SHAPES)] for j, name in enumerate(names)}
+        made.append(Tool.from_schema(f"t{tag}_{i:02d}", f"Synthetic tool {i}.",
+                                     {"type": "object", "properties": props, "required": names[:-1]},
+                                     lambda **kwargs: kwargs))
+    return ToolSet(made)
+
+
+def schema_bytes(schema: dict[str, Any]) -> bytes:
+    """The schema as the request carries it (key order kept: it is the order the grammar writes)."""
+    return json.dumps(schema, ensure_ascii=False).encode()
+
+
+GRAMMAR_PROMPT = [{"role": "system", "content": "Call one of the tools."}, {"role": "user", "content": "Go."}]
+STREAM_PROMPT = [{"role": "user", "content": "Count from 1 to 500, separated by spaces."}]
+
+
+async def _first_token_s(client: AsyncClient, schema: dict[str, Any] | None) -> float:
+    """Seconds to the first token of a one-token reply (with ``schema``: under guided decoding)."""
+    options: dict[str, Any] = {"max_tokens": 1, "temperature": 0}
+    if schema is not None:
+        options["json_schema"] = schema
+    result = await client.complete(GRAMMAR_PROMPT, **options)
+    return result.ttft_s or result.elapsed_s
+
+
+Arrivals = list[tuple[float, int]]  # (time, completion tokens so far) per streamed chunk
+
+
+async def _stream_beside(client: AsyncClient, schema: dict[str, Any], warmup_tokens: int = 8,
+                         max_tokens: int = 48) -> tuple[Arrivals, tuple[float, float]]:
+    """A free-text stream with a guided one-token request sent into its middle: the stream's chunk
+    arrivals with the server's running token count (under load vLLM merges tokens into one chunk),
+    past its first few tokens, which carry its prefill; and the request's window (sent, first token)."""
+    arrivals: Arrivals = []
+    window: list[float] = []
+    started = asyncio.Event()
+
+    async def stream() -> None:
+        usage = {"stream_options": {"include_usage": True, "continuous_usage_stats": True}, "ignore_eos": True}
+        async for item in client.stream_chat(STREAM_PROMPT, max_tokens=max_tokens, temperature=0, extra=usage):
+            if isinstance(item, ChatDelta) and item.usage is not None and item.usage.completion_tokens:
+                arrivals.append((time.perf_counter(), item.usage.completion_tokens))
+                if item.usage.completion_tokens >= warmup_tokens:
+                    started.set()
+        started.set()  # a stream that ended early must not leave the request waiting
+
+    async def probe() -> None:
+        await started.wait()
+        t0 = time.perf_counter()
+        await _first_token_s(client, schema)
+        window.extend([t0, time.perf_counter()])
+
+    await asyncio.gather(stream(), probe())
+    return [(t, n) for t, n in arrivals if n > warmup_tokens // 2], (window[0], window[1])
+
+
+def tokens_in_window(arrivals: Arrivals, window: tuple[float, float]) -> float:
+    """How many of a stream's tokens fall in ``window``: the tokens of each chunk are spread over the
+    gap before it, so a gap that straddles an edge counts by the share of it inside."""
+    start, end = window
+    return sum((nb - na) * max(0.0, min(b, end) - max(a, start)) / (b - a)
+               for (a, na), (b, nb) in zip(arrivals, arrivals[1:]) if b > a)
+
+
+def decode_rates(streams: list[tuple[Arrivals, tuple[float, float]]]) -> tuple[float | None, float | None]:
+    """Tokens per second of streams inside their windows and outside them, pooled over the streams."""
+    streams = [(t, w) for t, w in streams if len(t) > 1]  # a stream that ended at once timed nothing
+    inside = sum(tokens_in_window(t, w) for t, w in streams)
+    inside_s = sum(max(0.0, min(w[1], t[-1][0]) - max(w[0], t[0][0])) for t, w in streams)
+    outside = sum(t[-1][1] - t[0][1] for t, _ in streams) - inside
+    outside_s = sum(t[-1][0] - t[0][0] for t, _ in streams) - inside_s
+    return (round(inside / inside_s, 2) if inside_s > 0 else None,
+            round(outside / outside_s, 2) if outside_s > 0 else None)
+
+
+async def grammar_cost(client: AsyncClient, n_tools: int, repeats: int = 5) -> dict[str, Any]:
+    """What a new tool set's action grammar costs: the first guided request's time to first token
+    (compilation included) vs the same tools again (the server's grammar cache) vs no grammar,
+    and a concurrent stream's decode rate while it compiles vs while a cached one is used."""
+    new_s, again_s, free_s = [], [], []
+    beside: dict[str, list[tuple[Arrivals, tuple[float, float]]]] = {"new": [], "cached": []}
+    for _ in range(repeats):
+        schema = action_schema(synthetic_tools(n_tools, uuid.uuid4().hex[:8]))
+        free_s.append(await _first_token_s(client, None))
+        new_s.append(await _first_token_s(client, schema))
+        again_s.append(await _first_token_s(client, schema))
+        schema = action_schema(synthetic_tools(n_tools, uuid.uuid4().hex[:8]))
+        beside["new"].append(await _stream_beside(client, schema))
+        beside["cached"].append(await _stream_beside(client, schema))
+    report: dict[str, Any] = {
+        "tools": n_tools, "schema_bytes": len(schema_bytes(schema)),
+        "first_request_ttft_s": round(statistics.median(new_s), 4),
+        "same_tools_again_ttft_s": round(statistics.median(again_s), 4),
+        "no_grammar_ttft_s": round(statistics.median(free_s), 4),
+    }
+    report["compile_s"] = round(report["first_request_ttft_s"] - report["same_tools_again_ttft_s"], 4)
+    report["stream_alone_tokens_per_s"] = decode_rates(beside["new"] + beside["cached"])[1]
+    report["stream_during_compile_tokens_per_s"] = decode_rates(beside["new"])[0]
+    report["stream_during_cached_tokens_per_s"] = decode_rates(beside["cached"])[0]
+    return report
+
+
+def stable_schema_check() -> bool:
+    """Whether the same tools, registered in another order and declared afresh, give the same bytes."""
+    first = synthetic_tools(12, "stable")
+    again = ToolSet(reversed(list(synthetic_tools(12, "stable"))))
+    return schema_bytes(action_schema(first)) == schema_bytes(action_schema(again))
 
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
@@ -217,8 +359,6 @@ def _requests_of(agent: Any) -> list[dict[str, Any]]:
 
 def resume_episode(base_url: str, model: str, db: str, skills_dir: str, salt: str, session: str) -> None:
     """The resumed turn, run in a fresh process by bench_prefix; prints its requests as JSON."""
-    import json
-
     agent = _episode_agent(base_url, model, db, skills_dir, salt, session)
     agent.run(RESUMED_TASK)
     print(json.dumps(_requests_of(agent)))
@@ -233,10 +373,10 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def bench_prefix(client: Client, block_size: int = 128) -> dict[str, Any]:
+def bench_prefix(client: Client, block_size: int = 128, session_turns: int = 0, sessions: int = 3) -> dict[str, Any]:
     """Cached vs ideal prompt tokens per request over a scripted episode with tool calls, a memory
-    recall, a skill load and a resume in a fresh process (see EPISODE)."""
-    import json
+    recall, a skill load and a resume in a fresh process (see EPISODE); with ``session_turns``, also
+    ``sessions`` long sessions of that many turns (see long_session, ttft_summary)."""
     import subprocess
     import sys
     import tempfile
@@ -291,11 +431,60 @@ def bench_prefix(client: Client, block_size: int = 128) -> dict[str, Any]:
                       "ratio": round(r["cached_tokens"] / ideal, 4) if ideal else None})
     cached = sum(t["cached_tokens"] for t in turns)
     ideal = sum(t["ideal_tokens"] for t in turns)
-    return {"model": client.get_model(), "block_size": block_size, "turns": turns, "events": events,
+    long = ttft_summary([long_session(client, session_turns) for _ in range(sessions)]) if session_turns else {}
+    return {**long, "model": client.get_model(), "block_size": block_size, "turns": turns, "events": events,
             "prompt_tokens": sum(t["prompt_tokens"] for t in turns), "cached_tokens": cached,
             "ideal_tokens": ideal, "ratio": round(cached / ideal, 4) if ideal else None,
             "server_hits_delta": int(after.hits - before.hits),
             "server_queries_delta": int(after.queries - before.queries)}
+
+
+# --- a long session: time to first token at turn N vs turn 1 -------------------------------------
+
+SESSION_TASKS = ["What's the weather in {city}?", "Thanks. Is that warm for {city}?",
+                 "And in fahrenheit, for {city}?", "Say in one sentence what you did for {city}."]
+
+
+def session_task(turn: int) -> str:
+    """The user's message at ``turn`` (from 1): weather questions and follow-ups, cycling over cities."""
+    return SESSION_TASKS[(turn - 1) % len(SESSION_TASKS)].format(city=CITIES[(turn - 1) // len(SESSION_TASKS) % len(CITIES)])
+
+
+def long_session(client: Client, turns: int) -> list[dict[str, Any]]:
+    """One session of ``turns`` user turns on one agent, after an earlier session with the same
+    configuration (so turn 1 finds the system prompt, and the grammar, already on the server, as
+    a real session does); per turn, its first request's tokens and time to first token."""
+    from harness.agent import Agent
+
+    salt = uuid.uuid4().hex  # this session's own blocks: earlier runs cannot make it look faster
+    model = client.get_model()
+
+    def agent() -> Agent:
+        return Agent(client=AsyncClient(base_url=client.base_url, model=model), tools=[get_weather], max_steps=4,
+                     cache_salt=salt)
+
+    with agent() as warm:
+        warm.run("Hello!")
+    out = []
+    with agent() as session:
+        for turn in range(1, turns + 1):
+            first = session.run(session_task(turn)).turns[0]
+            out.append({"turn": turn, "prompt_tokens": first.usage.prompt_tokens,
+                        "cached_tokens": first.usage.cached_tokens,
+                        "ttft_s": first.ttft_s if first.ttft_s is not None else first.elapsed_s})
+    return out
+
+
+def ttft_summary(sessions: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Medians over sessions of each turn's figures, and time to first token at the last turn over the first."""
+    per_turn = [{"turn": rows[0]["turn"],
+                 **{k: statistics.median(r[k] for r in rows) for k in ("prompt_tokens", "cached_tokens", "ttft_s")}}
+                for rows in zip(*sessions)]
+    for row in per_turn:
+        row["ttft_s"] = round(row["ttft_s"], 4)
+    first, last = per_turn[0]["ttft_s"], per_turn[-1]["ttft_s"]
+    return {"sessions": len(sessions), "session_turns": per_turn, "ttft_first_s": first, "ttft_last_s": last,
+            "ttft_ratio": round(last / first, 3) if first else None}
 
 
 # --- many agents at once -------------------------------------------------------------------------
@@ -315,8 +504,6 @@ async def _one_agent(base_url: str, model: str, city: str) -> Any:
 
 def bench_concurrent(client: Client, agents: int = 16) -> dict[str, Any]:
     """N agents at once against one server vs the same N one after another."""
-    import asyncio
-
     cities = [CITIES[i % len(CITIES)] for i in range(agents)]
     base_url, model = client.base_url, client.get_model()
     asyncio.run(_one_agent(base_url, model, "Reykjavik"))  # the shared system prompt is now cached
@@ -347,8 +534,6 @@ def bench_concurrent(client: Client, agents: int = 16) -> dict[str, Any]:
 def bench_overhead(messages: int = 200, turns: int = 50) -> dict[str, Any]:
     """Harness time per model turn (render, request, stream parsing, tools, SQLite commit) with a
     ``messages``-long transcript, against an in-process server whose own time is subtracted."""
-    import asyncio
-    import json as _json
     import tempfile
     from pathlib import Path
 
@@ -369,11 +554,11 @@ def bench_overhead(messages: int = 200, turns: int = 50) -> dict[str, Any]:
         if request.url.path == "/v1/models":
             response = httpx.Response(200, json={"data": [{"id": "bench", "max_model_len": 1_000_000}]})
         else:
-            _json.loads(request.content)  # what a server does first; counted as server time
+            json.loads(request.content)  # what a server does first; counted as server time
             text = reply_cycle[counter[0] % 2]
             counter[0] += 1
             chunks = [text[i:i + 4] for i in range(0, len(text), 4)]
-            body = "".join(f"data: {_json.dumps({'choices': [{'index': 0, 'delta': {'content': c}}]})}\n\n"
+            body = "".join(f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': c}}]})}\n\n"
                            for c in chunks)
             body += ('data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
                      'data: {"choices":[],"usage":{"prompt_tokens":9000,"completion_tokens":12,'

@@ -347,13 +347,19 @@ def bench_recall_cmd(as_json: bool, facts: int, queries: int) -> None:
 @base_url_option
 @model_option
 @click.option("--json", "as_json", is_flag=True)
-def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool) -> None:
+@click.option("--turns", default=0, show_default=True, type=click.IntRange(min=0),
+              help="also run long sessions of this many turns: time to first token at the last turn vs the first")
+@click.option("--sessions", default=3, show_default=True, type=click.IntRange(min=1),
+              help="long sessions to run for --turns (medians)")
+def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool, turns: int, sessions: int) -> None:
     """Prefix-cache reuse over a scripted episode with tools, recall, a skill and a resume (live)."""
     from harness.bench import bench_prefix
 
+    if turns == 1:
+        raise click.BadParameter("turn 1 would be compared with itself: pass 2 or more, e.g. 20", param_hint="--turns")
     with _client(base_url, model) as client:
         client.check_model()
-        report = bench_prefix(client)
+        report = bench_prefix(client, session_turns=turns, sessions=sessions)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return
@@ -365,6 +371,13 @@ def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool) -> 
                    f"{t['ideal_tokens']:>7} {ratio:>6}")
     click.echo(f"total: {report['cached_tokens']} cached of {report['ideal_tokens']} ideal -> ratio {report['ratio']}"
                f" (server counters: +{report['server_hits_delta']} hits of +{report['server_queries_delta']} queried)")
+    if turns:
+        click.echo(f"long session, {turns} turns, medians of {report['sessions']} sessions (first request of each turn):")
+        click.echo(f"{'turn':>7}  {'prompt':>7} {'cached':>7} {'ttft s':>7}")
+        for t in report["session_turns"]:
+            click.echo(f"{t['turn']:>7}  {t['prompt_tokens']:>7.0f} {t['cached_tokens']:>7.0f} {t['ttft_s']:>7.3f}")
+        click.echo(f"time to first token: turn {turns} {report['ttft_last_s']:.3f} s / turn 1 "
+                   f"{report['ttft_first_s']:.3f} s = {report['ttft_ratio']} (goal <= 1.5)")
 
 
 @bench.command("serving")
@@ -433,18 +446,33 @@ def bench_overhead_cmd(messages: int, turns: int, as_json: bool) -> None:
                f"p95 {report['p95_ms']} ms ({report['turns']} runs)")
 
 
+def tool_counts(value: str) -> tuple[int, ...]:
+    """``--tool-sets 10,50``: the sizes of the new tool sets whose grammar cost is measured."""
+    try:
+        counts = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        counts = ()
+    if not counts or any(n < 1 for n in counts):
+        raise click.BadParameter(f"{value!r} is not a comma list of tool counts (each 1 or more), e.g. 10,50")
+    return counts
+
+
 @bench.command("constrained")
 @base_url_option
 @model_option
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--repeats", default=5, show_default=True)
-def bench_constrained_cmd(base_url: str | None, model: str | None, as_json: bool, repeats: int) -> None:
-    """Decode speed of tool-call turns with and without guided decoding (live server)."""
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--tool-sets", "tools_arg", default="10,50", show_default=True,
+              help="sizes of the new tool sets whose grammar compilation is measured")
+def bench_constrained_cmd(base_url: str | None, model: str | None, as_json: bool, repeats: int, tools_arg: str) -> None:
+    """Decode speed of tool-call turns with and without guided decoding, and the cost of a new tool
+    set's grammar (live server)."""
     from harness.bench import bench_constrained
 
+    counts = tool_counts(tools_arg)
     with _client(base_url, model) as client:
         client.check_model()
-        report = bench_constrained(client, repeats=repeats)
+        report = bench_constrained(client, repeats=repeats, tool_counts=counts, grammar_repeats=repeats)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return
@@ -453,6 +481,19 @@ def bench_constrained_cmd(base_url: str | None, model: str | None, as_json: bool
         click.echo(f"  {mode:<12} decode {report[f'{mode}_decode_tokens_per_s']:6.2f} tok/s, "
                    f"ttft {report[f'{mode}_ttft_s']:.3f} s, valid calls {report[f'{mode}_valid_call_share']:.0%}")
     click.echo(f"  constrained/free decode speed: {report['decode_ratio']}")
+    click.echo(f"grammar of a new tool set, medians of {report['grammar_repeats']} "
+               f"(same tools give identical schema bytes: {'yes' if report['same_tools_identical_bytes'] else 'NO'}):")
+    for g in report["grammar"]:
+        click.echo(f"  {g['tools']:>3} tools ({g['schema_bytes']:,} bytes): time to first token "
+                   f"{g['first_request_ttft_s']:.3f} s new, {g['same_tools_again_ttft_s']:.3f} s same tools again, "
+                   f"{g['no_grammar_ttft_s']:.3f} s no grammar -> compile {g['compile_s']:.3f} s")
+        click.echo(f"      a stream beside it: {_tps(g['stream_alone_tokens_per_s'])} alone, "
+                   f"{_tps(g['stream_during_compile_tokens_per_s'])} while it compiles, "
+                   f"{_tps(g['stream_during_cached_tokens_per_s'])} beside a cached one")
+
+
+def _tps(value: float | None) -> str:
+    return f"{value:.1f} tok/s" if value is not None else "- tok/s"
 
 
 @bench.command("tooluse")

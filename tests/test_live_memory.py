@@ -39,10 +39,11 @@ def test_every_prompt_extends_the_previous_prompt_plus_reply(live_server, tmp_pa
 
 # The cache's guarantee whatever the model says: on the small model.
 def test_bench_prefix_json_reports_near_ideal_reuse(small_server):
-    out = subprocess.run([sys.executable, "-m", "harness.cli", "bench", "prefix", "--json",
-                          "--base-url", small_server.base_url], capture_output=True, text=True, timeout=900)
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "bench", "prefix", "--json", "--turns", "2",
+                          "--sessions", "1", "--base-url", small_server.base_url],
+                         capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert {"turns", "cached_tokens", "ideal_tokens", "ratio"} <= report.keys()
+    assert {"turns", "cached_tokens", "ideal_tokens", "ratio", "ttft_first_s", "ttft_last_s", "ttft_ratio"} <= report.keys()
     assert any(t["phase"] == "resumed (new process)" for t in report["turns"])
     assert report["ratio"] >= 0.98
