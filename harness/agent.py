@@ -294,7 +294,7 @@ class Agent:
         Ends with Final. The planner runs each plan step as one such loop (see harness/run.py)."""
         await self._ensure_system()
         self._append({"role": "user", "content": content})
-        run, retries = Run(policy), 0
+        run, retries = Run(policy, task=content), 0
         stop: ev.StopReason = "max_steps"
         text, error = "", None
         try:
@@ -405,8 +405,8 @@ class Agent:
             messages = [{"role": "tool", "tool_call_id": tc.get("id", ""), "name": r.name, "content": r.output}
                         for tc, r in zip(record.server_tool_calls, record.results, strict=True)]
         else:
-            task = str(self.messages[run.turns[0].prompt_messages - 1].get("content") or "") \
-                if self.techniques.restate_task else ""
+            # From the run, not the transcript: compaction may have moved the user's message.
+            task = run.task if self.techniques.restate_task else ""
             messages = tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
                                             constrained=record.constrained, task=task)
         for message in messages:

@@ -34,6 +34,7 @@ class Run:
     """The state one run carries between its turns."""
 
     policy: Policy
+    task: str = ""  # the user's words that started the run (restated after tool results)
     turns: list[TurnRecord] = field(default_factory=list)  # this run's model requests, in order
     force_answer: bool = False  # the next action must be an answer (a repeated call, the last retry)
 

@@ -337,3 +337,31 @@ def test_cli_on_a_newer_schema_is_a_clear_error(tmp_path):
 def test_memory_path_that_is_a_directory_is_a_clear_error(tmp_path):
     out = _cli(["memory", "list", "--memory", str(tmp_path)], tmp_path)
     assert (out.exit_code, type(out.exception), "is a directory" in out.output) == (1, SystemExit, True), out.output
+
+
+def test_task_restated_after_a_compaction_within_the_run(tmp_path):
+    # Compaction between two calls of one run moves the user's message; the restated task must
+    # still be the user's words (it once indexed the transcript by a stale position).
+    from harness.techniques import Techniques
+    from harness.tools import tool
+
+    @tool
+    def lookup(city: str) -> str:
+        """Look up a city's weather."""
+        return f"{city}: cloudy, 19 C " + "x" * 300
+
+    call = '<tool_call>{{"name": "lookup", "arguments": {{"city": "{}"}}}}</tool_call>'
+    server = ScriptedServer([Reply("ok"), Reply(call.format("Oslo")), Reply("Summary: weather."),
+                             Reply(call.format("Rome")), Reply("Summary: both."), Reply("Oslo is cooler.")],
+                            prompt_tokens=700,
+                            max_model_len=1024)
+    only_restate = Techniques.none().__class__(**{n: n == "restate_task" for n in Techniques.names()})
+    agent = Agent(client=server.client(), tools=[lookup], memory=MemoryStore(str(tmp_path / "m.db")),
+                  constrained=False, max_tokens=200, techniques=only_restate)
+    agent.run("question one " * 30)
+    events = list(agent.stream("Which is cooler, Oslo or Rome? Use lookup for each."))
+    assert any(isinstance(e, ev.Compacted) for e in events)
+    assert events[-1].result.text == "Oslo is cooler."
+    last_results = server.requests[-1]["messages"][-1]["content"]
+    assert "Rome: cloudy" in last_results and "Which is cooler, Oslo or Rome?" in last_results
+    assert "Oslo: cloudy" not in last_results  # not an earlier message taken for the task
