@@ -373,7 +373,7 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def bench_prefix(client: Client, block_size: int = 128, session_turns: int = 0, sessions: int = 3) -> dict[str, Any]:
+def bench_prefix(client: Client, block_size: int | None = None, session_turns: int = 0, sessions: int = 3) -> dict[str, Any]:
     """Cached vs ideal prompt tokens per request over a scripted episode with tool calls, a memory
     recall, a skill load and a resume in a fresh process (see EPISODE); with ``session_turns``, also
     ``sessions`` long sessions of that many turns (see long_session, ttft_summary)."""
@@ -383,6 +383,7 @@ def bench_prefix(client: Client, block_size: int = 128, session_turns: int = 0, 
     from pathlib import Path
 
     before = client.metrics()
+    block_size = block_size or before.block_size or 128  # the server's own, where it reports it
     with tempfile.TemporaryDirectory() as tmp:
         db, skills_dir = str(Path(tmp) / "memory.db"), Path(tmp) / "skills"
         (skills_dir / "packing-list").mkdir(parents=True)
@@ -393,6 +394,7 @@ def bench_prefix(client: Client, block_size: int = 128, session_turns: int = 0, 
         warm = _episode_agent(client.base_url, client.get_model(), db, str(skills_dir), salt)
         warm.run("Hello!")
         requests = [dict(r, phase="earlier session") for r in _requests_of(warm)]
+        warm.close()
         agent = _episode_agent(client.base_url, client.get_model(), db, str(skills_dir), salt)
         events: list[str] = []
         for task in EPISODE:
@@ -401,6 +403,7 @@ def bench_prefix(client: Client, block_size: int = 128, session_turns: int = 0, 
                 if name in ("ToolCallEvent", "SkillLoaded", "MemoryRecalled"):
                     events.append(name if name != "ToolCallEvent" else f"call:{event.call.name}")  # type: ignore[attr-defined]
         requests += [dict(r, phase="episode") for r in _requests_of(agent)]
+        agent.close()
         code = "import sys; from harness.bench import resume_episode; resume_episode(*sys.argv[1:])"
         out = subprocess.run([sys.executable, "-c", code, client.base_url, client.get_model(), db, str(skills_dir),
                               salt, agent.session_id], capture_output=True, text=True, timeout=600)

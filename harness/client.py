@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ class PrefixCacheCounters:
 
     queries: float = 0.0
     hits: float = 0.0
+    block_size: int | None = None  # the cache's block size (vllm:cache_config_info), where reported
 
     @property
     def hit_rate(self) -> float:
@@ -254,7 +256,10 @@ def parse_metrics(text: str) -> PrefixCacheCounters:
             value = float(line.rsplit(" ", 1)[1])
         except (IndexError, ValueError):
             continue
-        if name == "vllm:prefix_cache_queries_total":
+        if name == "vllm:cache_config_info":
+            found = re.search(r'[{,]block_size="(\d+)"', line)
+            counters.block_size = int(found.group(1)) if found else counters.block_size
+        elif name == "vllm:prefix_cache_queries_total":
             counters.queries += value
         elif name == "vllm:prefix_cache_hits_total":
             counters.hits += value
@@ -452,8 +457,9 @@ _DONE = object()
 
 
 class Client:
-    """Synchronous client: ``AsyncClient``'s methods, run on one event loop of its own.
-    ``Client()`` reads the same settings as ``AsyncClient()``."""
+    """Synchronous client: ``AsyncClient``'s methods, run on one event loop of its own, so one
+    thread at a time uses it (give each thread its own). ``Client()`` reads the same settings as
+    ``AsyncClient()``."""
 
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
                  timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:

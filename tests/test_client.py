@@ -176,6 +176,15 @@ vllm:num_requests_running{engine="0"} 0.0
     counters = parse_metrics(text)
     assert (counters.queries, counters.hits) == (4168.0, 2048.0)
     assert counters.hit_rate == pytest.approx(2048 / 4168)
+    assert counters.block_size is None  # not reported: the caller decides
+
+
+def test_metrics_reads_the_cache_block_size():
+    text = ('vllm:cache_config_info{_block_size_resolved="True",block_size="32",cache_dtype="auto",'
+            'hash_block_size="None",kv_cache_memory_bytes="1073741824"} 1.0\n'
+            'vllm:prefix_cache_hits_total{engine="0",model_name="m"} 64.0\n')
+    counters = parse_metrics(text)
+    assert (counters.block_size, counters.hits) == (32, 64.0)
 
 
 def test_payload_json_schema_becomes_response_format():

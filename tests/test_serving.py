@@ -45,7 +45,7 @@ def test_two_cores_run_unbound_passive_threads_on_every_core():
     assert (chosen.reserved_cpus, chosen.threads_bind, chosen.omp_wait_policy) == (0, "nobind", "PASSIVE")
     assert chosen.env()["OMP_WAIT_POLICY"] == "PASSIVE"
     assert chosen.env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
-    assert chosen.args() == ["--max-num-seqs", "4"]
+    assert chosen.args() == ["--max-num-seqs", "16", "--block-size", "32"]
     assert chosen.overridden == []
 
 
@@ -82,7 +82,8 @@ def test_cpu_server_command_carries_the_settings(tmp_path, monkeypatch):
                                      flavour="vllm-cpu", settings=chosen)
     assert env["OMP_WAIT_POLICY"] == "PASSIVE"
     assert env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
-    assert cmd[cmd.index("--max-num-seqs") + 1] == "4"
+    assert cmd[cmd.index("--max-num-seqs") + 1] == "16"
+    assert cmd[cmd.index("--block-size") + 1] == "32"  # the CPU backend's smallest: less re-prefilled per turn
 
 
 def test_an_empty_setting_leaves_the_runtime_default(tmp_path, monkeypatch):
@@ -96,7 +97,7 @@ def test_an_empty_setting_leaves_the_runtime_default(tmp_path, monkeypatch):
 def test_gpu_server_command_sets_no_cpu_threads(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     cmd, env = server.server_command(Path("/m"), "m", 8021, max_model_len=4096, tool_parser=None, flavour="vllm")
-    assert "OMP_WAIT_POLICY" not in env and "--max-num-seqs" not in cmd
+    assert "OMP_WAIT_POLICY" not in env and "--max-num-seqs" not in cmd and "--block-size" not in cmd
 
 
 def test_settings_round_trip_through_the_file_doctor_reads(tmp_path):
