@@ -14,20 +14,8 @@ from harness.agent import Agent
 from harness.client import Usage
 from harness import Policy
 from harness.techniques import Techniques
-from harness.tools import tool
 from scripted import Reply, ScriptedServer
-
-
-@tool
-def lookup(key: str) -> str:
-    """Look a key up."""
-    return {"a": "apple"}.get(key, "")
-
-
-@tool
-def shout(text: str) -> str:
-    """Upper-case a text."""
-    return text.upper()
+from test_planner import lookup, shout  # the same two tools as the planner's tests
 
 
 def action(name: str, **args) -> Reply:
