@@ -162,4 +162,4 @@ class Final:
 
 
 Event = (TextDelta | ThinkingDelta | ToolCallEvent | ToolResultEvent | ParseProblem | SkillLoaded
-         | MemoryRecalled | Compacted | TurnUsage | PlanEvent | StepStarted | StepFinished | Final)
+         | AnswerRejected | MemoryRecalled | Compacted | TurnUsage | PlanEvent | StepStarted | StepFinished | Final)

@@ -210,3 +210,11 @@ def test_a_repeated_call_is_not_rerun_and_the_next_action_must_answer():
     first, last = (server.requests[i]["response_format"]["json_schema"]["schema"] for i in (0, 2))
     assert len(first["anyOf"]) == 3  # add, slow, final_answer
     assert [o["properties"]["name"]["const"] for o in last["anyOf"]] == ["final_answer"]
+
+
+def test_every_event_class_is_in_the_event_union():
+    import typing
+
+    union = set(typing.get_args(ev.Event))
+    classes = {c for c in vars(ev).values() if isinstance(c, type) and c.__module__ == ev.__name__}
+    assert classes - union == {ev.TurnRecord, ev.Result}  # data carried by events, not events
