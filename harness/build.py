@@ -35,8 +35,8 @@ def build_agent(settings: Settings, *, session: str | None = None, no_memory: bo
                 no_mcp: bool = False) -> "Agent":
     """The agent ``settings`` describe. ``ask_trust(project) -> bool`` asks the user whether to trust
     the project's own skills and .mcp.json; without it (``harness run``, scripts) untrusted ones are
-    skipped with a warning. Approval is ``allow_all`` with ``settings.yes``, else ``deny_all`` (the
-    REPL sets its own)."""
+    skipped with a warning. Approval is ``allow_all`` with ``settings.yes``, else ``deny_all`` (which the
+    REPL replaces with asking the person at the terminal)."""
     from harness.agent import Agent
     from harness.client import AsyncClient
     from harness.skills import default_skill_paths, load_skills

@@ -13,7 +13,9 @@ import contextlib
 import difflib
 import json
 import re
+import signal
 import sys
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ from harness.skill_trust import ProjectSkills
 from harness.memory import Session, StoredMessage, StoreError
 from harness.prompt import PARSE_ERRORS_OPENING
 from harness.toolcalls import parse_tool_calls
+from harness.tools import deny_all
 
 
 @dataclass(frozen=True)
@@ -439,7 +442,7 @@ class Repl:
         self.last_thinking = ""
         self.always: set[str] = set()
         self.kv_per_token: int | None = None
-        self.agent.approve = self.approve
+        self._adopt(self.agent)
         self.interactive = sys.stdin.isatty() and sys.stdout.isatty()
         self._prompt: Any = None
 
@@ -496,6 +499,17 @@ class Repl:
             except EOFError:
                 return None
 
+    def _ask(self, prompt: str) -> str:
+        """One line from the person. The agent's event loop turns a Ctrl-C into cancelling its task,
+        which a blocking input never notices: here Ctrl-C must raise at once (and refuse)."""
+        if threading.current_thread() is not threading.main_thread():
+            return self.console.input(prompt)
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            return self.console.input(prompt)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def approve(self, name: str, arguments: dict[str, Any]) -> bool:
         if name in self.always:
             return True
@@ -506,7 +520,7 @@ class Repl:
         self.console.print(approval_request(name, arguments))
         while True:
             try:
-                answer = self.console.input("  [bold]y[/]es / [bold]n[/]o / [bold]a[/]lways for this tool: ")
+                answer = self._ask("  [bold]y[/]es / [bold]n[/]o / [bold]a[/]lways for this tool: ")
             except (EOFError, KeyboardInterrupt):
                 return False
             answer = answer.strip().lower()
@@ -732,9 +746,14 @@ class Repl:
             raise HarnessError("memory is off in this session", hint="start harness chat without --no-memory")
         return self.agent.memory
 
+    def _adopt(self, agent: Any) -> None:
+        """Ask the person at the terminal, unless the agent was built to allow all (--yes)."""
+        if agent.approve is deny_all:
+            agent.approve = self.approve
+
     def _switch(self, session: str | None) -> None:
         agent = self.make_agent(session)
-        agent.approve = self.approve
+        self._adopt(agent)
         # The old session's client and store go with it (only once the new one was built).
         self.agent, old = agent, self.agent
         old.close()

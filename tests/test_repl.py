@@ -257,3 +257,38 @@ def test_sessions_show_their_titles(tmp_path):
     sid = store.new_session(title="tidy my notes")
     store.append(sid, {"role": "user", "content": "tidy my notes"})
     assert shown(*session_lines(store.sessions(), sid)).startswith(f" *{sid}     1 messages  tidy my notes")
+
+
+def test_yes_keeps_allow_all_and_otherwise_the_terminal_is_asked():
+    # harness chat --yes builds an agent that may run every tool: the REPL must not ask anyway.
+    from harness.tools import allow_all
+
+    console = Console(file=io.StringIO(), width=100)
+    yes = Repl(lambda session: Agent(client=AsyncClient("http://127.0.0.1:9"), approve=allow_all), console=console)
+    asked = Repl(lambda session: Agent(client=AsyncClient("http://127.0.0.1:9")), console=console)
+    assert yes.agent.approve is allow_all
+    assert asked.agent.approve == asked.approve
+    yes._switch(None)
+    assert yes.agent.approve is allow_all
+
+
+def test_ctrl_c_at_the_approval_prompt_refuses_at_once(monkeypatch):
+    # While a run is in flight, asyncio.Runner's SIGINT handler only cancels its task: a blocking
+    # prompt would not notice. The prompt must see the first Ctrl-C and refuse the call.
+    import os
+    import signal
+
+    repl = Repl(lambda session: Agent(client=AsyncClient("http://127.0.0.1:9")), console=recording())
+    repl.interactive = True
+
+    def ctrl_c_then_yes(prompt):
+        os.kill(os.getpid(), signal.SIGINT)
+        return "y"
+
+    monkeypatch.setattr(repl.console, "input", ctrl_c_then_yes)
+    previous = signal.signal(signal.SIGINT, lambda *a: None)  # what the runner installs, roughly
+    try:
+        assert repl.approve("run_shell", {"command": "ls"}) is False
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
