@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.client import ChatResult, Client
+from harness.errors import HarnessError
 from harness.toolcalls import StreamingToolCallParser
 
 # The CPU flags (as /proc/cpuinfo spells them) that decide how fast vLLM's CPU kernels run.
@@ -122,12 +123,24 @@ def choose(cores: int, features: list[str], environ: dict[str, str] | None = Non
         return settings
     return ServingSettings(
         cores=cores, cpu_features=list(features),
-        reserved_cpus=int(environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU", settings.reserved_cpus)),
+        reserved_cpus=_whole_number(environ, "VLLM_CPU_NUM_OF_RESERVED_CPU", settings.reserved_cpus),
         threads_bind=environ.get("VLLM_CPU_OMP_THREADS_BIND", settings.threads_bind),
         omp_wait_policy=environ.get("OMP_WAIT_POLICY", settings.omp_wait_policy),
-        kv_cache_gib=int(environ.get("VLLM_CPU_KVCACHE_SPACE", settings.kv_cache_gib)),
+        kv_cache_gib=_whole_number(environ, "VLLM_CPU_KVCACHE_SPACE", settings.kv_cache_gib),
         max_num_seqs=settings.max_num_seqs, reason=settings.reason, overridden=overridden,
     )
+
+
+def _whole_number(environ: dict[str, str], name: str, default: int) -> int:
+    """A variable the user set: empty means ours; anything but a whole number is their mistake."""
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise HarnessError(f"{name}={environ[name]!r} is not a whole number",
+                           hint=f"unset it to let harness serve choose ({default}), or set a number") from None
 
 
 def for_this_machine() -> ServingSettings:

@@ -133,3 +133,12 @@ def test_doctor_ignores_cpu_features_on_a_gpu_build():
 def test_bench_serving_refuses_zero_repeats():
     with pytest.raises(ValueError, match="repeats must be at least 1"):
         serving.bench_serving(None, repeats=0)  # type: ignore[arg-type]
+
+
+def test_a_variable_that_is_not_a_number_is_a_clear_error_and_empty_means_ours():
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="VLLM_CPU_KVCACHE_SPACE='lots' is not a whole number"):
+        serving.choose(2, [], environ={"VLLM_CPU_KVCACHE_SPACE": "lots"})
+    chosen = serving.choose(2, [], environ={"VLLM_CPU_NUM_OF_RESERVED_CPU": ""})
+    assert chosen.reserved_cpus == 0
