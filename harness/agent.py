@@ -270,6 +270,7 @@ class Agent:
 
     async def astream(self, task: str, skill: str | None = None, plan: bool = False) -> AsyncIterator[ev.Event]:
         """Events of one run: the loop below, or plan-and-execute (harness/planner.py)."""
+        self.transcript.name(task or f"/{skill}")  # the user's words, not a plan or skill prompt
         content = self.user_turn(task, skill)
         if self.pool is not None:
             self.client = await self.pool.client_for(self.session_id)

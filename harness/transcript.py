@@ -65,11 +65,15 @@ class Transcript:
         """Add a message and commit it to the store now (before anything else can go wrong)."""
         if self.store is not None and self.session_id is not None:
             self._seqs.append(self.store.append(self.session_id, message, kind=kind, **meta))
-            if self.title is None and message.get("role") == "user" and kind == "message":
-                # Listings (harness sessions, /sessions) name a session by how it began.
-                self.title = title_of(str(message.get("content") or ""))
-                self.store.set_title(self.session_id, self.title)
+            if message.get("role") == "user" and kind == "message":
+                self.name(str(message.get("content") or ""))
         self.messages.append(message)
+
+    def name(self, text: str) -> None:
+        """Title the session by how it began (harness memory list, /sessions), once."""
+        if self.title is None and self.store is not None and self.session_id is not None:
+            self.title = title_of(text)
+            self.store.set_title(self.session_id, self.title)
 
     def compact(self, summary: str, keep: int) -> Compaction:
         """Replace every message between the system prompt and the last ``keep`` by a summary.

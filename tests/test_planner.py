@@ -148,3 +148,12 @@ def test_a_step_never_runs_a_tool_outside_its_list(constrained):
     events = list(a.stream("what is a", plan=True))
     refused = [e for e in events if isinstance(e, ev.ToolResultEvent) and e.result.name == "write_note"]
     assert ran == [] and refused and "not one of this step's tools" in refused[0].result.output
+
+
+def test_a_planned_session_is_titled_by_the_task_not_the_planner_prompt(tmp_path):
+    server = ScriptedServer([plan(("look up a", ["lookup"])), call("lookup", key="a"), final("apple"),
+                             final("a is apple.")])
+    db = MemoryStore(tmp_path / "m.db")
+    a = agent(server, memory=db)
+    a.run("what is a?", plan=True)
+    assert db.session(a.session_id).title == "what is a?"
