@@ -292,7 +292,7 @@ class Agent:
     async def loop(self, content: str, policy: Policy = Policy()) -> AsyncIterator[ev.Event]:
         """Append a user turn, then generate → act under ``policy`` until an answer or a limit.
 
-        Ends with Final. The planner runs each plan step as one such loop (see harness/run.py)."""
+        Ends with Final. The planner runs each plan step as one such loop (harness/planner.py)."""
         await self._ensure_system()
         self._append({"role": "user", "content": content})
         run, retries = Run(policy, task=content), 0
@@ -519,10 +519,12 @@ class Agent:
 
     def close(self) -> None:
         """``aclose`` for sync callers; also ends the agent's event loop."""
-        self._loop().run(self.aclose())
-        assert self._runner is not None
-        self._runner.close()
-        self._runner = None
+        runner = self._loop()
+        try:
+            runner.run(self.aclose())
+        finally:
+            runner.close()
+            self._runner = None
 
     def __enter__(self) -> "Agent":
         return self

@@ -341,7 +341,6 @@ RESUMED_TASK = "Thanks. Which city did we talk about?"
 def _episode_agent(base_url: str | None, model: str | None, db: str, skills_dir: str, salt: str,
                    session: str | None = None):  # type: ignore[no-untyped-def]
     from harness.agent import Agent
-    from harness.client import AsyncClient
     from harness.memory import MemoryStore
     from harness.skills import load_skills
 
@@ -499,7 +498,6 @@ CITIES = ["Oslo", "Lima", "Cairo", "Perth", "Quito", "Dakar", "Hanoi", "Tunis", 
 async def _one_agent(base_url: str, model: str, city: str) -> Any:
     from harness.agent import Agent
 
-    from harness.client import AsyncClient
 
     async with Agent(tools=[get_weather], client=AsyncClient(base_url, model), max_steps=3) as agent:
         return await agent.arun(f"What's the weather in {city}?")
@@ -570,7 +568,6 @@ def bench_overhead(messages: int = 200, turns: int = 50) -> dict[str, Any]:
         server_time[0] += time.perf_counter() - started
         return response
 
-    from harness.client import AsyncClient
     from harness.memory import MemoryStore
 
     per_turn: list[float] = []

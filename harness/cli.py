@@ -126,7 +126,7 @@ def _serving_settings(base_url: str) -> serving.ServingSettings | None:
 @base_url_option
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-@click.option("--repeats", default=3, show_default=True, type=int)
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
 def doctor(base_url: str | None, model: str | None, as_json: bool, repeats: int) -> None:
     """Check the server and measure time to first token (uncached vs cached) and decode speed."""
     from harness.doctor import measure
@@ -311,7 +311,7 @@ def bench() -> None:
 @bench.command("parser")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--size", default=1_000_000, show_default=True, help="bytes of model text")
-@click.option("--repeats", default=5, show_default=True)
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1))
 def bench_parser_cmd(as_json: bool, size: int, repeats: int) -> None:
     """Tool-call parser throughput, batch and streaming, in MB/s of model text."""
     from harness.bench import bench_parser
@@ -384,7 +384,7 @@ def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool, tur
 @base_url_option
 @model_option
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--repeats", default=3, show_default=True, type=int)
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
 @click.option("--decode-tokens", default=64, show_default=True, type=int)
 @click.option("--no-busy", is_flag=True, help="load without the busy tool subprocess")
 @click.option("--no-stream", is_flag=True, help="load without the second streamed request")

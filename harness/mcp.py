@@ -1,11 +1,12 @@
 """MCP servers as harness tools: each server's tools become ``tools.Tool``s.
 
-The official ``mcp`` SDK is async, while the Agent's sync entry points make a new event loop
-per call; so each server's client session lives in ONE background thread with its own loop,
-and each tool's sync ``fn`` submits its call there and waits with the tool's timeout.
+The official ``mcp`` SDK is async, and a server outlives any one agent's event loop (the agent's,
+or a caller's own); so each server's client session lives in ONE background thread with its own
+loop, and each tool's sync ``fn`` submits its call there and waits with the tool's timeout.
 
     with MCPServer.stdio("time", sys.executable, ["-m", "mcp_server_time"]) as srv:
-        agent = Agent(tools=[*srv.tools()])
+        with Agent(tools=[*srv.tools()]) as agent:
+            ...
 
 A server that fails to start or dies is reported with the tail of its stderr; its tools then
 return a clear error result and the session goes on.

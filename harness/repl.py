@@ -536,7 +536,7 @@ class Repl:
 
     def banner(self) -> None:
         a = self.agent
-        model = a.client._model or "?"
+        model = a.client.known_model or "?"
         resumed = f" · resumed session {a.session_id} ({len(a.messages)} messages)" if len(a.messages) > 1 else ""
         self.console.print(Text.assemble(("harness chat", "bold"), " · ", visible(f"{model} at {a.client.base_url}"),
                                          visible(resumed)))
@@ -559,7 +559,8 @@ class Repl:
             self.agent.served_model()
         except HarnessError as exc:
             self.error(exc)
-        self.kv_per_token = kv_bytes_per_token(self.agent.client._model or "")
+        model = self.agent.client.known_model  # None when the server was down: no guessing from ./
+        self.kv_per_token = kv_bytes_per_token(model) if model else None
         self.banner()
         while True:
             text = self.read()
@@ -733,7 +734,7 @@ class Repl:
 
     def show_model(self, arg: str) -> None:
         a = self.agent
-        self.console.print(model_line(a.client._model, a.client.base_url, a._constrained))
+        self.console.print(model_line(a.client.known_model, a.client.base_url, a._constrained))
 
     def show_trace(self, arg: str) -> None:
         self.print_lines(trace_lines(self.last))

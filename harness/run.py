@@ -1,6 +1,6 @@
 """One run of the agent loop: the policy it runs under, the state it carries from turn to turn, and
-what each of its turns came to. A run is created per user turn and dropped when it ends; nothing
-of it lives on the agent."""
+what each of its turns came to. A run is created per ``Agent.loop`` (a user turn, or each step of a
+plan and its final answer) and dropped when it ends; nothing of it lives on the agent."""
 
 from __future__ import annotations
 

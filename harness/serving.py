@@ -69,7 +69,7 @@ class ServingSettings:
     max_num_seqs: int
     # The CPU backend's default is 128-token cache blocks: a turn then re-prefills up to 127 tokens
     # it has already seen. 32 is the smallest it takes; time to first token at turn 20 of a session
-    # fell from 2.15x turn 1 to 1.6x with the same decode speed (README).
+    # fell from 2.15x turn 1 to 1.85x with the same decode speed (README).
     block_size: int = 32
     reason: str = ""
     overridden: list[str] = field(default_factory=list)  # env names the user set themselves
@@ -190,10 +190,10 @@ def prefill_time(client: Client, prompt_tokens: int) -> float:
 def load(client: Client, busy: bool = True, stream: bool = True) -> Iterator[None]:
     """A realistic load beside the server: a tool subprocess busy on one core, and this process
     streaming and parsing another long reply."""
+    model = client.get_model()  # before anything is started that must be stopped
     spinner = (subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
                if busy else None)
     stop = threading.Event()
-    model = client.get_model()
 
     def other() -> None:
         # Its own client: a sync Client runs on its own event loop, one thread at a time.

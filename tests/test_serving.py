@@ -142,3 +142,13 @@ def test_a_variable_that_is_not_a_number_is_a_clear_error_and_empty_means_ours()
         serving.choose(2, [], environ={"VLLM_CPU_KVCACHE_SPACE": "lots"})
     chosen = serving.choose(2, [], environ={"VLLM_CPU_NUM_OF_RESERVED_CPU": ""})
     assert chosen.reserved_cpus == 0
+
+
+@pytest.mark.parametrize("command", [["bench", "serving"], ["doctor"], ["bench", "parser"]])
+def test_repeats_below_one_is_a_usage_error(command):
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    result = CliRunner().invoke(main, [*command, "--repeats", "0"])
+    assert result.exit_code == 2 and "--repeats" in result.output
