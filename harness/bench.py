@@ -358,9 +358,9 @@ def _requests_of(agent: Any) -> list[dict[str, Any]]:
 
 def resume_episode(base_url: str, model: str, db: str, skills_dir: str, salt: str, session: str) -> None:
     """The resumed turn, run in a fresh process by bench_prefix; prints its requests as JSON."""
-    agent = _episode_agent(base_url, model, db, skills_dir, salt, session)
-    agent.run(RESUMED_TASK)
-    print(json.dumps(_requests_of(agent)))
+    with _episode_agent(base_url, model, db, skills_dir, salt, session) as agent:
+        agent.run(RESUMED_TASK)
+        print(json.dumps(_requests_of(agent)))
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -587,9 +587,9 @@ def bench_overhead(messages: int = 200, turns: int = 50) -> dict[str, Any]:
                 result = await agent.arun("What time is it?")
                 elapsed = time.perf_counter() - started - server_time[0]
                 per_turn.append(elapsed * 1000 / max(len(result.turns), 1))
+            await agent.aclose()
 
         asyncio.run(run())
-        agent.memory.close()  # type: ignore[union-attr]
     per_turn.sort()
     return {"messages": messages, "turns": turns, "median_ms": round(statistics.median(per_turn), 3),
             "p95_ms": round(per_turn[int(len(per_turn) * 0.95) - 1], 3)}

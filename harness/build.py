@@ -57,10 +57,16 @@ def build_agent(settings: Settings, *, session: str | None = None, no_memory: bo
     skills = load_skills(default_skill_paths(list(skills_dirs), project=project_skills_allowed(skills_dirs,
                                                                                                ask_trust)))
     client = AsyncClient(settings.base_url, settings.model, settings.api_key, settings.timeout_s)
-    return Agent(tools=[t for t in available if t.name in wanted] + mcp_tools, client=client, skills=skills,
-                 memory=None if no_memory else open_store(settings), session=session,
-                 memory_tool_names=[n for n in MEMORY_TOOLS if n in wanted], constrained=settings.constrained,
-                 approve=allow_all if settings.yes else deny_all, max_steps=settings.max_steps, workspace=ws)
+    store = None if no_memory else open_store(settings)
+    try:
+        return Agent(tools=[t for t in available if t.name in wanted] + mcp_tools, client=client, skills=skills,
+                     memory=store, session=session,
+                     memory_tool_names=[n for n in MEMORY_TOOLS if n in wanted], constrained=settings.constrained,
+                     approve=allow_all if settings.yes else deny_all, max_steps=settings.max_steps, workspace=ws)
+    except BaseException:  # e.g. /resume with an unknown session: nothing is left open behind the error
+        if store is not None:
+            store.close()
+        raise
 
 
 def open_store(settings: Settings) -> "MemoryStore":

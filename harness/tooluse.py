@@ -218,7 +218,7 @@ async def run_case(case: Case, tools: dict[str, Tool], make_agent: Callable[[Too
     try:
         result = await agent.arun(case.user)
     finally:
-        await agent.client.aclose()
+        await agent.aclose()
     ran = [(r.name, r.arguments) for t in result.turns
            for r, refused in zip(t.results, t.refused or [False] * len(t.results), strict=True)
            if not refused and (r.ok or not r.output.startswith(("There is no tool", "The arguments for")))]

@@ -161,3 +161,28 @@ def test_run_chat_and_the_repls_new_session_build_through_one_function(home, mon
     CliRunner().invoke(cli.main, ["chat", *args], input="/new\n/exit\n")
     settings = [s for s, _ in built]
     assert (len(built), settings[0] == settings[1] == settings[2], settings[0].max_steps) == (3, True, 2)
+
+
+def test_an_unknown_session_leaves_no_store_open(home, monkeypatch):
+    # /resume with a mistyped id: the error is clear and the store opened for it is closed.
+    from harness import build
+    from harness.config import Settings
+    from harness.errors import HarnessError
+
+    opened = []
+    real = build.open_store
+    monkeypatch.setattr(build, "open_store", lambda settings: opened.append(real(settings)) or opened[-1])
+    (home / "config.toml").write_text(f'memory = "{home / "m.db"}"\n')
+    with pytest.raises(HarnessError, match="there is no session 'nope'"):
+        build.build_agent(Settings.load(workspace=str(home)), session="nope")
+    assert len(opened) == 1 and _is_closed(opened[0])
+
+
+def _is_closed(store) -> bool:
+    import sqlite3
+
+    try:
+        store.db.execute("select 1")
+    except sqlite3.ProgrammingError:
+        return True
+    return False
