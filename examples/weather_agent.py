@@ -29,17 +29,17 @@ def get_weather(city: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -
 
 def main() -> int:
     question = " ".join(sys.argv[1:]) or "What's the weather in Lima?"
-    agent = Agent(tools=[get_weather])
-    for event in agent.stream(question):
-        if isinstance(event, ToolCallEvent):
-            print(f"-> {event.call.name}({event.call.arguments})")
-        elif isinstance(event, ToolResultEvent):
-            print(f"<- {event.result.output}")
-        elif isinstance(event, Final):
-            result = event.result
-            print(result.text if result.ok else f"no answer: {result.stop_reason} {result.error or ''}")
-            print(f"[{result.usage.prompt_tokens} prompt tokens, {result.usage.cached_tokens} from cache]")
-            return 0 if result.ok else 1
+    with Agent(tools=[get_weather]) as agent:  # closes its connections when done
+        for event in agent.stream(question):
+            if isinstance(event, ToolCallEvent):
+                print(f"-> {event.call.name}({event.call.arguments})")
+            elif isinstance(event, ToolResultEvent):
+                print(f"<- {event.result.output}")
+            elif isinstance(event, Final):
+                result = event.result
+                print(result.text if result.ok else f"no answer: {result.stop_reason} {result.error or ''}")
+                print(f"[{result.usage.prompt_tokens} prompt tokens, {result.usage.cached_tokens} from cache]")
+                return 0 if result.ok else 1
     return 1
 
 
