@@ -9,6 +9,7 @@ load (figures in the README, "Speed on ordinary hardware").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -235,8 +236,7 @@ def bench_serving(client: Client, repeats: int = 3, decode_tokens: int = 64, pro
     for _ in range(repeats):
         loads.append(_load_average())
         for mode in ("idle", "loaded"):
-            ctx = load(client, busy, stream) if mode == "loaded" else _nothing()
-            with ctx:
+            with load(client, busy, stream) if mode == "loaded" else contextlib.nullcontext():
                 rate = decode_rate(client, decode_tokens)
                 if rate is not None:
                     runs[mode]["decode"].append(rate)
@@ -251,11 +251,6 @@ def bench_serving(client: Client, repeats: int = 3, decode_tokens: int = 64, pro
         "prefill_idle_s": _median(runs["idle"]["prefill"]), "prefill_loaded_s": _median(runs["loaded"]["prefill"]),
         "runs": runs, "load_average": loads, "settings": settings,
     }
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def write_settings(path: Path, settings: ServingSettings) -> None:
