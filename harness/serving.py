@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,7 +186,7 @@ def prefill_time(client: Client, prompt_tokens: int) -> float:
     return result.ttft_s if result.ttft_s is not None else result.elapsed_s
 
 
-@contextmanager
+@contextlib.contextmanager
 def load(client: Client, busy: bool = True, stream: bool = True) -> Iterator[None]:
     """A realistic load beside the server: a tool subprocess busy on one core, and this process
     streaming and parsing another long reply."""
