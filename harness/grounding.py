@@ -9,6 +9,7 @@ model's own to write. Everything here is linear in the size of its inputs and ne
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from typing import Any
@@ -118,3 +119,132 @@ def close_words(value: str, context: str) -> str | None:
             return None
         out.append(original[match[0]])
     return " ".join(out)
+
+
+def _leaves(value: Any, out: list[Any], limit: int = 500) -> list[Any]:
+    """The scalar values inside a JSON value (at most ``limit`` of them), depth-first, without recursion."""
+    stack = [value]
+    while stack and len(out) < limit:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+        else:
+            out.append(node)
+    return out
+
+
+def result_used(output: str, given: str, text: str) -> bool:
+    """Whether ``text`` (an answer, or the arguments of later calls) uses anything a tool's ``output``
+    holds that ``given`` (the user's words and the call's own arguments) did not already say.
+
+    A number counts by value; a short value (a name, a time, "in transit") as the whole phrase; a
+    longer text by any of its own words of four letters or more. A result with nothing of its own to
+    use, or only one word (``{"status": "sent"}`` for a call whose arguments say it all: an answer
+    may well say "done"), counts as used."""
+    try:
+        data: Any = json.loads(output)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse: read it as text
+        data = output
+    known_words, known_numbers = words(given), _numbers(given)
+    text_words, text_numbers = words(text), _numbers(text)
+    text_plain = f" {' '.join(_WORD.findall(unicodedata.normalize('NFKC', text).casefold()))} "
+    distinctive = 0  # values of its own, counted; one single word is an acknowledgement
+    for leaf in _leaves(data, []):
+        if leaf is None or isinstance(leaf, bool):
+            continue
+        if isinstance(leaf, int | float):
+            number = _plain_number(str(leaf))
+            if number not in known_numbers:
+                distinctive += 2
+                if number in text_numbers:
+                    return True
+            continue
+        value = unicodedata.normalize("NFKC", str(leaf)).casefold()
+        parts = _WORD.findall(value)
+        if all(p in known_words for p in parts):
+            continue
+        if len(parts) <= MAX_WORDS:
+            distinctive += 1 if len(parts) == 1 else 2
+            if f" {' '.join(parts)} " in text_plain:
+                return True
+            continue
+        own = {p for p in parts if len(p) >= 4 and not p.isdigit() and p not in known_words}
+        numbers = _numbers(value) - known_numbers
+        distinctive += 2 if own or numbers else 0
+        if own & text_words or numbers & text_numbers:
+            return True
+    return distinctive <= 1
+
+
+# --- the form a value must take, read from its parameter's description -----------------------------
+
+_EXAMPLE = re.compile(r"\be\.g\.,?\s+([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)(?![\w-])")
+_FORMATS = {  # a format the description names → (pattern, how to say it, whether the model can rewrite it)
+    "date": (re.compile(r"\d{4}-\d{2}-\d{2}"), "YYYY-MM-DD", True),
+    "time": (re.compile(r"\d{1,2}:\d{2}"), "HH:MM", True),
+    "email": (re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+"), "an email address", False),
+}
+
+
+def _code_pattern(example: str) -> re.Pattern[str]:
+    """'OSL' → two to four capitals; 'C-1234' → a capital, a dash, digits: codes vary a little in length."""
+    out = []
+    for run in re.finditer(r"[A-Z]+|[0-9]+|.", example):
+        text = run.group()
+        if text.isdigit():
+            out.append(r"[0-9]+")
+        elif text.isalpha():
+            out.append(f"[A-Z]{{{max(1, len(text) - 1)},{len(text) + 1}}}")
+        else:
+            out.append(re.escape(text))
+    return re.compile("".join(out))
+
+
+def expected_form(spec: dict[str, Any]) -> tuple[re.Pattern[str], str, bool] | None:
+    """(pattern, how to say it, rewritable) for a string parameter whose description shows its form:
+    JSON Schema ``format`` (date, time, email), "YYYY-MM-DD", "HH:MM", "email address", or a code-like
+    example ("e.g. OSL", "e.g. C-1234"). None when it shows none, or the value is a closed choice."""
+    if not isinstance(spec, dict) or spec.get("type") != "string" or "enum" in spec or "const" in spec:
+        return None
+    described = str(spec.get("description", ""))[:500]
+    fmt = spec.get("format")
+    if fmt in ("date", "time", "email"):
+        return _FORMATS[fmt]
+    if "YYYY-MM-DD" in described:
+        return _FORMATS["date"]
+    if "HH:MM" in described:
+        return _FORMATS["time"]
+    if re.search(r"\bemail address\b", described, re.IGNORECASE):
+        return _FORMATS["email"]
+    example = _EXAMPLE.search(described)
+    if example:
+        return _code_pattern(example.group(1)), f"like {example.group(1)!r}", False
+    return None
+
+
+def misshapen_arguments(arguments: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(name, how it should look, rewritable) for each string value not in the form its description
+    shows: a name where an email address goes ('Alice'), a city where an airport code goes ('Rome')."""
+    if not isinstance(arguments, dict) or not isinstance(schema, dict):
+        return []
+    properties = schema.get("properties", {})
+    found = []
+    for name, value in arguments.items():
+        form = expected_form(properties.get(name, {})) if isinstance(properties, dict) else None
+        if form is not None and isinstance(value, str) and not form[0].fullmatch(value.strip()[:200]):
+            found.append((name, form[1], form[2]))
+    return found
+
+
+def invented_optional(arguments: dict[str, Any], schema: dict[str, Any], context: str) -> list[str]:
+    """The optional arguments whose short value nobody gave and is not the default (a timer labelled
+    "Timer 1", cuisine "thai" from the description's example): left out, the tool's default applies."""
+    if not isinstance(arguments, dict) or not isinstance(schema, dict):
+        return []
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    optional = {k: v for k, v in arguments.items() if k not in required and isinstance(properties, dict)
+                and isinstance(properties.get(k), dict) and properties[k].get("default", object()) != v}
+    return ungrounded_arguments(optional, {"properties": properties, "required": list(optional)}, context)

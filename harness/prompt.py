@@ -88,8 +88,8 @@ _DECLINE = "Sorry, I can't do that: none of my tools can."
 
 
 def render_examples(format: ToolFormat = "json", constrained: bool = True, call_lists: bool = False) -> str:
-    """Worked examples: when to call (one call, two at once, one that feeds the next), when to answer
-    directly, when to decline, when to ask. Measured with the bundled 0.5B model (bench tooluse):
+    """Worked examples: when to call (two at once, one whose result feeds the next), what to do once
+    results are in, when to answer directly, when to decline, when to ask. Measured with the bundled 0.5B model (bench tooluse):
     without them it calls a tool for every message. The tools here are imaginary on purpose."""
     def answer(text: str) -> str:
         if constrained and call_lists:
@@ -101,22 +101,41 @@ def render_examples(format: ToolFormat = "json", constrained: bool = True, call_
             return _compact([{"name": n, "arguments": a} for n, a in calls])
         return _render_call(list(calls), "json" if constrained else format)
 
-    shots = [
-        ("What is 12 times 4?", "no tool is needed", answer("48")),
-        ("Order me a taxi to the station.", "no tool can order a taxi", answer(_DECLINE)),
-        ("Check the status of my parcel.", "the tool needs a tracking number the user did not give",
-         answer("Which tracking number?")),
-        ("Check parcels A17 and B22.", "two independent calls at once",
-         call(("parcel_status", {"tracking_number": "A17"}), ("parcel_status", {"tracking_number": "B22"}))),
-        ("What is the phone number of my colleague Dana?", "a call whose result the answer needs",
-         call(("find_person", {"name": "Dana"}))),
+    def results(*pairs: tuple[str, dict[str, Any]]) -> str:
+        return "\n".join(f"Tool result for {name}:\n{_compact(output)}" for name, output in pairs)
+
+    # Each shot: the user's message, why, the reply; then (results, why, reply) for every later turn.
+    # The later turns show what to do once results are in (measured: shown only first moves, the 0.5B
+    # model answered results with the decline shot, or made the same call again).
+    a17, b22 = {"tracking_number": "A17", "status": "delivered"}, {"tracking_number": "B22", "status": "in transit"}
+    dana = {"name": "Dana Kim", "phone": "+1 555 0100"}
+    # Calls first, answers last: measured with the 0.5B model, the shots nearest the request weigh most,
+    # and with the calling shots last it called a tool for general questions too.
+    shots: list[list[tuple[str, str, str]]] = [
+        [("Check parcels A17 and B22.", "two independent calls at once",
+          call(("parcel_status", {"tracking_number": "A17"}), ("parcel_status", {"tracking_number": "B22"}))),
+         (results(("parcel_status", a17), ("parcel_status", b22)), "every result goes into the answer",
+          answer("A17 is delivered; B22 is in transit."))],
+        [("Text Dana that I'm running late.", "the text needs Dana's number: find it first",
+          call(("find_person", {"name": "Dana"}))),
+         (results(("find_person", dana)), "the result gives the value the next call needs",
+          call(("send_text", {"to": "+1 555 0100", "text": "I'm running late"}))),
+         (results(("send_text", {"status": "sent"})), "done: say what was done",
+          answer("Sent to Dana Kim: I'm running late."))],
+        [("What is 12 times 4?", "no tool is needed", answer("48"))],
+        [("Who wrote Hamlet?", "general knowledge: no tool is needed", answer("William Shakespeare."))],
+        [("Check the status of my parcel.", "the tool needs a tracking number the user did not give",
+          answer("Which tracking number?"))],
+        [("Order me a taxi to the station.", "no tool can order a taxi", answer(_DECLINE))],
     ]
-    lines = ["# Examples", "These use imaginary tools (parcel_status, find_person) to show the form; use only the "
-             "tools listed above. Copy values exactly as the user wrote them or a tool returned them; never guess "
+    lines = ["# Examples", "These use imaginary tools (parcel_status, find_person, send_text) to show the form; use only "
+             "the tools listed above. Copy values exactly as the user wrote them or a tool returned them; never guess "
              "a value: find it with a tool or ask for it. If no listed tool can do what is asked, say so; do not "
-             "call a different tool.", ""]
-    for user, why, reply in shots:
-        lines += [f"User: {user}", f"({why})", f"Assistant: {reply}", ""]
+             "call a different tool. Once the results are in, answer with the values they hold.", ""]
+    for shot in shots:
+        for i, (said, why, reply) in enumerate(shot):
+            lines += [f"User: {said}" if i == 0 else f"Results:\n{said}", f"({why})", f"Assistant: {reply}"]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -153,6 +172,22 @@ def echoes_harness(answer: str, notes: list[str], tools_ran: bool = False) -> bo
         if any(s in said for s in sentences) and len(said) < 2 * len(plain):
             return True
     return False
+
+
+_FILLER = frozenset("your you have been will this that with from just here there done".split())
+
+
+def restates(answer: str, request: str) -> bool:
+    """True when an answer only says the user's request back ("Turned on the living room lights." for
+    "Turn on the living room lights"): measured with the 0.5B model, that is how it "does" what no
+    tool can do. It adds no word of its own (four letters or more; "turned" counts as "turn") and
+    repeats most of the request. "The capital of Norway is Oslo." adds "Oslo": an answer."""
+    said, asked = _plain(answer).split(), {w[:4] for w in _plain(request).split()}
+    if len(said) < 4 or not asked or said[0] in ("yes", "no"):
+        return False
+    if any(len(w) >= 4 and w[:4] not in asked and w not in _FILLER for w in said):
+        return False
+    return len(asked & {w[:4] for w in said}) / len(asked) >= 0.6
 
 
 def _plain(text: str) -> str:

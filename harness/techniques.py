@@ -18,8 +18,17 @@ class Techniques:
     # A required short value (a name, an id, a number) must appear in what the user wrote or a tool
     # returned; a guessed one is sent back with "ask the user or look it up".
     grounding: bool = True
+    # A value in a form its description rules out (a name where an email address goes, "Rome" where an
+    # airport code "e.g. OSL" goes, "10:00 AM" for HH:MM) is sent back: rewrite it, look it up or ask.
+    shapes: bool = True
+    # An optional argument whose short value nobody gave (a timer labelled "Timer 1") is left out, so
+    # the tool's default applies.
+    trim_optional: bool = True
     # After tool calls, a final answer with numbers that no message contains is sent back once.
     answer_check: bool = True
+    # After tool calls, an answer that uses nothing some result returned (and no later call used it
+    # either) is sent back once, naming the result.
+    coverage: bool = True
     # A final answer that only repeats the harness's own notes is rejected and retried.
     echo_guard: bool = True
     # When only one retry is left, the next action must be an answer (not another refused call).

@@ -1,0 +1,222 @@
+"""The techniques that check a run's values against what was said: an answer that leaves a result
+unused, a value in the wrong form for its parameter, optional values nobody gave (no live server)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from harness.agent import GUESSED, Agent
+from harness.grounding import expected_form, invented_optional, misshapen_arguments, result_used
+from harness.prompt import render_examples
+from harness.techniques import Techniques
+from harness.tooluse import load_tools
+from scripted import Reply, ScriptedServer
+
+TOOLS = load_tools()
+WEATHER = '{"city": "Paris", "temperature": 14, "conditions": "sunny"}'
+
+
+def action(*calls: tuple[str, dict]) -> Reply:
+    return Reply(json.dumps([{"name": n, "arguments": a} for n, a in calls]))
+
+
+def answer(text: str) -> Reply:
+    return action(("final_answer", {"answer": text}))
+
+
+def agent(server: ScriptedServer, *names: str, **techniques: bool) -> Agent:
+    return Agent([TOOLS[n] for n in names], client=server.client(), constrained=True,
+                 techniques=Techniques(**techniques))
+
+
+def offered(request: dict) -> set[str]:
+    schema = request["response_format"]["json_schema"]["schema"]
+    return {o["properties"]["name"]["const"] for o in schema.get("items", schema)["anyOf"]}
+
+
+# --- an answer must use what the tools returned -----------------------------------------------------
+
+
+@pytest.mark.parametrize("output,given,text,used", [
+    (WEATHER, "weather in Paris", "Paris is 14 C and sunny.", True),
+    (WEATHER, "weather in Paris", "It is sunny in Paris.", True),
+    (WEATHER, "which is warmer, Paris or Madrid", "Madrid is warmer than Paris.", False),  # nothing of its own
+    ('{"city": "London", "time": "12:40"}', "time in London", "It is 12:40 in London.", True),
+    ('{"city": "London", "time": "12:40"}', "time in London", "It is 07:40.", False),
+    ('{"status": "sent", "to": "a@b.org"}', '{"to": "a@b.org"}', "Done.", True),  # an acknowledgement
+    ('{"status": "ok"}', "x", "Done.", True),
+    ("Casa Lumen and The Copper Pot are open late", "restaurants", "Try Casa Lumen.", True),
+    ("Casa Lumen and The Copper Pot are open late", "restaurants", "There are some.", False),
+    ('{"name": "Bob", "email": "bob.l@example.net"}', "Bob", '{"to":"bob.l@example.net"}', True),  # a later call
+    ('{"population": 5594000}', "Norway", "Norway has 5594000 people.", True),
+    ("", "x", "anything", True),  # nothing of its own: never sent back for it
+    ("Paris Oslo", "Paris and Oslo", "anything", True),
+])
+def test_result_used(output, given, text, used):
+    assert result_used(output, given, text) is used
+
+
+def test_result_used_is_linear_and_never_raises():
+    big = json.dumps({"items": [{"v": i, "w": f"word{i}"} for i in range(50_000)]})
+    started = time.perf_counter()
+    assert result_used(big, "x", "nothing " * 50_000) is False
+    assert result_used("[" * 100_000, "x", "y") in (True, False)
+    assert time.perf_counter() - started < 5
+
+
+def test_an_answer_that_leaves_a_result_out_is_sent_back_once():
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})),
+                             answer("Oslo is 7 C."), answer("Oslo is 7 C."), ])
+    result = agent(server, "get_weather").run("Weather in Oslo and in Rome?")
+    assert result.stop_reason == "final_answer" and result.text == "Oslo is 7 C."
+    assert [t.rejected for t in result.turns] == [None, "unused", None]  # once a run, then accepted
+    note = server.requests[2]["messages"][-1]["content"]
+    assert 'get_weather({"city":"Rome"})' in note and "19" in note and "Oslo" not in note.split("returned")[0]
+
+
+def test_an_answer_that_uses_every_result_passes():
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})),
+                             answer("Oslo 7 C, Rome 19 C.")])
+    result = agent(server, "get_weather").run("Weather in Oslo and in Rome?")
+    assert result.text == "Oslo 7 C, Rome 19 C." and len(result.turns) == 2
+
+
+def test_coverage_switches_off():
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})),
+                             answer("Oslo is 7 C.")])
+    result = agent(server, "get_weather", coverage=False).run("Weather in Oslo and in Rome?")
+    assert result.text == "Oslo is 7 C." and len(result.turns) == 2
+
+
+def test_several_answers_in_one_action_are_all_kept():
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})),
+                             action(("final_answer", {"answer": "Oslo: 7 C"}), ("final_answer", {"answer": "Rome: 19 C"}))])
+    result = agent(server, "get_weather").run("Weather in Oslo and in Rome?")
+    assert result.text == "Oslo: 7 C\nRome: 19 C"
+
+
+# --- values in the form their parameter shows ---------------------------------------------------------
+
+
+def spec(description: str, **more) -> dict:
+    return {"type": "string", "description": description, **more}
+
+
+@pytest.mark.parametrize("description,value,ok", [
+    ("IATA code of the departure airport, e.g. OSL", "OSL", True),
+    ("IATA code of the departure airport, e.g. OSL", "Rome", False),
+    ("IATA code of the departure airport, e.g. OSL", "PARIS", False),
+    ("the customer id, e.g. C-1234", "C-1177", True),
+    ("the customer id, e.g. C-1234", "John Smith", False),
+    ("the ticker symbol, e.g. AAPL", "GOOGL", True),
+    ("the recipient's email address", "alice.moreau@example.org", True),
+    ("the recipient's email address", "Alice", False),
+    ("the date, YYYY-MM-DD", "2027-01-05", True),
+    ("the date, YYYY-MM-DD", "5 January", False),
+    ("the start time, HH:MM (24-hour)", "14:30", True),
+    ("the start time, HH:MM (24-hour)", "2 pm", False),
+    ("a cuisine, e.g. thai", "anything at all", True),  # a word, not a code: no form to hold it to
+    ("the language, e.g. French", "German", True),
+    ("when, e.g. 2026-12-01 09:00 or tomorrow 8am", "tomorrow", True),
+])
+def test_values_in_the_wrong_form(description, value, ok):
+    assert (misshapen_arguments({"v": value}, {"properties": {"v": spec(description)}}) == []) is ok
+
+
+def test_forms_come_from_json_schema_format_and_skip_closed_choices():
+    assert expected_form(spec("", format="email")) is not None
+    assert expected_form(spec("e.g. OSL", enum=["OSL", "CDG"])) is None
+    assert expected_form({"type": "integer", "description": "e.g. C-1"}) is None
+    assert misshapen_arguments({"v": 3}, {"properties": {"v": spec("e.g. OSL")}}) == []
+
+
+def test_a_name_where_an_address_goes_is_looked_up_first():
+    server = ScriptedServer([
+        action(("send_email", {"to": "Alice", "subject": "Report", "body": "The report is ready."})),
+        action(("get_contact", {"name": "Alice"})),
+        action(("send_email", {"to": "alice.moreau@example.org", "subject": "Report", "body": "The report is ready."})),
+        answer("Sent to alice.moreau@example.org."),
+    ])
+    result = agent(server, "get_contact", "send_email").run("Email Alice that the report is ready.")
+    first = result.turns[0].results[0]
+    assert not first.ok and first.output.startswith(GUESSED) and "get_contact" in first.output
+    assert offered(server.requests[1]) == {"get_contact", "ask_user"}  # the tool waits; the answer must ask
+    assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
+    assert result.text == "Sent to alice.moreau@example.org."
+
+
+def test_a_time_in_the_wrong_form_is_rewritten_with_the_tool_still_offered():
+    server = ScriptedServer([
+        action(("create_event", {"title": "Dentist", "date": "2026-12-03", "time": "2 pm"})),
+        action(("create_event", {"title": "Dentist", "date": "2026-12-03", "time": "14:00"})),
+        answer("Added Dentist on 2026-12-03 at 14:00."),
+    ])
+    result = agent(server, "create_event").run("Put Dentist on my calendar for 2026-12-03 at 2 pm.")
+    assert "HH:MM" in result.turns[0].results[0].output and not result.turns[0].results[0].ok
+    assert "create_event" in offered(server.requests[1]) and result.turns[1].results[0].ok
+
+
+# --- optional values nobody gave ---------------------------------------------------------------------------
+
+
+def test_invented_optional_values_are_left_out():
+    schema = TOOLS["set_timer"].parameters
+    assert invented_optional({"minutes": 5, "label": "Timer 1"}, schema, "a 5 minute timer") == ["label"]
+    assert invented_optional({"minutes": 5, "label": "Pasta"}, schema, "a 5 minute timer for the pasta") == []
+    weather = TOOLS["get_weather"].parameters
+    assert invented_optional({"city": "Oslo", "unit": "celsius"}, weather, "Oslo") == []  # the default
+    assert invented_optional({"city": "Oslo", "unit": "fahrenheit"}, weather, "Oslo") == []  # a closed choice
+
+
+def test_the_call_runs_and_is_shown_without_them():
+    server = ScriptedServer([action(("set_timer", {"minutes": 5, "label": "Timer 1"})), answer("Started: 5 minutes.")])
+    events = list(agent(server, "set_timer").stream("Set a 5 minute timer."))
+    shown = [e for e in events if type(e).__name__ == "ToolCallEvent"][0]
+    assert shown.call.arguments == {"minutes": 5}
+    assert [r.arguments for t in events[-1].result.turns for r in t.results] == [{"minutes": 5}]
+    # The model's own text stays verbatim in the transcript.
+    assert server.requests[1]["messages"][2]["content"] == '[{"name": "set_timer", "arguments": {"minutes": 5, "label": "Timer 1"}}]'
+
+
+def test_examples_show_what_follows_results():
+    shown = render_examples("json", True, True)
+    assert shown == render_examples("json", True, True)
+    assert "Tool result for parcel_status:" in shown and "Tool result for send_text:" in shown
+    assert shown.index('"to":"+1 555 0100"') > shown.index("Tool result for find_person:")
+
+
+# --- an answer that only says the request back -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("said,asked,restated", [
+    ("Turned on the living room lights.", "Turn on the living room lights, please.", True),
+    ("I'm scanning my computer for viruses.", "Scan my computer for viruses.", True),
+    ("Check the balance on your coffee shop gift card.", "Check the balance on my coffee shop gift card", True),
+    ("The capital of Norway is Oslo.", "What is the capital of Norway?", False),  # "Oslo" is its own
+    ("Berlin is colder.", "Is Toronto or Berlin colder?", False),  # too short to tell
+    ("Yes, 7 is bigger than 5.", "Is 7 bigger than 5?", False),
+    ("Sorry, I can't do that: none of my tools can.", "Lock the front door", False),
+])
+def test_restates(said, asked, restated):
+    from harness.prompt import restates
+
+    assert restates(said, asked) is restated
+
+
+def test_a_restated_request_is_sent_back_once_and_the_next_action_must_answer():
+    server = ScriptedServer([answer("Turned on the living room lights."),
+                             answer("Sorry, I can't do that: none of my tools can.")])
+    result = agent(server, "get_weather", "play_music").run("Turn on the living room lights.")
+    assert result.text == "Sorry, I can't do that: none of my tools can."
+    assert result.turns[0].rejected == "restated"
+    assert offered(server.requests[1]) == {"final_answer"}
+    assert "says the request back" in server.requests[1]["messages"][-1]["content"]
+
+
+def test_restating_is_judged_only_when_no_tool_ran():
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("The weather in Oslo is cloudy.")])
+    result = agent(server, "get_weather").run("What is the weather in Oslo?")
+    assert result.text == "The weather in Oslo is cloudy." and len(result.turns) == 2
