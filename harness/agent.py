@@ -434,7 +434,8 @@ class Agent:
         return "\n".join([*said, *(r.output for t in self.turns for r in t.results if r.ok)])
 
     def _refusal(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None) -> str | None:
-        """Why the harness will not run a call the schema allows: outside the step's tools, or a guess."""
+        """Why the harness will not run a call the schema allows: outside the step's tools, a guess, or a
+        value in a form its parameter rules out."""
         if allowed and call.name not in allowed:
             return f"Not run: {call.name!r} is not one of this step's tools ({', '.join(allowed)})."
         tool = self.tools.get(call.name)
@@ -445,10 +446,7 @@ class Agent:
                 close = close_words(value, said)
                 if close:  # a paraphrase ("Lisboa" for "Lisbon"): the tool stays on offer
                     return f"Not run: the user wrote {close!r}, not {value!r}. Call again with {guessed[0]}={close!r}."
-                others = [t.name for t in self.tools if t.name != call.name]
-                look_up = f"If one of {', '.join(others)} can find it, call that first. " if others else ""
-                return (f"{GUESSED} {guessed[0]} ({value!r} is a guess). "
-                        f"{look_up}Else ask with ask_user: \"Which {guessed[0].replace('_', ' ')}?\"")
+                return self._find_or_ask(call, guessed[0], f"({value!r} is a guess)")
         if self.techniques.shapes and tool is not None:
             misshapen = misshapen_arguments(call.arguments, tool.parameters)
             if misshapen:
@@ -456,11 +454,15 @@ class Agent:
                 value = str(call.arguments[name])[:80]
                 if rewritable:
                     return f"Not run: {name} must be {form}, not {value!r}. Call {call.name} again with {name} as {form}."
-                others = [t.name for t in self.tools if t.name != call.name]
-                look_up = f"If one of {', '.join(others)} can find it, call that first. " if others else ""
-                return (f"{GUESSED} {name} {form} ({value!r} is not). {look_up}"
-                        f"Else ask with ask_user: \"Which {name.replace('_', ' ')}?\"")
+                return self._find_or_ask(call, name, f"{form} ({value!r} is not)")
         return None
+
+    def _find_or_ask(self, call: ToolCall, name: str, why: str) -> str:
+        """A refusal for a value the model does not have: look it up with another tool, or ask for it.
+        (Its GUESSED opening withholds the tool and offers ask_user next turn: see _action_schema.)"""
+        others = [t.name for t in self.tools if t.name != call.name]
+        look_up = f"If one of {', '.join(others)} can find it, call that first. " if others else ""
+        return f"{GUESSED} {name} {why}. {look_up}Else ask with ask_user: \"Which {name.replace('_', ' ')}?\""
 
     def _check_answer(self, text: str, run: Run) -> tuple[str, str] | None:
         """(reason, message) when a final answer must be sent back: it parrots the harness's own notes,

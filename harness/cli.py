@@ -15,6 +15,7 @@ from harness import models, server, serving
 from harness.build import printable
 from harness.config import DEFAULT_PORT
 from harness.errors import HarnessError
+from harness.techniques import Techniques
 
 if TYPE_CHECKING:
     from harness.config import Settings
@@ -501,8 +502,8 @@ def _tps(value: float | None) -> str:
 @model_option
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--free", is_flag=True, help="unconstrained replies, read by the harness's parser")
-@click.option("--without", multiple=True, help="turn a technique off (repeatable): examples, parallel, grounding, "
-                                               "answer_check, echo_guard")
+@click.option("--without", multiple=True, help="turn a technique off (repeatable): "
+                                               + ", ".join(Techniques.names()))
 @click.option("--compare", is_flag=True, help="every technique on, each one off, none, and free mode, in one run")
 @click.option("--category", "categories", multiple=True, help="only these categories (repeatable)")
 @click.option("--concurrency", default=8, show_default=True, help="cases in flight at once")
