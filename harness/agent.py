@@ -466,7 +466,8 @@ class Agent:
 
     def _check_answer(self, text: str, run: Run) -> tuple[str, str] | None:
         """(reason, message) when a final answer must be sent back: it parrots the harness's own notes,
-        or (once a run each) it states numbers that no tool returned, or it leaves a result unused."""
+        or (once a run each) it only says the request back with no tool run, states numbers that no
+        tool returned, or leaves a result unused."""
         turns = run.turns
         harness_notes = [r.output for t in turns for r in t.results if not r.ok]
         ran = any(r.ok for t in turns for r in t.results)
