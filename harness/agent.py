@@ -192,14 +192,17 @@ class Agent:
         self.turns.append(record)
         async for event in self._generate(record, run):
             yield event
-        # The model's own text, verbatim: the next prompt must extend this one.
+        self._append_reply(record)
+        yield ev.TurnUsage(record)
+
+    def _append_reply(self, record: ev.TurnRecord) -> None:
+        """The model's own text, verbatim (the next prompt must extend this one), with its usage."""
         reply: Message = {"role": "assistant", "content": record.raw_text}
         if record.server_tool_calls:  # the OpenAI shape, as the server's template expects
             reply["tool_calls"] = record.server_tool_calls
         self._append(reply, prompt_tokens=record.usage.prompt_tokens, cached_tokens=record.usage.cached_tokens,
                      completion_tokens=record.usage.completion_tokens, ttft_s=record.ttft_s,
                      elapsed_s=record.elapsed_s)
-        yield ev.TurnUsage(record)
 
     async def _generate(self, record: ev.TurnRecord, run: Run) -> AsyncIterator[ev.Event]:
         """Stream one reply into ``record``; continue it in place if it hit max_tokens (free mode)."""
@@ -336,9 +339,7 @@ class Agent:
                                             temperature=self.temperature, cache_salt=self.cache_salt)
         record.raw_text, record.usage, record.ttft_s = result.text, result.usage, result.ttft_s
         record.elapsed_s, record.finish_reason = result.elapsed_s, result.finish_reason
-        self._append({"role": "assistant", "content": result.text}, prompt_tokens=result.usage.prompt_tokens,
-                     cached_tokens=result.usage.cached_tokens, completion_tokens=result.usage.completion_tokens,
-                     ttft_s=result.ttft_s, elapsed_s=result.elapsed_s)
+        self._append_reply(record)
         return record
 
     async def _act(self, record: ev.TurnRecord, run: Run) -> AsyncIterator[ev.Event | Outcome]:
@@ -471,16 +472,16 @@ class Agent:
         turns = run.turns
         harness_notes = [r.output for t in turns for r in t.results if not r.ok]
         ran = any(r.ok for t in turns for r in t.results)
+        sent_back = {t.rejected for t in turns}  # the checks below send an answer back once a run each
         if self.techniques.echo_guard and echoes_harness(text, harness_notes, ran):
             return "echo", ("That repeats the harness's note instead of answering. Answer the user's question "
                             "with final_answer, in your own words, from the results above.")
         if self.techniques.echo_guard and not ran and len(self.tools) and restates(text, run.task) and \
-                not any(t.rejected == "restated" for t in turns):
+                "restated" not in sent_back:
             run.force_answer = True  # it chose to answer: now an answer, not a call that pretends
             return "restated", ("That only says the request back. Answer it: give the answer if you know it; if "
                                 "none of your tools can do it, say you can't.")
-        if self.techniques.answer_check and len(self.tools) and \
-                not any(t.rejected == "numbers" for t in turns):
+        if self.techniques.answer_check and len(self.tools) and "numbers" not in sent_back:
             invented = invented_numbers(text, self._grounds())
             if invented and ran:
                 return "numbers", (f"Your answer says {', '.join(invented)}, which no tool result contains. Answer "
@@ -489,7 +490,7 @@ class Agent:
                 return "numbers", (f"Your answer says {', '.join(invented)}, which neither the user nor a tool "
                                    "gave. If a tool can look it up, call it. If you worked it out yourself, "
                                    "give the same answer again.")
-        if self.techniques.coverage and ran and not any(t.rejected == "unused" for t in turns):
+        if self.techniques.coverage and ran and "unused" not in sent_back:
             unused = self._unused_results(text, run)
             if unused:
                 shown = "; ".join(f"{r.name}({canonical_json(r.arguments)}) returned {r.output[:200]}" for r in unused[:3])
