@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import Any
 from harness.client import ChatResult, Client
 from harness.errors import HarnessError
 from harness.toolcalls import StreamingToolCallParser
+from harness.tools.process import TOOL_NICENESS, start_process, stop_process
 
 # The CPU flags (as /proc/cpuinfo spells them) that decide how fast vLLM's CPU kernels run.
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -187,11 +187,12 @@ def prefill_time(client: Client, prompt_tokens: int) -> float:
 
 
 @contextlib.contextmanager
-def load(client: Client, busy: bool = True, stream: bool = True) -> Iterator[None]:
-    """A realistic load beside the server: a tool subprocess busy on one core, and this process
+def load(client: Client, busy: bool = True, stream: bool = True, tool_nice: int = TOOL_NICENESS) -> Iterator[None]:
+    """A realistic load beside the server: a tool busy on one core, started as the harness starts
+    every tool process (at ``tool_nice``; 0 is a tool at normal priority), and this process
     streaming and parsing another long reply."""
     model = client.get_model()  # before anything is started that must be stopped
-    spinner = (subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+    spinner = (start_process([sys.executable, "-c", "while True: pass"], os.getcwd(), nice=tool_nice)
                if busy else None)
     stop = threading.Event()
 
@@ -210,8 +211,7 @@ def load(client: Client, busy: bool = True, stream: bool = True) -> Iterator[Non
     finally:
         stop.set()
         if spinner:
-            spinner.kill()
-            spinner.wait()
+            stop_process(spinner)
         if worker:
             worker.join(timeout=60)
 
@@ -224,30 +224,45 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
+# The modes of bench_serving, interleaved: the server alone; under load with the tool at the
+# priority the harness gives tools; and with the tool at normal priority, for comparison.
+MODES = ("idle", "loaded", "loaded_plain")
+
+
 def bench_serving(client: Client, repeats: int = 3, decode_tokens: int = 64, prompt_tokens: int = 1000,
                   busy: bool = True, stream: bool = True, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Decode tok/s and prefill time, idle and under load, interleaved so noise hits both."""
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
-    runs: dict[str, dict[str, list[float]]] = {m: {"decode": [], "prefill": []} for m in ("idle", "loaded")}
+    modes = MODES if busy else MODES[:2]  # without the busy tool, its priority changes nothing
+    runs: dict[str, dict[str, list[float]]] = {m: {"decode": [], "prefill": []} for m in modes}
     loads: list[float] = []
     decode_rate(client, 8)  # warm-up: the first request pays one-off costs
     for _ in range(repeats):
         loads.append(_load_average())
-        for mode in ("idle", "loaded"):
-            with load(client, busy, stream) if mode == "loaded" else contextlib.nullcontext():
+        for mode in modes:
+            with (load(client, busy, stream, tool_nice=0 if mode == "loaded_plain" else TOOL_NICENESS)
+                  if mode != "idle" else contextlib.nullcontext()):
                 rate = decode_rate(client, decode_tokens)
                 if rate is not None:
                     runs[mode]["decode"].append(rate)
                 runs[mode]["prefill"].append(prefill_time(client, prompt_tokens))
-    idle, loaded = _median(runs["idle"]["decode"]), _median(runs["loaded"]["decode"])
+    decode = {m: _median(runs[m]["decode"]) for m in modes}
+    prefill = {m: _median(runs[m]["prefill"]) for m in modes}
+    idle = decode["idle"]
+
+    def ratio(mode: str) -> float | None:
+        value = decode.get(mode)
+        return round(value / idle, 3) if idle and value else None
+
     return {
         "model": client.get_model(), "base_url": client.base_url, "repeats": repeats,
         "decode_tokens": decode_tokens, "prompt_tokens": prompt_tokens,
-        "load": {"busy_subprocess": busy, "other_stream": stream},
-        "decode_idle_tps": idle, "decode_loaded_tps": loaded,
-        "decode_ratio": round(loaded / idle, 3) if idle and loaded else None,
-        "prefill_idle_s": _median(runs["idle"]["prefill"]), "prefill_loaded_s": _median(runs["loaded"]["prefill"]),
+        "load": {"busy_subprocess": busy, "other_stream": stream, "tool_nice": TOOL_NICENESS},
+        "decode_idle_tps": idle, "decode_loaded_tps": decode["loaded"], "decode_ratio": ratio("loaded"),
+        "decode_loaded_plain_tps": decode.get("loaded_plain"), "decode_ratio_plain": ratio("loaded_plain"),
+        "prefill_idle_s": prefill["idle"], "prefill_loaded_s": prefill["loaded"],
+        "prefill_loaded_plain_s": prefill.get("loaded_plain"),
         "runs": runs, "load_average": loads, "settings": settings,
     }
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Literal
 
 import jsonschema
@@ -524,6 +525,35 @@ def test_a_background_child_holding_the_output_pipe_does_not_hold_the_call(ws):
     result = ToolSet(process_tools(ws, timeout_s=30)).run_sync("run_shell", {"command": "sleep 300 & echo done"},
                                                               allow_all)
     assert result.output.strip() == "done"  # not the 30 s timeout
+
+
+def test_tool_processes_and_their_children_run_at_lower_priority(ws):
+    # A busy tool must not take a core from the model server's threads (README, speed section).
+    from harness.tools.process import TOOL_NICENESS
+
+    own = os.nice(0)
+    command = "cut -d' ' -f19 /proc/self/stat; sh -c \"cut -d' ' -f19 /proc/self/stat\""
+    result = ToolSet(builtin_tools(ws)).run_sync("run_shell", {"command": command}, allow_all)
+    niceness = min(own + TOOL_NICENESS, 19)
+    assert result.output.split() == [str(niceness)] * 2
+    if Path("/proc/self/autogroup").exists():
+        # Its own session is its own autogroup, which competes as a whole unless niced too.
+        group = ToolSet(builtin_tools(ws)).run_sync("run_shell", {"command": "cat /proc/self/autogroup"}, allow_all)
+        assert group.output.split()[-2:] == ["nice", str(niceness)]
+
+
+def test_a_started_tool_process_is_stopped_with_everything_it_started(ws):
+    from harness.tools.process import start_process, stop_process
+
+    proc = start_process(["bash", "-c", "sleep 300 & echo $! > child.pid; wait"], str(ws.root))
+    for _ in range(200):
+        if (ws.root / "child.pid").exists() and (ws.root / "child.pid").read_text().strip():
+            break
+        time.sleep(0.05)
+    stop_process(proc)
+    assert proc.returncode is not None
+    time.sleep(0.2)  # the reaper's sweep has run before it exits; give /proc a moment
+    assert _gone(int((ws.root / "child.pid").read_text()))
 
 
 def test_shell_printing_10_mb_is_capped(ws):

@@ -4,7 +4,11 @@ Approval is the protection here, not a sandbox: approved code can do what the us
 things still hold for every run: the process gets a minimal environment (no API keys, tokens
 or secrets of the harness's own), and nothing it starts outlives the call (see subreaper.py):
 at the timeout, or when the command exits, its whole process tree is killed, including children
-that changed session or double-forked.
+that changed session or double-forked. It also runs at a lower CPU priority (TOOL_NICENESS): on a
+machine of few cores a busy tool would otherwise take a core from the model server's threads,
+and every agent decoding at that moment would slow to its pace (README, "Speed on ordinary
+hardware"). With the server idle, as it is while its own agent waits for the tool, it costs the
+tool nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from harness.tools.workspace import Workspace
 PROCESS_TIMEOUT_S = 60.0
 KILL_GRACE_S = 5.0  # for the reaper to kill the tree after the timeout
 SUBREAPER = str(Path(__file__).with_name("subreaper.py"))
+TOOL_NICENESS = 10  # CFS weight about a tenth of a normal process's when both want the same core
 # Passed on from the harness's environment, and nothing else.
 ENV_KEPT = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "TMPDIR")
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
@@ -36,17 +41,36 @@ def minimal_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in env.items() if not any(m in k.upper() for m in SECRET_MARKERS)}
 
 
+def start_process(argv: list[str], cwd: str, stdin: bool = False, env: Mapping[str, str] | None = None,
+                  nice: int = TOOL_NICENESS) -> subprocess.Popen[bytes]:
+    """Start ``argv`` as every tool process starts: under the subreaper, in its own session, at
+    lower priority, in a minimal environment (``env`` adds variables), output captured."""
+    return subprocess.Popen([sys.executable, "-I", SUBREAPER, "--nice", str(nice), *argv], cwd=cwd,
+                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=minimal_env(env))
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process from start_process and everything it started, and wait for it."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=KILL_GRACE_S)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 def run_process(argv: list[str], cwd: str, timeout_s: float, stdin: str | None = None,
                 env: Mapping[str, str] | None = None) -> str:
-    """Run ``argv`` under the subreaper, in a minimal environment (``env`` adds variables).
+    """Run ``argv`` as start_process starts it, and return what it printed.
 
     At the timeout the reaper is told to kill the whole tree; if it cannot within a few seconds,
     its process group is killed and whatever was printed so far is returned.
     """
-    proc = subprocess.Popen([sys.executable, "-I", SUBREAPER, *argv], cwd=cwd,
-                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                            env=minimal_env(env))
+    proc = start_process(argv, cwd, stdin=stdin is not None, env=env)
     data = stdin.encode() if stdin is not None else None
     try:
         out, _ = proc.communicate(data, timeout=timeout_s)

@@ -1,11 +1,12 @@
-"""Run one command so that nothing it starts outlives it: ``python subreaper.py ARGV...``.
+"""Run one command so that nothing it starts outlives it: ``python subreaper.py [--nice N] ARGV...``.
 
 This file is run by path (standard library only). It makes itself a child subreaper (Linux
 ``prctl(PR_SET_CHILD_SUBREAPER)``), so every process the command starts stays its descendant
 even after ``setsid`` or a double fork: orphans reparent to it, not to init. When the command
 exits, or when this process gets SIGTERM/SIGINT/SIGHUP (the caller's timeout), it kills every
 descendant and reaps them, then exits with the command's status. Where prctl is missing (not
-Linux) it still kills what it can find by parent id.
+Linux) it still kills what it can find by parent id. ``--nice N`` lowers the priority of the
+command and everything it starts by N before it runs (inherited, so a child cannot escape it).
 """
 
 from __future__ import annotations
@@ -84,9 +85,27 @@ def sweep() -> None:
         time.sleep(0.01)  # let the killed die and their orphans reparent here
 
 
+def lower_priority(increment: str) -> None:
+    """Lower this process's priority, and its session's: with autogroup scheduling (most Linux
+    desktops and servers) a process in a session of its own, as this one is, competes as a group
+    with every other session, whatever its nice value, until the group's own nice is set too."""
+    try:
+        niceness = os.nice(int(increment))
+    except (ValueError, OSError):
+        return  # a priority we cannot lower to is no reason not to run the command
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(niceness))
+    except OSError:
+        pass  # no autogroups here (or not Linux): the nice value alone decides
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--nice"] and len(argv) >= 2:
+        lower_priority(argv[1])
+        argv = argv[2:]
     if not argv:
-        print("usage: subreaper.py COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: subreaper.py [--nice N] COMMAND [ARGS...]", file=sys.stderr)
         return 2
     become_subreaper()
 
