@@ -485,8 +485,14 @@ def ttft_summary(sessions: list[list[dict[str, Any]]]) -> dict[str, Any]:
     for row in per_turn:
         row["ttft_s"] = round(row["ttft_s"], 4)
     first, last = per_turn[0]["ttft_s"], per_turn[-1]["ttft_s"]
+    # One turn's time follows how many of its tokens are new, which the block boundaries decide
+    # (18 or 32 at turn 1, say): the last five turns over the first five is the steadier figure.
+    k = min(5, len(per_turn) // 2) or 1
+    head = statistics.median(r["ttft_s"] for r in per_turn[:k])
+    tail = statistics.median(r["ttft_s"] for r in per_turn[-k:])
     return {"sessions": len(sessions), "session_turns": per_turn, "ttft_first_s": first, "ttft_last_s": last,
-            "ttft_ratio": round(last / first, 3) if first else None}
+            "ttft_ratio": round(last / first, 3) if first else None,
+            "ttft_ratio_median5": round(tail / head, 3) if head else None}
 
 
 # --- many agents at once -------------------------------------------------------------------------

@@ -378,7 +378,8 @@ def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool, tur
         for t in report["session_turns"]:
             click.echo(f"{t['turn']:>7}  {t['prompt_tokens']:>7.0f} {t['cached_tokens']:>7.0f} {t['ttft_s']:>7.3f}")
         click.echo(f"time to first token: turn {turns} {report['ttft_last_s']:.3f} s / turn 1 "
-                   f"{report['ttft_first_s']:.3f} s = {report['ttft_ratio']} (goal <= 1.5)")
+                   f"{report['ttft_first_s']:.3f} s = {report['ttft_ratio']} (goal <= 1.5); "
+                   f"median of the last five turns over the first five: {report['ttft_ratio_median5']}")
 
 
 @bench.command("serving")
@@ -403,9 +404,13 @@ def bench_serving_cmd(base_url: str | None, model: str | None, as_json: bool, re
         click.echo(json.dumps(report, sort_keys=True))
         return
     click.echo(f"{report['model']}: decode idle {report['decode_idle_tps']} tok/s, loaded "
-               f"{report['decode_loaded_tps']} tok/s (ratio {report['decode_ratio']}); prefill of "
+               f"{report['decode_loaded_tps']} tok/s (ratio {report['decode_ratio']}, goal >= 0.8); prefill of "
                f"{report['prompt_tokens']} tokens idle {report['prefill_idle_s']} s, loaded "
                f"{report['prefill_loaded_s']} s; load average {report['load_average']}")
+    if report["decode_ratio_plain"] is not None:
+        click.echo(f"with the busy tool at normal priority instead of nice {report['load']['tool_nice']}: decode "
+                   f"{report['decode_loaded_plain_tps']} tok/s (ratio {report['decode_ratio_plain']}), prefill "
+                   f"{report['prefill_loaded_plain_s']} s")
     if report["settings"]:
         click.echo(f"server settings: {report['settings']}")
 

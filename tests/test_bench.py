@@ -106,6 +106,15 @@ def test_ttft_summary_takes_medians_per_turn_then_the_last_over_the_first():
     assert (report["ttft_first_s"], report["ttft_last_s"], report["ttft_ratio"]) == (0.2, 0.25, 1.25)
 
 
+def test_ttft_summary_also_gives_the_last_five_turns_over_the_first_five():
+    # Turn 1 fast by chance (few new tokens) must not decide the steadier figure.
+    times = [0.1, 0.2, 0.2, 0.2, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 0.2, 0.25, 0.25, 0.25, 0.3]
+    sessions = [[{"turn": i + 1, "prompt_tokens": 600 + 50 * i, "cached_tokens": 576 + 50 * i, "ttft_s": t}
+                 for i, t in enumerate(times)]]
+    report = ttft_summary(sessions)
+    assert (report["ttft_ratio"], report["ttft_ratio_median5"]) == (3.0, 1.25)
+
+
 def test_session_tasks_cycle_over_cities():
     tasks = [session_task(t) for t in range(1, 21)]
     assert len(set(tasks)) == 20
