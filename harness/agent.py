@@ -25,8 +25,8 @@ from harness.constrained import (
     tools_for_prompt,
 )
 from harness.errors import HarnessError
-from harness.grounding import (close_words, invented_numbers, invented_optional, misshapen_arguments, result_used,
-                               ungrounded_arguments)
+from harness.grounding import (close_words, copied_arguments, invented_numbers, invented_optional, misshapen_arguments,
+                               provider, result_used, ungrounded_arguments)
 from harness.techniques import Techniques
 from harness.models import BUNDLED
 from harness.memory_tools import MEMORY_TOOLS, memory_tools
@@ -169,6 +169,7 @@ class Agent:
         After a call was refused for a guessed value (``guessed``), that tool is left out and the
         answer is replaced by ask_user: find the value with another tool, or ask for it. Measured
         with the 0.5B model: offered a free answer there, it declines or invents instead of asking.
+        When one tool was named to find the value (TurnRecord.lookup), ``allowed`` is just that tool.
         ``must_call`` leaves the answer out: a plan step that names its tools starts by using one."""
         key = (allowed, may_replan, guessed, must_call)
         if key not in self._schemas:
@@ -215,6 +216,8 @@ class Agent:
             allowed = ("final_answer",) if answer_only else tuple(run.policy.allowed or ())
             before = run.turns[-2] if len(run.turns) > 1 else None
             guessed = tuple(before.guessed) if before is not None and not answer_only else ()
+            if guessed and before is not None and before.lookup:
+                allowed = tuple(before.lookup)  # the tool that finds the refused value (or ask_user)
             must_call = run.policy.must_call and len(run.turns) == 1 and allowed != ("final_answer",)
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
             run.force_answer = False
@@ -363,6 +366,7 @@ class Agent:
             rejection = self._check_answer(text, run)
             if rejection is not None:
                 record.rejected, message = rejection
+                run.sent_back.append(message)
                 self._append_note({"role": "user", "content": message})
                 yield ev.AnswerRejected(record.rejected, text, message)
                 yield RETRY
@@ -390,14 +394,15 @@ class Agent:
                 "stop_string" if isinstance(record.stop_reason, str) else "end_of_sequence"
             yield Outcome.answer(record.content, stop)
             return
-        said = self._grounds() if self.techniques.grounding or self.techniques.trim_optional else ""
+        t = self.techniques
+        said = self._grounds() if t.grounding or t.trim_optional or t.copied else ""
         if self.techniques.trim_optional:  # the call as run (and shown) leaves invented extras out
             for call in record.calls:
                 tool = self.tools.get(call.name)
                 extra = invented_optional(call.arguments, tool.parameters, said) if tool is not None else []
                 if extra:
                     call.arguments = {k: v for k, v in call.arguments.items() if k not in extra}
-        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c, said, run.policy.allowed)
+        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c, said, run.policy.allowed, record)
                   for c in record.calls]
         record.guessed = sorted({c.name for c, p in zip(record.calls, checks, strict=True)
                                  if p is not None and p.startswith(GUESSED)})
@@ -434,9 +439,14 @@ class Agent:
                 if m.get("role") in ("user", "tool") and id(m) not in self._authored]
         return "\n".join([*said, *(r.output for t in self.turns for r in t.results if r.ok)])
 
-    def _refusal(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None) -> str | None:
+    def _system_text(self) -> str:
+        first = self.messages[0] if self.messages else {}
+        return str(first.get("content") or "") if first.get("role") == "system" else ""
+
+    def _refusal(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None,
+                 record: ev.TurnRecord) -> str | None:
         """Why the harness will not run a call the schema allows: outside the step's tools, a guess, or a
-        value in a form its parameter rules out."""
+        value in a form its parameter rules out (the tool to find it goes in ``record.lookup``)."""
         if allowed and call.name not in allowed:
             return f"Not run: {call.name!r} is not one of this step's tools ({', '.join(allowed)})."
         tool = self.tools.get(call.name)
@@ -447,7 +457,13 @@ class Agent:
                 close = close_words(value, said)
                 if close:  # a paraphrase ("Lisboa" for "Lisbon"): the tool stays on offer
                     return f"Not run: the user wrote {close!r}, not {value!r}. Call again with {guessed[0]}={close!r}."
-                return self._find_or_ask(call, guessed[0], f"({value!r} is a guess)")
+                return self._find_or_ask(call, guessed[0], f"({value!r} is a guess)", record, allowed)
+        if self.techniques.copied and tool is not None:
+            copied = copied_arguments(call.arguments, tool.parameters, said, self._system_text())
+            if copied:
+                value = str(call.arguments[copied[0]])[:60]
+                return self._find_or_ask(call, copied[0], f"({value!r} is a placeholder or our wording, not theirs)",
+                                         record, allowed)
         if self.techniques.shapes and tool is not None:
             misshapen = misshapen_arguments(call.arguments, tool.parameters)
             if misshapen:
@@ -455,14 +471,24 @@ class Agent:
                 value = str(call.arguments[name])[:80]
                 if rewritable:
                     return f"Not run: {name} must be {form}, not {value!r}. Call {call.name} again with {name} as {form}."
-                return self._find_or_ask(call, name, f"{form} ({value!r} is not)")
+                return self._find_or_ask(call, name, f"{form} ({value!r} is not)", record, allowed)
         return None
 
-    def _find_or_ask(self, call: ToolCall, name: str, why: str) -> str:
+    def _find_or_ask(self, call: ToolCall, name: str, why: str, record: ev.TurnRecord,
+                     allowed: tuple[str, ...] | None) -> str:
         """A refusal for a value the model does not have: look it up with another tool, or ask for it.
-        (Its GUESSED opening withholds the tool and offers ask_user next turn: see _action_schema.)"""
-        others = [t.name for t in self.tools if t.name != call.name]
-        look_up = f"If one of {', '.join(others)} can find it, call that first. " if others else ""
+        (Its GUESSED opening withholds the tool and offers ask_user next turn: see _action_schema.)
+        With ``lookup``, the tool whose description says it returns such a value is named, and is the
+        only other action next turn."""
+        others = [t for t in self.tools if t.name != call.name and (not allowed or t.name in allowed)]
+        tool = self.tools.get(call.name)
+        spec = (tool.parameters.get("properties") or {}).get(name, {}) if tool is not None else {}
+        finder = provider(name, spec, [(t.name, t.description) for t in others]) if self.techniques.lookup else None
+        if finder is not None:
+            record.lookup = sorted({*record.lookup, finder})
+            look_up = f"{finder} can find it: call {finder} first, with what the user gave. "
+        else:
+            look_up = f"If one of {', '.join(t.name for t in others)} can find it, call that first. " if others else ""
         return f"{GUESSED} {name} {why}. {look_up}Else ask with ask_user: \"Which {name.replace('_', ' ')}?\""
 
     def _check_answer(self, text: str, run: Run) -> tuple[str, str] | None:
@@ -470,7 +496,7 @@ class Agent:
         or (once a run each) it only says the request back with no tool run, states numbers that no
         tool returned, or leaves a result unused."""
         turns = run.turns
-        harness_notes = [r.output for t in turns for r in t.results if not r.ok]
+        harness_notes = [r.output for t in turns for r in t.results if not r.ok] + run.sent_back
         ran = any(r.ok for t in turns for r in t.results)
         sent_back = {t.rejected for t in turns}  # the checks below send an answer back once a run each
         if self.techniques.echo_guard and echoes_harness(text, harness_notes, ran):

@@ -248,3 +248,78 @@ def invented_optional(arguments: dict[str, Any], schema: dict[str, Any], context
     optional = {k: v for k, v in arguments.items() if k not in required and isinstance(properties, dict)
                 and isinstance(properties.get(k), dict) and properties[k].get("default", object()) != v}
     return ungrounded_arguments(optional, {"properties": properties, "required": list(optional)}, context)
+
+
+# Words that say nothing about what a value is ("the", "returns", "e.g."), left out when a
+# parameter's description is matched against what other tools say they return.
+_FILLER = frozenset("""a an and are as at be by can e for from get given g in into is it its of on or
+returns return the their them this to user users what which with your""".split())
+
+
+def _topic(text: str) -> set[str]:
+    """The content words of a name or description, singular ("files" is "file"), lower case."""
+    out = set()
+    for word in words(text.replace("_", " ")):
+        if len(word) < 2 or word in _FILLER:
+            continue
+        out.add(word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word)
+    return out
+
+
+def provider(name: str, spec: dict[str, Any], tools: list[tuple[str, str]]) -> str | None:
+    """The one tool among ``tools`` ((name, description) pairs) whose name and description share the
+    most words with parameter ``name`` and its description: what to call to find the value ("the
+    recipient's email address" → get_contact, "returns their email address"). None when no tool
+    shares a word, or two share as many. Linear in the text; never raises."""
+    if not isinstance(spec, dict):
+        spec = {}
+    wanted = _topic(f"{name} {spec.get('description', '')}"[:2000])
+    scores = sorted(((len(wanted & _topic(f"{tool} {description}"[:2000])), tool) for tool, description in tools),
+                    reverse=True)
+    if not scores or scores[0][0] == 0 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
+        return None
+    return scores[0][1]
+
+
+_PLACEHOLDER = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+|[A-Z][a-z]+(?:[A-Z][a-z0-9]+)+")
+_TOKEN = re.compile(r"[A-Za-z0-9_]+")
+_RUN = 6  # words in a row that make a phrase the model copied from the worked examples
+
+
+def _plain(text: str) -> str:
+    """Lower case, words only, single spaces: the form in which copies are compared."""
+    return " ".join(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+def _runs(plain: str, n: int) -> set[str]:
+    parts = plain.split()
+    return {" ".join(parts[i:i + n]) for i in range(max(len(parts) - n + 1, 0))}
+
+
+def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: str, harness_text: str) -> list[str]:
+    """The names of required string arguments whose value nobody said but that come from the harness's
+    side: a placeholder ("file_path", "YourUsername"), the parameter's own description or example
+    ("words to look for", "2026-12-01 09:00" from "e.g. 2026-12-01 09:00"), or a phrase of the
+    prompt's worked examples (a decline pasted as an email body). Linear-time; never raises."""
+    if not isinstance(arguments, dict) or not isinstance(schema, dict):
+        return []
+    properties = schema.get("properties") or {}
+    required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
+    heard_plain = _plain(said)
+    heard = f" {heard_plain} "
+    heard_runs, ours_runs = _runs(heard_plain, _RUN), _runs(_plain(harness_text), _RUN)
+    found: list[str] = []
+    for name, value in arguments.items():
+        spec = properties.get(name) if isinstance(properties, dict) else None
+        if name not in required or not isinstance(value, str) or not isinstance(spec, dict) or "enum" in spec:
+            continue
+        value = value[:2000]
+        plain = _plain(value)
+        if not plain or f" {plain} " in heard:
+            continue
+        placeholder = any(_PLACEHOLDER.fullmatch(t) and f" {_plain(t)} " not in heard for t in _TOKEN.findall(value))
+        described = f" {plain} " in f" {_plain(str(spec.get('description', ''))[:2000])} "
+        from_examples = bool((_runs(plain, _RUN) & ours_runs) - heard_runs)
+        if placeholder or described or from_examples:
+            found.append(name)
+    return found

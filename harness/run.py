@@ -37,6 +37,7 @@ class Run:
     task: str = ""  # the user's words that started the run (restated after tool results)
     turns: list[TurnRecord] = field(default_factory=list)  # this run's model requests, in order
     force_answer: bool = False  # the next action must be an answer (a repeated call, the last retry)
+    sent_back: list[str] = field(default_factory=list)  # the harness's notes on answers it sent back
 
 
 class Next(enum.Enum):

@@ -18,6 +18,14 @@ class Techniques:
     # A required short value (a name, an id, a number) must appear in what the user wrote or a tool
     # returned; a guessed one is sent back with "ask the user or look it up".
     grounding: bool = True
+    # A required value nobody said that comes from the harness's side is a guess too: a placeholder
+    # ("file_path"), the parameter's own description ("words to look for") or example, or a phrase
+    # of the worked examples (their decline pasted as an email body).
+    copied: bool = True
+    # After a value was refused as a guess, the one other tool whose description says it returns such a
+    # value (get_contact "returns their email address" for send_email's "recipient's email address")
+    # is named, and the next action is that tool or a question to the user.
+    lookup: bool = True
     # A value in a form its description rules out (a name where an email address goes, "Rome" where an
     # airport code "e.g. OSL" goes, "10:00 AM" for HH:MM) is sent back: rewrite it, look it up or ask.
     shapes: bool = True

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from harness.agent import GUESSED, Agent
-from harness.grounding import expected_form, invented_optional, misshapen_arguments, result_used
+from harness.grounding import copied_arguments, expected_form, invented_optional, misshapen_arguments, provider, result_used
 from harness.prompt import render_examples
 from harness.techniques import Techniques
 from harness.tooluse import load_tools
@@ -146,6 +146,106 @@ def test_a_name_where_an_address_goes_is_looked_up_first():
     assert offered(server.requests[1]) == {"get_contact", "ask_user"}  # the tool waits; the answer must ask
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
     assert result.text == "Sent to alice.moreau@example.org."
+
+
+@pytest.mark.parametrize("lookup,next_offered", [
+    (True, {"get_contact", "ask_user"}),  # the one tool that returns email addresses, or a question
+    (False, {"get_contact", "create_event", "search_notes", "ask_user"}),
+])
+def test_the_tool_that_finds_a_refused_value_is_named_and_is_the_next_action(lookup, next_offered):
+    server = ScriptedServer([
+        action(("send_email", {"to": "Bob", "subject": "Game", "body": "Friday's game is cancelled."})),
+        action(("get_contact", {"name": "Bob"})),
+        action(("send_email", {"to": "bob.l@example.net", "subject": "Game", "body": "Friday's game is cancelled."})),
+        answer("Sent to bob.l@example.net."),
+    ])
+    result = agent(server, "get_contact", "send_email", "create_event", "search_notes", lookup=lookup).run(
+        "Send Bob a note that Friday's game is cancelled.")
+    refusal = result.turns[0].results[0].output
+    assert ("get_contact can find it: call get_contact first" in refusal) is lookup
+    assert offered(server.requests[1]) == next_offered
+    assert offered(server.requests[2]) >= {"send_email", "create_event"}  # then every tool again
+    assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
+
+
+def _described(*names: str) -> list[tuple[str, str]]:
+    return [(n, TOOLS[n].description) for n in names]
+
+
+@pytest.mark.parametrize("tool,parameter,others,found", [
+    ("send_email", "to", ("get_contact", "create_event", "search_notes"), "get_contact"),
+    ("get_orders", "customer_id", ("lookup_customer", "get_weather"), "lookup_customer"),
+    ("search_flights", "origin", ("get_airport_code", "get_weather"), "get_airport_code"),
+    ("read_file", "path", ("list_files", "get_time"), "list_files"),
+    ("convert_currency", "amount", ("get_stock_price",), None),  # shares no word: the model must see it
+    ("get_contact", "name", ("search_notes", "send_email"), None),
+])
+def test_provider_is_the_tool_that_says_it_returns_such_a_value(tool, parameter, others, found):
+    spec = TOOLS[tool].parameters["properties"][parameter]
+    assert provider(parameter, spec, _described(*others)) == found
+
+
+def test_provider_names_none_on_a_tie_and_never_raises():
+    tie = [("find_a", "returns the email address"), ("find_b", "returns an email address too")]
+    assert provider("to", {"description": "the email address"}, tie) is None
+    assert provider("to", {"description": "x " * 100_000}, tie) is None
+    assert provider("to", None, tie) is None  # type: ignore[arg-type]
+    assert provider("to", {"description": "the email address"}, []) is None
+
+
+DECLINE = "Sorry, I can't do that: none of my tools can."
+
+
+@pytest.mark.parametrize("tool,arguments,said,copied", [
+    ("read_file", {"path": "file_path"}, "Read the file for me", ["path"]),  # a placeholder
+    ("read_file", {"path": "C:/Users/YourUsername/Documents/a.txt"}, "Read the file", ["path"]),
+    ("read_file", {"path": "notes/my_notes.txt"}, "Read notes/my_notes.txt", []),  # the user's own
+    ("search_notes", {"query": "words to look for"}, "Search my notes", ["query"]),  # the description
+    ("create_reminder", {"text": "Call mum", "when": "2026-12-01 09:00"}, "Remind me to call mum", ["when"]),
+    ("create_reminder", {"text": "Call mum", "when": "2026-12-01 09:00"}, "Call mum at 2026-12-01 09:00", []),
+    ("send_email", {"to": "a@b.org", "subject": "Hi", "body": f"I'm afraid {DECLINE}"}, "Email a@b.org", ["body"]),
+    ("send_email", {"to": "a@b.org", "subject": "Game", "body": "Friday's game is cancelled, see you soon."},
+     "Email a@b.org that Friday's game is cancelled", []),
+    ("get_weather", {"city": "New York"}, "weather in new york", []),
+])
+def test_values_copied_from_the_harness_side(tool, arguments, said, copied):
+    assert copied_arguments(arguments, TOOLS[tool].parameters, said, f"Example: {DECLINE}") == copied
+
+
+def test_copied_arguments_never_raise_and_stay_linear():
+    schema = TOOLS["send_email"].parameters
+    for arguments in (None, [], {"to": None}, {"to": 3}, {"body": "x_y " * 100_000}, {"to": "\u0000" * 10}):
+        assert isinstance(copied_arguments(arguments, schema, "said " * 50_000, DECLINE * 1000), list)  # type: ignore[arg-type]
+    assert copied_arguments({"to": "a"}, None, "", "") == []  # type: ignore[arg-type]
+    started = time.perf_counter()
+    copied_arguments({"to": "a@b.org", "subject": "s", "body": "word " * 400}, schema, "word " * 100_000, "word " * 100_000)
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("copied", [True, False])
+def test_a_placeholder_value_is_refused_and_the_question_offered(copied):
+    server = ScriptedServer([
+        action(("search_notes", {"query": "words to look for"})),
+        action(("ask_user", {"question": "Which words should I look for?"})),
+        answer("unused"),
+    ])
+    result = agent(server, "search_notes", "get_time", copied=copied, grounding=True).run("Search my notes.")
+    first = result.turns[0].results[0]
+    assert first.ok is not copied
+    assert ("ask_user" in offered(server.requests[1])) is copied
+    if copied:
+        assert first.output.startswith(GUESSED) and result.text == "Which words should I look for?"
+
+
+def test_an_answer_that_parrots_the_note_on_an_earlier_answer_is_sent_back_too():
+    server = ScriptedServer([
+        answer("Neil Armstrong, in 1969... or 11."),
+        answer("11, which neither the user nor a tool gave."),  # the note on the answer before, handed back
+        answer("Neil Armstrong, on Apollo 11."),
+    ])
+    result = agent(server, "get_weather").run("Who first walked on the moon?")
+    assert [t.rejected for t in result.turns[:2]] == ["numbers", "echo"]
+    assert result.text == "Neil Armstrong, on Apollo 11."
 
 
 def test_a_time_in_the_wrong_form_is_rewritten_with_the_tool_still_offered():
