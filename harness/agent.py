@@ -396,7 +396,7 @@ class Agent:
             return
         t = self.techniques
         said = self._grounds() if t.grounding or t.trim_optional or t.copied else ""
-        if self.techniques.trim_optional:  # the call as run (and shown) leaves invented extras out
+        if t.trim_optional:  # the call as run (and shown) leaves invented extras out
             for call in record.calls:
                 tool = self.tools.get(call.name)
                 extra = invented_optional(call.arguments, tool.parameters, said) if tool is not None else []
