@@ -544,7 +544,8 @@ class Agent:
 
     async def _run_calls(self, calls: list[ToolCall], refusals: list[str | None], run: Run) -> list[ToolResult]:
         """Run the calls the harness let through; a call repeated verbatim from earlier in this run is
-        answered with its earlier result, not re-run, and the next action must be an answer.
+        answered with its earlier result, not re-run, and the next action must be an answer (as it
+        must once a plan step's tools have all run: Policy.answer_when_used).
 
         Small models loop on a call whose result they already have. Measured with the 0.5B model: told
         "you made this call before" it handed that note back as its answer; shown the result again,
@@ -555,9 +556,13 @@ class Agent:
         run.force_answer = any(r is not None for r in repeated)
         fresh = [c for c, p, r in zip(calls, refusals, repeated, strict=True) if p is None and r is None]
         ran = iter(await self.tools.run_all([(c.name, c.arguments) for c in fresh], self.approve))
-        return [ToolResult(c.name, c.arguments, p, ok=False) if p is not None else
-                ToolResult(c.name, c.arguments, r) if r is not None else next(ran)
-                for c, p, r in zip(calls, refusals, repeated, strict=True)]
+        results = [ToolResult(c.name, c.arguments, p, ok=False) if p is not None else
+                   ToolResult(c.name, c.arguments, r) if r is not None else next(ran)
+                   for c, p, r in zip(calls, refusals, repeated, strict=True)]
+        if run.policy.answer_when_used and run.policy.allowed:
+            used = {r.name for t in run.turns[:-1] for r in t.results if r.ok} | {r.name for r in results if r.ok}
+            run.force_answer |= set(run.policy.allowed) <= used
+        return results
 
     # --- entry points -------------------------------------------------------------------------
 

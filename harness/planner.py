@@ -5,6 +5,7 @@ restricted to the tools the step names. A failed step triggers a replan (bounded
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -42,10 +43,30 @@ class PlanStep(pydantic.BaseModel):
     goal: str = pydantic.Field(min_length=1, max_length=400)
     tools: list[str] = pydantic.Field(default_factory=list, max_length=8)
 
+    @pydantic.field_validator("tools")
+    @classmethod
+    def _once_each(cls, tools: list[str]) -> list[str]:
+        return list(dict.fromkeys(tools))
+
 
 class Plan(pydantic.BaseModel):
+    """A plan never holds the same step twice: the 0.5B model often writes a step two to four times
+    ("Compare the weather in Oslo and Rome" four times over), and each copy costs a sub-loop."""
+
     goal: str = pydantic.Field(min_length=1, max_length=400)
     steps: list[PlanStep] = pydantic.Field(min_length=1, max_length=8)
+
+    @pydantic.model_validator(mode="after")
+    def _distinct_steps(self) -> "Plan":
+        seen: set[str] = set()
+        steps = []
+        for step in self.steps:
+            key = " ".join(re.findall(r"\w+", step.goal.casefold()))
+            if key not in seen:
+                seen.add(key)
+                steps.append(step)
+        self.steps = steps
+        return self
 
 
 def plan_schema(tool_names: list[str]) -> dict[str, Any]:
@@ -87,6 +108,7 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
     plan_id = store.save_plan(agent.transcript.session_id, plan.goal, [s.model_dump() for s in plan.steps]) \
         if store else None
     revision, index, replans = 0, 0, 0
+    used: set[str] = set()  # the tools that have run in this plan's steps
     yield ev.PlanEvent(plan, revision)
     while index < len(plan.steps):
         step = plan.steps[index]
@@ -94,8 +116,11 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
         outcome: ev.Result | None = None
         allowed = tuple(t for t in step.tools if t in agent.tools) or None
         # A step that names its tools starts by using one (the 0.5B model otherwise "answers" a step
-        # like "read notes.txt" without reading it).
-        policy = Policy(allowed=allowed, may_replan=True, must_call=allowed is not None)
+        # like "read notes.txt" without reading it), unless earlier steps used them all: their results
+        # are above, and a step like "extract the date" may answer from them. Once its tools have run,
+        # the step is done and answers.
+        fresh = allowed is not None and not set(allowed) <= used
+        policy = Policy(allowed=allowed, may_replan=True, must_call=fresh, answer_when_used=True)
         async for event in agent.loop(STEP_REQUEST.format(n=index + 1, total=len(plan.steps), goal=step.goal),
                                       policy):
             if isinstance(event, ev.Final):
@@ -104,6 +129,7 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
                 yield event
         assert outcome is not None
         turns += outcome.turns
+        used |= {r.name for t in outcome.turns for r in t.results if r.ok}
         text = outcome.text or outcome.error or outcome.stop_reason
         if store and plan_id:
             status = "done" if outcome.ok else "changed plan" if outcome.stop_reason == "replan" else "failed"
@@ -134,7 +160,9 @@ async def run_plan(agent: "Agent", task: str, max_replans: int = MAX_REPLANS) ->
         yield ev.PlanEvent(plan, revision)
     if store and plan_id:
         store.finish_plan(plan_id, "done")
-    async for event in agent.loop(FINISH_REQUEST.format(task=task)):
+    # The steps did the work and their results are above: what is left is the answer (the 0.5B model
+    # otherwise calls a step's tool once more first).
+    async for event in agent.loop(FINISH_REQUEST.format(task=task), Policy(must_answer=True)):
         if isinstance(event, ev.Final):
             turns += event.result.turns
             yield final(event.result.stop_reason, event.result.text, event.result.error)

@@ -17,12 +17,15 @@ class Policy:
     ``allowed``: the only tools the run may call (None: all of them); a call to another is refused.
     ``may_replan``: the model may call replan to end the run (inside a plan step).
     ``must_call``: the run's first action is a call, not an answer (guided decoding).
-    ``must_answer``: every action is an answer; no tool is offered (guided decoding)."""
+    ``must_answer``: every action is an answer; no tool is offered (guided decoding).
+    ``answer_when_used``: once every tool in ``allowed`` has run, the next action is the answer (a
+    plan step is one action: the 0.5B model otherwise repeats the step's call before answering)."""
 
     allowed: tuple[str, ...] | None = None
     may_replan: bool = False
     must_call: bool = False
     must_answer: bool = False
+    answer_when_used: bool = False
 
     def __post_init__(self) -> None:
         if self.must_call and self.must_answer:

@@ -64,8 +64,9 @@ def test_plan_then_steps_then_final(tmp_path):
     # Step 1 had to start by calling its tool, lookup (or ask for a new plan); then it could answer.
     step1 = server.requests[1]["response_format"]["json_schema"]["schema"]
     assert {o["properties"]["name"]["const"] for o in step1["anyOf"]} == {"lookup", "replan"}
+    # Once lookup had run, the step was done: its answer (or a replan) was the only action left.
     step1_then = server.requests[2]["response_format"]["json_schema"]["schema"]
-    assert {o["properties"]["name"]["const"] for o in step1_then["anyOf"]} == {"lookup", "final_answer", "replan"}
+    assert {o["properties"]["name"]["const"] for o in step1_then["anyOf"]} == {"final_answer", "replan"}
     # Every request extends the one before: steps share the session's prefix.
     for a, b in zip(server.requests, server.requests[1:]):
         assert b["messages"][: len(a["messages"])] == a["messages"]
@@ -157,3 +158,41 @@ def test_a_planned_session_is_titled_by_the_task_not_the_planner_prompt(tmp_path
     a = agent(server, memory=db)
     a.run("what is a?", plan=True)
     assert db.session(a.session_id).title == "what is a?"
+
+
+def names_offered(request: dict) -> set[str]:
+    schema = request["response_format"]["json_schema"]["schema"]
+    options = schema.get("anyOf", [schema])
+    return {o["properties"]["name"]["const"] for o in options if o.get("type") == "object"}
+
+
+def test_a_step_whose_call_failed_may_call_again_before_answering():
+    server = ScriptedServer([plan(("look up a", ["lookup"])), call("lookup", kee="a"), call("lookup", key="a"),
+                             final("apple"), final("a is apple.")])
+    result = agent(server).run("what is a?", plan=True)
+    assert result.text == "a is apple."
+    # The first call was invalid (no result): the tool stayed on offer; after the second ran, only the answer.
+    assert "lookup" in names_offered(server.requests[2])
+    assert names_offered(server.requests[3]) == {"final_answer", "replan"}
+
+
+def test_a_step_whose_tools_an_earlier_step_used_may_answer_at_once():
+    server = ScriptedServer([plan(("look up a", ["lookup"]), ("say what a is", ["lookup"])),
+                             call("lookup", key="a"), final("apple"), final("a is apple"), final("a is apple.")])
+    events = list(agent(server).stream("what is a?", plan=True))
+    assert [e.ok for e in events if isinstance(e, ev.StepFinished)] == [True, True]
+    assert names_offered(server.requests[1]) == {"lookup", "replan"}  # first use: a call comes first
+    assert "final_answer" in names_offered(server.requests[3])  # step 2: lookup's result is above
+    assert len(server.requests) == 5
+    assert names_offered(server.requests[4]) == {"final_answer"}  # all steps done: the answer
+
+
+def test_a_plan_holds_each_step_once_and_each_tool_once_per_step():
+    server = ScriptedServer([plan(("Look up a.", ["lookup", "lookup"]), ("look up A", ["lookup"]),
+                                  ("shout it", ["shout"]), ("Look up a", ["lookup"])),
+                             call("lookup", key="a"), final("apple"), call("shout", text="apple"), final("APPLE"),
+                             final("APPLE")])
+    events = list(agent(server).stream("shout what a is", plan=True))
+    steps = [e for e in events if isinstance(e, ev.PlanEvent)][0].plan.steps
+    assert [(s.goal, s.tools) for s in steps] == [("Look up a.", ["lookup"]), ("shout it", ["shout"])]
+    assert events[-1].result.text == "APPLE"
