@@ -425,18 +425,22 @@ def bench_prefix(client: Client, block_size: int | None = None, session_turns: i
         shared = max((min(_common_prefix(prompt, s), kv) for s, kv in seen), default=0)
         # The server always computes at least the last token, so a full hit is one block short.
         ideal = min(shared, len(prompt) - 1) // block_size * block_size
+        # Append-only: each request of the conversation starts with the one before and its reply, verbatim.
+        previous = seen[-1][0] if seen and requests[i - 1]["phase"] != "earlier session" else None
         seen.append((full, len(prompt) + max(r["completion_tokens"] - 1, 0)))
         if r["phase"] == "earlier session":
             continue
         turns.append({"request": i, "phase": r["phase"], "prompt_tokens": r["prompt_tokens"],
                       "cached_tokens": r["cached_tokens"], "ideal_tokens": ideal,
-                      "ratio": round(r["cached_tokens"] / ideal, 4) if ideal else None})
+                      "ratio": round(r["cached_tokens"] / ideal, 4) if ideal else None,
+                      "extends_previous": None if previous is None else prompt[:len(previous)] == previous})
     cached = sum(t["cached_tokens"] for t in turns)
     ideal = sum(t["ideal_tokens"] for t in turns)
     long = ttft_summary([long_session(client, session_turns) for _ in range(sessions)]) if session_turns else {}
     return {**long, "model": client.get_model(), "block_size": block_size, "turns": turns, "events": events,
             "prompt_tokens": sum(t["prompt_tokens"] for t in turns), "cached_tokens": cached,
             "ideal_tokens": ideal, "ratio": round(cached / ideal, 4) if ideal else None,
+            "append_only": all(t["extends_previous"] is not False for t in turns),
             "server_hits_delta": int(after.hits - before.hits),
             "server_queries_delta": int(after.queries - before.queries)}
 

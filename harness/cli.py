@@ -372,6 +372,9 @@ def bench_prefix_cmd(base_url: str | None, model: str | None, as_json: bool, tur
                    f"{t['ideal_tokens']:>7} {ratio:>6}")
     click.echo(f"total: {report['cached_tokens']} cached of {report['ideal_tokens']} ideal -> ratio {report['ratio']}"
                f" (server counters: +{report['server_hits_delta']} hits of +{report['server_queries_delta']} queried)")
+    broken = [str(t["request"]) for t in report["turns"] if t["extends_previous"] is False]
+    click.echo("every prompt extends the one before and its reply: " +
+               ("yes" if not broken else f"NO (requests {', '.join(broken)} re-render earlier text)"))
     if turns:
         click.echo(f"long session, {turns} turns, medians of {report['sessions']} sessions (first request of each turn):")
         click.echo(f"{'turn':>7}  {'prompt':>7} {'cached':>7} {'ttft s':>7}")
