@@ -323,3 +323,53 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
         if placeholder or described or from_examples:
             found.append(name)
     return found
+
+
+def _fields(output: str, limit: int = 200) -> list[tuple[str, str]]:
+    """(key, value) of the scalar fields of a JSON result: top level, and one level into lists."""
+    try:
+        data = json.loads(output[:20_000])
+    except (ValueError, RecursionError):
+        return []
+    objects = [data] if isinstance(data, dict) else [d for d in data[:20] if isinstance(d, dict)] \
+        if isinstance(data, list) else []
+    # An error says nothing a next call could take.
+    return [(str(k), str(v)) for obj in objects if "error" not in obj for k, v in list(obj.items())[:limit]
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip()]
+
+
+def fed_tool(task: str, results: list[tuple[str, str]],
+             tools: list[tuple[str, str, dict[str, Any]]]) -> tuple[str, str, str, str] | None:
+    """The next call a multi-step request still needs: the one tool among ``tools`` ((name,
+    description, parameters) of those not called yet) that the request speaks of (a content word
+    shared with the tool's name or description) and that has a required parameter named like a field
+    some result returned (get_contact's "email" for send_email's "recipient's email address",
+    lookup_customer's "customer_id" for get_orders' customer_id). ``results``: (tool, output) pairs.
+    (tool, parameter, result tool, value), or None when no tool or two tools fit as well.
+    Linear in the text; never raises."""
+    asked = _topic(task[:4000])
+    found: dict[str, tuple[int, str, str]] = {}  # a word of a field's name -> (order, result tool, value)
+    for result_tool, output in results[:20]:
+        for key, value in _fields(output):
+            for word in _topic(key[:200]):
+                found.setdefault(word, (len(found), result_tool, value))
+    best: list[tuple[int, tuple[str, str, str, str]]] = []
+    for name, description, schema in tools[:100]:
+        if not isinstance(schema, dict):
+            continue
+        spoken = len(asked & _topic(f"{name} {description}"[:2000]))
+        if not spoken:
+            continue
+        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        required = schema.get("required") if isinstance(schema.get("required"), list) else []
+        for parameter in [p for p in required[:50] if isinstance(p, str)]:
+            spec = properties.get(parameter) if isinstance(properties.get(parameter), dict) else {}
+            wanted = _topic(f"{parameter} {spec.get('description', '')}"[:2000])
+            matches = sorted(found[w] for w in wanted if w in found)  # the first field, whatever the set order
+            if matches:
+                best.append((spoken, (name, parameter, matches[0][1], matches[0][2][:200])))
+                break
+    best.sort(key=lambda b: -b[0])
+    if not best or (len(best) > 1 and best[1][0] == best[0][0]):
+        return None
+    return best[0][1]
