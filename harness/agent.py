@@ -25,8 +25,8 @@ from harness.constrained import (
     tools_for_prompt,
 )
 from harness.errors import HarnessError
-from harness.grounding import (close_words, copied_arguments, fed_tool, invented_numbers, invented_optional,
-                               misshapen_arguments, provider, result_used, ungrounded_arguments)
+from harness.grounding import (close_words, copied_arguments, invented_numbers, invented_optional, misshapen_arguments,
+                               provider, result_used, ungrounded_arguments)
 from harness.techniques import Techniques
 from harness.models import BUNDLED
 from harness.memory_tools import MEMORY_TOOLS, memory_tools
@@ -219,10 +219,8 @@ class Agent:
             if guessed and before is not None and before.lookup:
                 allowed = tuple(before.lookup)  # the tool that finds the refused value (or ask_user)
             must_call = run.policy.must_call and len(run.turns) == 1 and allowed != ("final_answer",)
-            if run.next_tools and not answer_only:
-                allowed, must_call = run.next_tools, True
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
-            run.force_answer, run.next_tools = False, ()
+            run.force_answer = False
         elif self.server_tools and len(self.tools):
             options.update(tools=self.tools.specs(), tool_choice="auto")
         messages = list(self.messages)
@@ -509,17 +507,6 @@ class Agent:
             run.force_answer = True  # it chose to answer: now an answer, not a call that pretends
             return "restated", ("That only says the request back. Answer it: give the answer if you know it; if "
                                 "none of your tools can do it, say you can't.")
-        if self.techniques.chain and ran and "chain" not in sent_back:
-            called = {c.name for t in turns for c in t.calls}
-            pending = [(t.name, t.description, t.parameters) for t in self.tools if t.name not in called and
-                       (not run.policy.allowed or t.name in run.policy.allowed)]
-            fed = fed_tool(run.task, [(r.name, r.output) for t in turns for r in t.results if r.ok], pending)
-            if fed is not None:
-                tool, parameter, source, value = fed
-                run.next_tools = (tool,)
-                return "chain", (f"Not done yet: the request also needs {tool}, and {source} returned its "
-                                 f"{parameter}: {value}. Call {tool} now, with {parameter} {value!r} and the "
-                                 "user's own words for the rest.")
         if self.techniques.answer_check and len(self.tools) and "numbers" not in sent_back:
             invented = invented_numbers(text, self._grounds())
             if invented and ran:

@@ -101,7 +101,7 @@ class TurnRecord:
     refused: list[bool] = field(default_factory=list)  # per call: stopped by the harness, not run
     guessed: list[str] = field(default_factory=list)  # tools refused because a value was guessed
     lookup: list[str] = field(default_factory=list)  # the tools named to find those values (next turn's only ones)
-    rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "chain", "numbers", "unused")
+    rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "numbers", "unused")
 
 
 @dataclass

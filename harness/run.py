@@ -41,7 +41,6 @@ class Run:
     turns: list[TurnRecord] = field(default_factory=list)  # this run's model requests, in order
     force_answer: bool = False  # the next action must be an answer (a repeated call, the last retry)
     sent_back: list[str] = field(default_factory=list)  # the harness's notes on answers it sent back
-    next_tools: tuple[str, ...] = ()  # the next action must call one of these (a step the answer skipped)
 
 
 class Next(enum.Enum):

@@ -37,10 +37,6 @@ class Techniques:
     # After tool calls, an answer that uses nothing some result returned (and no later call used it
     # either) is sent back once, naming the result.
     coverage: bool = True
-    # After tool calls, an answer that skips a step the request still needs is sent back once: when one
-    # tool not called yet is what the request speaks of and takes a value a result returned
-    # (get_contact's email for send_email), it is named, with the value, and is the next action.
-    chain: bool = True
     # A final answer that only repeats the harness's own notes is rejected and retried.
     echo_guard: bool = True
     # When only one retry is left, the next action must be an answer (not another refused call).

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from harness.agent import GUESSED, Agent
-from harness.grounding import (copied_arguments, expected_form, fed_tool, invented_optional, misshapen_arguments, provider,
-                               result_used)
+from harness.grounding import copied_arguments, expected_form, invented_optional, misshapen_arguments, provider, result_used
 from harness.prompt import render_examples
 from harness.techniques import Techniques
 from harness.tooluse import load_tools
@@ -321,79 +320,3 @@ def test_restating_is_judged_only_when_no_tool_ran():
     server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("The weather in Oslo is cloudy.")])
     result = agent(server, "get_weather").run("What is the weather in Oslo?")
     assert result.text == "The weather in Oslo is cloudy." and len(result.turns) == 2
-
-
-# --- chain: an answer that skips the step the request still needs ------------------------------------
-
-ALICE = '{"name": "Alice Moreau", "email": "alice.moreau@example.org", "phone": "+33 6 12 34 56 78"}'
-MARIA = '{"customer_id": "C-4821", "name": "Maria Garcia"}'
-
-
-def _pending(*names: str) -> list[tuple[str, str, dict]]:
-    return [(n, TOOLS[n].description, TOOLS[n].parameters) for n in names]
-
-
-@pytest.mark.parametrize("task,results,pending,fed", [
-    ("Email Alice to let her know the report is ready.", [("get_contact", ALICE)],
-     ("send_email", "create_event"), ("send_email", "to", "get_contact", "alice.moreau@example.org")),
-    ("What did Maria Garcia order recently, and has it shipped?", [("lookup_customer", MARIA)],
-     ("get_orders", "track_package"), ("get_orders", "customer_id", "lookup_customer", "C-4821")),
-    ("Find me a flight from Oslo on 2026-12-20.", [("get_airport_code", '{"code": "OSL"}')],
-     ("search_flights", "get_weather"), ("search_flights", "origin", "get_airport_code", "OSL")),
-    # The request asks for the number itself: sending an email is no step of it.
-    ("I want to ring Alice this afternoon. What number should I dial?", [("get_contact", ALICE)],
-     ("send_email",), None),
-    ("What's the weather in Paris?", [("get_weather", WEATHER)], ("get_time", "convert_units"), None),
-    ("Email Bob.", [("get_contact", '{"error": "no contact named Bob"}')], ("send_email",), None),  # an error
-    ("Email Alice.", [("get_contact", "Alice: alice.moreau@example.org")], ("send_email",), None),  # not JSON
-])
-def test_fed_tool_is_the_step_the_request_still_needs(task, results, pending, fed):
-    assert fed_tool(task, results, _pending(*pending)) == fed
-
-
-def test_fed_tool_names_none_on_a_tie_and_never_raises():
-    tie = [("mail_a", "send an email", {"required": ["to"], "properties": {"to": {"description": "email"}}}),
-           ("mail_b", "send email", {"required": ["to"], "properties": {"to": {"description": "email"}}})]
-    assert fed_tool("Email Alice.", [("get_contact", ALICE)], tie) is None
-    assert fed_tool("Email Alice.", [("get_contact", ALICE)], tie[:1]) == ("mail_a", "to", "get_contact",
-                                                                        "alice.moreau@example.org")
-    for garbage in ["[" * 100_000, '{"a": ' * 50_000, "null", "[1, 2]", '{"email": {"x": 1}}', "x" * 1_000_000]:
-        assert fed_tool("Email Alice.", [("t", garbage)], tie[:1]) is None
-    odd = [("m", "d", None), ("n", "email", {"required": 5}), ("o", "email", {"required": [["to"], {}], "properties": []})]
-    assert fed_tool("Email " * 100_000, [("get_contact", ALICE)], odd) is None  # type: ignore[arg-type]
-    started = time.perf_counter()
-    fed_tool("email " * 200_000, [("get_contact", ALICE)] * 100, tie * 100)
-    assert time.perf_counter() - started < 2
-
-
-@pytest.mark.parametrize("chain", [True, False])
-def test_an_answer_that_skips_the_next_step_is_sent_back_once_naming_it(chain):
-    server = ScriptedServer([
-        action(("lookup_customer", {"name": "Maria Garcia"})),
-        answer("Maria Garcia is customer C-4821."),
-        action(("get_orders", {"customer_id": "C-4821"})),
-        answer("She ordered a standing desk; it has shipped."),
-    ])
-    result = agent(server, "lookup_customer", "get_orders", "track_package", chain=chain).run(
-        "What did Maria Garcia order recently, and has it shipped?")
-    if not chain:
-        assert result.text == "Maria Garcia is customer C-4821." and len(server.requests) == 2
-        return
-    note = server.requests[2]["messages"][-1]["content"]
-    assert "the request also needs get_orders" in note and "C-4821" in note
-    assert offered(server.requests[2]) == {"get_orders"}  # the step it skipped is the next action
-    assert [r.name for t in result.turns for r in t.results if r.ok] == ["lookup_customer", "get_orders"]
-    assert result.text == "She ordered a standing desk; it has shipped."
-    assert offered(server.requests[3]) >= {"final_answer", "track_package"}  # then everything again
-
-
-def test_the_chain_note_is_sent_once_a_run():
-    server = ScriptedServer([
-        action(("lookup_customer", {"name": "Maria Garcia"})),
-        answer("C-4821."),
-        action(("lookup_customer", {"name": "Maria Garcia"})),  # not what was asked for, but it runs
-        answer("Maria Garcia is C-4821."),
-    ])
-    result = agent(server, "lookup_customer", "get_orders").run("What did Maria Garcia order recently?")
-    assert [t.rejected for t in result.turns] == [None, "chain", None, None]
-    assert result.text == "Maria Garcia is C-4821."
