@@ -25,8 +25,8 @@ from harness.constrained import (
     tools_for_prompt,
 )
 from harness.errors import HarnessError
-from harness.grounding import (close_words, copied_arguments, invented_numbers, invented_optional, misshapen_arguments,
-                               provider, result_used, ungrounded_arguments)
+from harness.grounding import (close_words, copied_arguments, found_value, invented_numbers, invented_optional,
+                               misshapen_arguments, provider, result_used, ungrounded_arguments)
 from harness.techniques import Techniques
 from harness.models import BUNDLED
 from harness.memory_tools import MEMORY_TOOLS, memory_tools
@@ -423,8 +423,9 @@ class Agent:
         else:
             # From the run, not the transcript: compaction may have moved the user's message.
             task = run.task if self.techniques.restate_task else ""
+            hint = self._fill_hint(record, run) if self.techniques.fill else ""
             messages = tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
-                                            constrained=record.constrained, task=task)
+                                            constrained=record.constrained, task=task, hint=hint)
         for message in messages:
             first = record.results[0]
             self._append_note(message, tool_name=first.name, tool_arguments=first.arguments, tool_result=first.output,
@@ -486,10 +487,24 @@ class Agent:
         finder = provider(name, spec, [(t.name, t.description) for t in others]) if self.techniques.lookup else None
         if finder is not None:
             record.lookup = sorted({*record.lookup, finder})
+            record.lookup_for.append((finder, call.name, name))
             look_up = f"{finder} can find it: call {finder} first, with what the user gave. "
         else:
             look_up = f"If one of {', '.join(t.name for t in others)} can find it, call that first. " if others else ""
         return f"{GUESSED} {name} {why}. {look_up}Else ask with ask_user: \"Which {name.replace('_', ' ')}?\""
+
+    def _fill_hint(self, record: ev.TurnRecord, run: Run) -> str:
+        """After the tool named to find a refused value has run: the refused call, with the value found."""
+        wanted = [w for t in reversed(run.turns[:-1]) for w in t.lookup_for]
+        for result in record.results:
+            for finder, tool_name, parameter in wanted:
+                tool = self.tools.get(tool_name)
+                if result.ok and finder == result.name and tool is not None:
+                    spec = (tool.parameters.get("properties") or {}).get(parameter, {})
+                    value = found_value(result.output, parameter, spec)
+                    if value is not None:
+                        return f"Now call {tool_name} with {parameter} {value!r}, from this result."
+        return ""
 
     def _check_answer(self, text: str, run: Run) -> tuple[str, str] | None:
         """(reason, message) when a final answer must be sent back: it parrots the harness's own notes,

@@ -323,3 +323,29 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
         if placeholder or described or from_examples:
             found.append(name)
     return found
+
+
+def _fields(output: str, limit: int = 200) -> list[tuple[str, str]]:
+    """(key, value) of the scalar fields of a JSON object result (not an error)."""
+    try:
+        data = json.loads(output[:20_000])
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(data, dict) or "error" in data:
+        return []
+    return [(str(k), str(v)) for k, v in list(data.items())[:limit]
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip()]
+
+
+def found_value(output: str, name: str, spec: dict[str, Any]) -> str | None:
+    """The value in a lookup's JSON result for parameter ``name``: the field named like the parameter
+    or its description ("code" for "IATA code of the departure airport", "email" for "the recipient's
+    email address"), or the only field there is. None otherwise. Linear; never raises."""
+    fields = _fields(output)
+    if not isinstance(spec, dict):
+        spec = {}
+    wanted = _topic(f"{name} {spec.get('description', '')}"[:2000])
+    for key, value in fields:
+        if _topic(key[:200]) & wanted:
+            return value[:200]
+    return fields[0][1][:200] if len(fields) == 1 else None

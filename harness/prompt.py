@@ -196,7 +196,7 @@ FOLLOW_UP_FREE = "Now answer my question in plain text, unless you still need an
 
 
 def tool_results_message(results: list[ToolResult], role: Literal["user", "tool"] = "user",
-                         constrained: bool = True, task: str = "") -> list[dict[str, Any]]:
+                         constrained: bool = True, task: str = "", hint: str = "") -> list[dict[str, Any]]:
     """Tool results as transcript messages.
 
     ``user`` (the default) puts them in one user turn, each after "Tool result for NAME:", then
@@ -204,6 +204,7 @@ def tool_results_message(results: list[ToolResult], role: Literal["user", "tool"
     messages but answers when results come back as a user turn (measured, see VLLM_NOTES), and
     answers the task rather than a worked example when the task is restated next to the results
     (measured: bench tooluse, the live plan test). ``tool`` gives one OpenAI-style message each.
+    ``hint``, a line of the harness's own, goes before the nudge (Techniques.fill).
     """
     if role == "tool":
         return [{"role": "tool", "name": r.name, "content": r.output} for r in results]
@@ -211,7 +212,8 @@ def tool_results_message(results: list[ToolResult], role: Literal["user", "tool"
         f"Tool result for {r.name}{'' if r.ok else ' (error)'}:\n{r.output}" for r in results
     )
     restated = f"The task: {task.strip()[:400]}\n" if task.strip() else ""
-    return [{"role": "user", "content": f"{body}\n\n{restated}{FOLLOW_UP if constrained else FOLLOW_UP_FREE}"}]
+    hint = f"{hint.strip()}\n" if hint.strip() else ""
+    return [{"role": "user", "content": f"{body}\n\n{restated}{hint}{FOLLOW_UP if constrained else FOLLOW_UP_FREE}"}]
 
 
 # How the note about unusable calls opens (the chat's recap leaves such notes out).

@@ -26,6 +26,10 @@ class Techniques:
     # value (get_contact "returns their email address" for send_email's "recipient's email address")
     # is named, and the next action is that tool or a question to the user.
     lookup: bool = True
+    # When the tool named by lookup has run, the line after its result names the refused call and the
+    # value to use now ("Now call search_flights with origin 'LIS'"). Seen with the 0.5B model: without
+    # it, it made the refused call again unchanged, or answered with the looked-up value.
+    fill: bool = True
     # A value in a form its description rules out (a name where an email address goes, "Rome" where an
     # airport code "e.g. OSL" goes, "10:00 AM" for HH:MM) is sent back: rewrite it, look it up or ask.
     shapes: bool = True

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from harness.agent import GUESSED, Agent
-from harness.grounding import copied_arguments, expected_form, invented_optional, misshapen_arguments, provider, result_used
+from harness.grounding import (copied_arguments, expected_form, found_value, invented_optional, misshapen_arguments, provider,
+                               result_used)
 from harness.prompt import render_examples
 from harness.techniques import Techniques
 from harness.tooluse import load_tools
@@ -320,3 +321,47 @@ def test_restating_is_judged_only_when_no_tool_ran():
     server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("The weather in Oslo is cloudy.")])
     result = agent(server, "get_weather").run("What is the weather in Oslo?")
     assert result.text == "The weather in Oslo is cloudy." and len(result.turns) == 2
+
+
+# --- fill: after the lookup the harness named, the refused call with the value found ------------------
+
+ALICE = '{"name": "Alice Moreau", "email": "alice.moreau@example.org", "phone": "+33 6 12 34 56 78"}'
+
+
+@pytest.mark.parametrize("output,tool,parameter,value", [
+    ('{"code": "LIS"}', "search_flights", "origin", "LIS"),  # the only field
+    (ALICE, "send_email", "to", "alice.moreau@example.org"),  # "email" in "the recipient's email address"
+    ('{"customer_id": "C-4821", "name": "Maria Garcia"}', "get_orders", "customer_id", "C-4821"),
+    ('{"currency": "USD", "price": 231.42, "symbol": "AAPL"}', "convert_currency", "amount", None),  # no such field
+    ('{"error": "no airport found for Lisboa"}', "search_flights", "origin", None),  # an error finds nothing
+    ("LIS", "search_flights", "origin", None),  # not a JSON object
+    ('["LIS"]', "search_flights", "origin", None),
+])
+def test_found_value_is_the_field_for_the_parameter(output, tool, parameter, value):
+    assert found_value(output, parameter, TOOLS[tool].parameters["properties"][parameter]) == value
+
+
+def test_found_value_never_raises_and_stays_linear():
+    for garbage in ["[" * 100_000, '{"a": ' * 50_000, "null", '{"code": {"x": 1}}', "x" * 1_000_000]:
+        assert found_value(garbage, "origin", {"description": "airport code"}) is None
+    assert found_value('{"code": "LIS"}', "origin", None) == "LIS"  # type: ignore[arg-type]
+    started = time.perf_counter()
+    found_value(json.dumps({f"k{i}": "v" for i in range(100_000)}), "origin", {"description": "code " * 100_000})
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("fill", [True, False])
+def test_after_the_named_lookup_the_refused_call_is_named_with_the_value(fill):
+    server = ScriptedServer([
+        action(("send_email", {"to": "Alice", "subject": "Report", "body": "The report is ready."})),
+        action(("get_contact", {"name": "Alice"})),
+        action(("send_email", {"to": "alice.moreau@example.org", "subject": "Report", "body": "The report is ready."})),
+        answer("Sent to alice.moreau@example.org."),
+    ])
+    result = agent(server, "get_contact", "send_email", fill=fill).run("Email Alice that the report is ready.")
+    after_lookup = server.requests[2]["messages"][-1]["content"]
+    assert ("Now call send_email with to 'alice.moreau@example.org', from this result." in after_lookup) is fill
+    assert "Tool result for get_contact" in after_lookup
+    assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
+    # No hint where no lookup was named: the send's own result is plain.
+    assert "Now call" not in server.requests[3]["messages"][-1]["content"]
