@@ -447,7 +447,7 @@ class Agent:
     def _refusal(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None,
                  record: ev.TurnRecord) -> str | None:
         """Why the harness will not run a call the schema allows: outside the step's tools, a guess, or a
-        value in a form its parameter rules out (the tool to find it goes in ``record.lookup``)."""
+        value in a form its parameter rules out (the tool to find it goes in ``record.lookup_for``)."""
         if allowed and call.name not in allowed:
             return f"Not run: {call.name!r} is not one of this step's tools ({', '.join(allowed)})."
         tool = self.tools.get(call.name)
@@ -482,11 +482,9 @@ class Agent:
         With ``lookup``, the tool whose description says it returns such a value is named, and is the
         only other action next turn."""
         others = [t for t in self.tools if t.name != call.name and (not allowed or t.name in allowed)]
-        tool = self.tools.get(call.name)
-        spec = (tool.parameters.get("properties") or {}).get(name, {}) if tool is not None else {}
+        spec = self._parameter(call.name, name)
         finder = provider(name, spec, [(t.name, t.description) for t in others]) if self.techniques.lookup else None
         if finder is not None:
-            record.lookup = sorted({*record.lookup, finder})
             record.lookup_for.append((finder, call.name, name))
             look_up = f"{finder} can find it: call {finder} first, with what the user gave. "
         else:
@@ -498,13 +496,16 @@ class Agent:
         wanted = [w for t in reversed(run.turns[:-1]) for w in t.lookup_for]
         for result in record.results:
             for finder, tool_name, parameter in wanted:
-                tool = self.tools.get(tool_name)
-                if result.ok and finder == result.name and tool is not None:
-                    spec = (tool.parameters.get("properties") or {}).get(parameter, {})
-                    value = found_value(result.output, parameter, spec)
+                if result.ok and finder == result.name:
+                    value = found_value(result.output, parameter, self._parameter(tool_name, parameter))
                     if value is not None:
                         return f"Now call {tool_name} with {parameter} {value!r}, from this result."
         return ""
+
+    def _parameter(self, tool_name: str, parameter: str) -> dict[str, Any]:
+        """A tool's JSON Schema for one of its parameters ({} when there is no such tool or parameter)."""
+        tool = self.tools.get(tool_name)
+        return (tool.parameters.get("properties") or {}).get(parameter, {}) if tool is not None else {}
 
     def _check_answer(self, text: str, run: Run) -> tuple[str, str] | None:
         """(reason, message) when a final answer must be sent back: it parrots the harness's own notes,

@@ -100,9 +100,13 @@ class TurnRecord:
     constrained: bool = False
     refused: list[bool] = field(default_factory=list)  # per call: stopped by the harness, not run
     guessed: list[str] = field(default_factory=list)  # tools refused because a value was guessed
-    lookup: list[str] = field(default_factory=list)  # the tools named to find those values (next turn's only ones)
     lookup_for: list[tuple[str, str, str]] = field(default_factory=list)  # (tool named, refused tool, its parameter)
     rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "numbers", "unused")
+
+    @property
+    def lookup(self) -> list[str]:
+        """The tools named to find the guessed values (next turn's only ones)."""
+        return sorted({finder for finder, _, _ in self.lookup_for})
 
 
 @dataclass

@@ -266,14 +266,18 @@ def _topic(text: str) -> set[str]:
     return out
 
 
+def _parameter_topic(name: str, spec: dict[str, Any]) -> set[str]:
+    """The content words of a parameter's name and description (a spec that is not a dict has none)."""
+    description = spec.get("description", "") if isinstance(spec, dict) else ""
+    return _topic(f"{name} {description}"[:2000])
+
+
 def provider(name: str, spec: dict[str, Any], tools: list[tuple[str, str]]) -> str | None:
     """The one tool among ``tools`` ((name, description) pairs) whose name and description share the
     most words with parameter ``name`` and its description: what to call to find the value ("the
     recipient's email address" → get_contact, "returns their email address"). None when no tool
     shares a word, or two share as many. Linear in the text; never raises."""
-    if not isinstance(spec, dict):
-        spec = {}
-    wanted = _topic(f"{name} {spec.get('description', '')}"[:2000])
+    wanted = _parameter_topic(name, spec)
     scores = sorted(((len(wanted & _topic(f"{tool} {description}"[:2000])), tool) for tool, description in tools),
                     reverse=True)
     if not scores or scores[0][0] == 0 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
@@ -342,9 +346,7 @@ def found_value(output: str, name: str, spec: dict[str, Any]) -> str | None:
     or its description ("code" for "IATA code of the departure airport", "email" for "the recipient's
     email address"), or the only field there is. None otherwise. Linear; never raises."""
     fields = _fields(output)
-    if not isinstance(spec, dict):
-        spec = {}
-    wanted = _topic(f"{name} {spec.get('description', '')}"[:2000])
+    wanted = _parameter_topic(name, spec)
     for key, value in fields:
         if _topic(key[:200]) & wanted:
             return value[:200]
