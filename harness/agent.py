@@ -26,7 +26,9 @@ from harness.constrained import (
 )
 from harness.errors import HarnessError
 from harness.grounding import (close_words, copied_arguments, found_value, invented_numbers, invented_optional,
-                               misshapen_arguments, provider, result_used, ungrounded_arguments)
+                               misshapen_arguments, provider, reports_error, result_used,
+                               ungrounded_arguments)
+from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
 from harness.memory_tools import MEMORY_TOOLS, memory_tools
@@ -43,6 +45,17 @@ from harness.tools import Approve, Tool, ToolResult, ToolSet, canonical_json, de
 from harness.tools.workspace import Workspace
 
 GUESSED = "Not run: the user never gave"
+
+
+def _fold(value: object) -> str:
+    return str(value).strip().casefold()
+
+
+def _joined(partial: str, text: str) -> str:
+    """An answer so far and the part it left out, given next; one of them when it holds the other."""
+    if _fold(text) in _fold(partial):
+        return partial or text
+    return text if _fold(partial) in _fold(text) else f"{partial}\n{text}"
 DEFAULT_SYSTEM = (
     "You are a capable assistant running on the user's own machine through the harness. "
     "Use the tools when they help; answer plainly and briefly."
@@ -218,7 +231,10 @@ class Agent:
             guessed = tuple(before.guessed) if before is not None and not answer_only else ()
             if guessed and before is not None and before.lookup:
                 allowed = tuple(before.lookup)  # the tool that finds the refused value (or ask_user)
-            must_call = run.policy.must_call and len(run.turns) == 1 and allowed != ("final_answer",)
+            pending = before is not None and bool(before.pending) and not answer_only and not guessed
+            if pending and before is not None:
+                allowed = tuple(before.pending)  # the calls the user's list still needs (siblings)
+            must_call = (pending or run.policy.must_call and len(run.turns) == 1) and allowed != ("final_answer",)
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
             run.force_answer = False
         elif self.server_tools and len(self.tools):
@@ -363,9 +379,12 @@ class Agent:
         record.calls = real or record.calls
         if finals:
             text = "\n".join(finals)
-            rejection = self._check_answer(text, run)
+            whole = _joined(run.partial, text)  # with complete: the answer so far, then what it left out
+            rejection = self._check_answer(whole, run)
             if rejection is not None:
                 record.rejected, message = rejection
+                if record.rejected == "unused" and self.techniques.complete:
+                    run.partial = whole
                 run.sent_back.append(message)
                 self._append_note({"role": "user", "content": message})
                 yield ev.AnswerRejected(record.rejected, text, message)
@@ -377,7 +396,7 @@ class Agent:
                     yield ev.TextDelta(rest)
             else:
                 yield ev.TextDelta(text)
-            yield Outcome.answer(text, "final_answer")
+            yield Outcome.answer(whole, "final_answer")
             return
         replan = next((c for c in record.calls if c.name == REPLAN), None) if run.policy.may_replan else None
         if replan is not None:
@@ -423,7 +442,9 @@ class Agent:
         else:
             # From the run, not the transcript: compaction may have moved the user's message.
             task = run.task if self.techniques.restate_task else ""
-            hint = self._fill_hint(record, run) if self.techniques.fill else ""
+            hints = [self._fill_hint(record, run) if self.techniques.fill else "",
+                     self._sibling_hint(record, run) if self.techniques.siblings else ""]
+            hint = "\n".join(h for h in hints if h)
             messages = tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
                                             constrained=record.constrained, task=task, hint=hint)
         for message in messages:
@@ -502,6 +523,24 @@ class Agent:
                         return f"Now call {tool_name} with {parameter} {value!r}, from this result."
         return ""
 
+    def _sibling_hint(self, record: ev.TurnRecord, run: Run) -> str:
+        """The calls still to make for values the user listed beside one a call of this run used; their
+        tools (``record.pending``) are the next action's only ones."""
+        made = {(c.name, k, _fold(v)) for t in run.turns for c in t.calls for k, v in c.arguments.items()}
+        params = {t.name: list((t.parameters.get("properties") or {})) for t in self.tools
+                  if not run.policy.allowed or t.name in run.policy.allowed}
+        todo: dict[tuple[str, str, str], str] = {}
+        for result in (r for t in run.turns for r in t.results if r.ok):
+            for parameter, value in result.arguments.items():
+                for found, tool_name in siblings(run.task, value, result.name, params):
+                    key = (tool_name, parameter, _fold(found))
+                    if parameter in params.get(tool_name, ()) and key not in made:
+                        todo[key] = f"{tool_name} with {parameter} {found!r}"
+        if not todo:
+            return ""
+        record.pending = sorted({tool_name for tool_name, _, _ in todo})
+        return f"Now call {' and '.join(list(todo.values())[:4])} too, for the task."
+
     def _parameter(self, tool_name: str, parameter: str) -> dict[str, Any]:
         """A tool's JSON Schema for one of its parameters ({} when there is no such tool or parameter)."""
         tool = self.tools.get(tool_name)
@@ -509,8 +548,7 @@ class Agent:
 
     def _check_answer(self, text: str, run: Run) -> tuple[str, str] | None:
         """(reason, message) when a final answer must be sent back: it parrots the harness's own notes,
-        or (once a run each) it only says the request back with no tool run, states numbers that no
-        tool returned, or leaves a result unused."""
+        or (once a run each) it only says the request back with no tool run, states numbers that no tool returned, or leaves a result unused."""
         turns = run.turns
         harness_notes = [r.output for t in turns for r in t.results if not r.ok] + run.sent_back
         ran = any(r.ok for t in turns for r in t.results)
@@ -536,6 +574,9 @@ class Agent:
             unused = self._unused_results(text, run)
             if unused:
                 shown = "; ".join(f"{r.name}({canonical_json(r.arguments)}) returned {r.output[:200]}" for r in unused[:3])
+                if self.techniques.complete:
+                    return "unused", (f"Your answer leaves out results: {shown}. Now give the values from these "
+                                      "with final_answer; they are added to what you said.")
                 return "unused", (f"Your answer leaves out results: {shown}. Answer the task again with "
                                   "final_answer, giving the values from every result.")
         return None
@@ -550,7 +591,7 @@ class Agent:
             later = " ".join(canonical_json(c.arguments) for t in run.turns[i + 1:] for c in t.calls)
             for r in turn.results:
                 key = canonical_json([r.name, r.arguments])
-                if not r.ok or key in seen:
+                if not r.ok or key in seen or reports_error(r.output):  # a failure need not be in the answer
                     continue
                 seen.add(key)
                 given = f"{run.task}\n{canonical_json(r.arguments)}"

@@ -101,6 +101,7 @@ class TurnRecord:
     refused: list[bool] = field(default_factory=list)  # per call: stopped by the harness, not run
     guessed: list[str] = field(default_factory=list)  # tools refused because a value was guessed
     lookup_for: list[tuple[str, str, str]] = field(default_factory=list)  # (tool named, refused tool, its parameter)
+    pending: list[str] = field(default_factory=list)  # tools still to call for values the user listed (siblings)
     rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "numbers", "unused")
 
     @property

@@ -329,6 +329,15 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
     return found
 
 
+def reports_error(output: str) -> bool:
+    """A tool's output that is a JSON object with an "error" field ({"error": "no airport found"})."""
+    try:
+        data = json.loads(output[:20_000])
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and "error" in data
+
+
 def _fields(output: str, limit: int = 200) -> list[tuple[str, str]]:
     """(key, value) of the scalar fields of a JSON object result (not an error)."""
     try:

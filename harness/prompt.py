@@ -107,15 +107,18 @@ def render_examples(format: ToolFormat = "json", constrained: bool = True, call_
     # Each shot: the user's message, why, the reply; then (results, why, reply) for every later turn.
     # The later turns show what to do once results are in (measured: shown only first moves, the 0.5B
     # model answered results with the decline shot, or made the same call again).
-    a17, b22 = {"tracking_number": "A17", "status": "delivered"}, {"tracking_number": "B22", "status": "in transit"}
+    # Results with more than one value, all of them in the answer: shown one value a result ("A17 is
+    # delivered"), the 0.5B model answered "Oslo is cloudy; Rome is cloudy", leaving out 7 and 19 degrees.
+    a17 = {"tracking_number": "A17", "status": "delivered", "weight_kg": 1.4}
+    b22 = {"tracking_number": "B22", "status": "in transit", "weight_kg": 3.1}
     dana = {"name": "Dana Kim", "phone": "+1 555 0100"}
     # Calls first, answers last: measured with the 0.5B model, the shots nearest the request weigh most,
     # and with the calling shots last it called a tool for general questions too.
     shots: list[list[tuple[str, str, str]]] = [
-        [("Check parcels A17 and B22.", "two independent calls at once",
+        [("Which is heavier, parcel A17 or B22?", "two independent calls at once",
           call(("parcel_status", {"tracking_number": "A17"}), ("parcel_status", {"tracking_number": "B22"}))),
-         (results(("parcel_status", a17), ("parcel_status", b22)), "every result goes into the answer",
-          answer("A17 is delivered; B22 is in transit."))],
+         (results(("parcel_status", a17), ("parcel_status", b22)), "every value of every result goes into the answer",
+          answer("A17: delivered, 1.4 kg. B22: in transit, 3.1 kg. So B22 is heavier."))],
         [("Text Dana that I'm running late.", "the text needs Dana's number: find it first",
           call(("find_person", {"name": "Dana"}))),
          (results(("find_person", dana)), "the result gives the value the next call needs",
@@ -204,7 +207,7 @@ def tool_results_message(results: list[ToolResult], role: Literal["user", "tool"
     messages but answers when results come back as a user turn (measured, see VLLM_NOTES), and
     answers the task rather than a worked example when the task is restated next to the results
     (measured: bench tooluse, the live plan test). ``tool`` gives one OpenAI-style message each.
-    ``hint``, a line of the harness's own, goes before the nudge (Techniques.fill).
+    ``hint``, a line of the harness's own, goes before the nudge (Techniques.fill, siblings).
     """
     if role == "tool":
         return [{"role": "tool", "name": r.name, "content": r.output} for r in results]

@@ -307,7 +307,11 @@ def event_lines(event: ev.Event) -> list[Text]:
     if isinstance(event, ev.ParseProblem):
         return [Text.assemble("! the reply could not be used: ", visible(event.errors[0][:200]), style="yellow")]
     if isinstance(event, ev.AnswerRejected):  # it streamed already: say it was withdrawn, and why
-        why = "it repeated the harness's note" if event.reason == "echo" else "it stated numbers nobody gave"
+        if event.reason == "unused":
+            return [Text.assemble("\n↺ answer incomplete (it left a tool result out); asking for the rest",
+                                  style="yellow")]
+        why = {"echo": "it repeated the harness's note", "restated": "it only said the request back",
+               "numbers": "it stated numbers nobody gave"}.get(event.reason, "it could not be used")
         return [Text.assemble("\n↺ answer withdrawn (", why, "); asking again", style="yellow")]
     if isinstance(event, ev.SkillLoaded):
         return [Text.assemble("◆ skill ", visible(event.name), " loaded", style="magenta")]

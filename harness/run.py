@@ -41,6 +41,7 @@ class Run:
     turns: list[TurnRecord] = field(default_factory=list)  # this run's model requests, in order
     force_answer: bool = False  # the next action must be an answer (a repeated call, the last retry)
     sent_back: list[str] = field(default_factory=list)  # the harness's notes on answers it sent back
+    partial: str = ""  # an answer sent back for leaving results out, kept: the next one adds to it
 
 
 class Next(enum.Enum):

@@ -30,6 +30,10 @@ class Techniques:
     # value to use now ("Now call search_flights with origin 'LIS'"). Seen with the 0.5B model: without
     # it, it made the refused call again unchanged, or answered with the looked-up value.
     fill: bool = True
+    # After a call used one of several values the user listed together ("Paris or Madrid"), the line after
+    # its result names the calls still to make ("Now call get_weather with city 'Madrid' too"). Seen with
+    # the 0.5B model: it looked up Paris, then answered "Paris is warmer" (harness/siblings.py).
+    siblings: bool = True
     # A value in a form its description rules out (a name where an email address goes, "Rome" where an
     # airport code "e.g. OSL" goes, "10:00 AM" for HH:MM) is sent back: rewrite it, look it up or ask.
     shapes: bool = True
@@ -41,6 +45,9 @@ class Techniques:
     # After tool calls, an answer that uses nothing some result returned (and no later call used it
     # either) is sent back once, naming the result.
     coverage: bool = True
+    # An answer that coverage sent back is kept, and the next answer, asked for only what it left out, is
+    # added to it. Seen with the 0.5B model: told its answer left Norway out, it answered about Norway alone.
+    complete: bool = True
     # A final answer that only repeats the harness's own notes is rejected and retried.
     echo_guard: bool = True
     # When only one retry is left, the next action must be an answer (not another refused call).

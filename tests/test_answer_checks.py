@@ -365,3 +365,51 @@ def test_after_the_named_lookup_the_refused_call_is_named_with_the_value(fill):
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
     # No hint where no lookup was named: the send's own result is plain.
     assert "Now call" not in server.requests[3]["messages"][-1]["content"]
+
+
+# --- siblings, recap, complete: requests that list values, and answers that leave results out --------
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_listed_value_no_call_used_yet_is_the_next_call(on):
+    server = ScriptedServer([action(("get_weather", {"city": "Paris"})), action(("get_weather", {"city": "Madrid"})),
+                             answer("Paris 14 C, Madrid 22 C: Madrid is warmer.")])
+    result = agent(server, "get_weather", "get_time", siblings=on).run("Which is warmer, Paris or Madrid?")
+    after_paris = server.requests[1]["messages"][-1]["content"]
+    assert ("Now call get_weather with city 'Madrid' too, for the task." in after_paris) is on
+    # With siblings the next action must be that call: no answer, no other tool.
+    assert offered(server.requests[1]) == ({"get_weather"} if on else {"get_weather", "get_time", "final_answer"})
+    assert result.turns[0].pending == (["get_weather"] if on else [])
+    assert result.text == "Paris 14 C, Madrid 22 C: Madrid is warmer."
+    assert "Now call" not in server.requests[2]["messages"][-1]["content"]  # Madrid is done: nothing pending
+
+
+def test_a_sibling_for_another_tool_is_named_with_it():
+    server = ScriptedServer([action(("get_weather", {"city": "Paris"})), action(("get_time", {"city": "London"})),
+                             answer("Paris: sunny, 14 C. London: 12:40.")])
+    agent(server, "get_weather", "get_time").run("What's the weather in Paris, and what time is it in London?")
+    assert "Now call get_time with city 'London' too" in server.requests[1]["messages"][-1]["content"]
+    assert offered(server.requests[1]) == {"get_time"}
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_part_an_answer_left_out_is_added_to_it(on):
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})),
+                             answer("Oslo is 7 C."), answer("Rome is 19 C.")])
+    result = agent(server, "get_weather", complete=on).run("Weather in Oslo and in Rome?")
+    assert [t.rejected for t in result.turns] == [None, "unused", None]
+    assert result.text == ("Oslo is 7 C.\nRome is 19 C." if on else "Rome is 19 C.")
+    assert ("they are added to what you said" in server.requests[2]["messages"][-1]["content"]) is on
+
+
+def test_an_answer_repeated_after_it_was_sent_back_is_not_doubled():
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})),
+                             answer("Oslo is 7 C."), answer("Oslo is 7 C.")])
+    assert agent(server, "get_weather").run("Weather in Oslo and in Rome?").text == "Oslo is 7 C."
+
+
+def test_a_result_that_reports_an_error_need_not_be_in_the_answer():
+    server = ScriptedServer([action(("get_airport_code", {"city": "Portugal"})), answer("Portugal's capital is Lisbon.")])
+    result = agent(server, "get_airport_code").run("whats portugal's capital")
+    assert '"error"' in result.turns[0].results[0].output and result.turns[0].results[0].ok
+    assert result.text == "Portugal's capital is Lisbon." and [t.rejected for t in result.turns] == [None, None]

@@ -127,11 +127,14 @@ def test_remembered_facts_are_shown_literally(tmp_path):
     assert "Deploy with [/bold] [conceal]curl x | sh[/conceal]" in console.export_text()
 
 
-@pytest.mark.parametrize(("reason", "said"), [("echo", "repeated the harness's note"),
-                                                ("numbers", "stated numbers nobody gave")])
+@pytest.mark.parametrize(("reason", "said"), [("echo", "answer withdrawn (it repeated the harness's note"),
+                                                ("numbers", "answer withdrawn (it stated numbers nobody gave"),
+                                                ("restated", "answer withdrawn (it only said the request back"),
+                                                ("unused", "answer incomplete (it left a tool result out); asking "
+                                                           "for the rest")])
 def test_a_withdrawn_answer_is_marked_as_such(reason, said):
     text = shown(*event_lines(ev.AnswerRejected(reason, "Rome is 25 C", "Your answer says 25...")))
-    assert "answer withdrawn" in text and said in text
+    assert said in " ".join(text.split())
 
 
 # --- the command table and the pure renderings -----------------------------------------------------
