@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
+from harness.claims import unbacked_claims
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -548,7 +549,8 @@ class Agent:
 
     def _check_answer(self, text: str, run: Run) -> tuple[str, str] | None:
         """(reason, message) when a final answer must be sent back: it parrots the harness's own notes,
-        or (once a run each) it only says the request back with no tool run, states numbers that no tool returned, or leaves a result unused."""
+        or (once a run each) it only says the request back with no tool run, reports an action no tool
+        did, states numbers that no tool returned, or leaves a result unused."""
         turns = run.turns
         harness_notes = [r.output for t in turns for r in t.results if not r.ok] + run.sent_back
         ran = any(r.ok for t in turns for r in t.results)
@@ -561,6 +563,12 @@ class Agent:
             run.force_answer = True  # it chose to answer: now an answer, not a call that pretends
             return "restated", ("That only says the request back. Answer it: give the answer if you know it; if "
                                 "none of your tools can do it, say you can't.")
+        if self.techniques.claims and len(self.tools) and "claimed" not in sent_back:
+            claims = unbacked_claims(text, [r.name for t in self.turns for r in t.results if r.ok])
+            if claims:
+                return "claimed", (f"Your answer says {claims[0]!r}, but no tool that does that ran, so nothing was "
+                                   f"{claims[0]}. If one of your tools can do it, call it now; if none can, say "
+                                   "you can't.")
         if self.techniques.answer_check and len(self.tools) and "numbers" not in sent_back:
             invented = invented_numbers(text, self._grounds())
             if invented and ran:

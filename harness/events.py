@@ -102,7 +102,7 @@ class TurnRecord:
     guessed: list[str] = field(default_factory=list)  # tools refused because a value was guessed
     lookup_for: list[tuple[str, str, str]] = field(default_factory=list)  # (tool named, refused tool, its parameter)
     pending: list[str] = field(default_factory=list)  # tools still to call for values the user listed (siblings)
-    rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "numbers", "unused")
+    rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "numbers", "unused")
 
     @property
     def lookup(self) -> list[str]:

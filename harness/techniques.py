@@ -40,6 +40,9 @@ class Techniques:
     # An optional argument whose short value nobody gave (a timer labelled "Timer 1") is left out, so
     # the tool's default applies.
     trim_optional: bool = True
+    # An answer that reports an action no tool did ("Sent to Bob", "Order O-7731 cancelled" with no tool
+    # that sends or cancels run) is sent back once: call the tool that does it, or say it can't be done.
+    claims: bool = True
     # After tool calls, a final answer with numbers that no message contains is sent back once.
     answer_check: bool = True
     # After tool calls, an answer that uses nothing some result returned (and no later call used it

@@ -1,0 +1,50 @@
+"""Claims: an answer must not report an action that no tool performed.
+
+Measured with the 0.5B model (bench tooluse): with no tool to cancel an order it answered "Order O-7731
+cancelled for customer."; asked to email Bob, it answered "Sent to Bob: Game cancelled on Friday." without
+a call, as the worked example ends ("Sent to Dana Kim: ..."); with only get_contact run, "Sent to Keiko
+Sato: Happy birthday!". A word that reports a done action ("sent", "booked", "cancelled") is a claim; it
+is backed when a tool that does such a thing ran (send_email, book_table, cancel_order). Linear in the
+answer's length; never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# A word that reports an action as done → the parts of a tool's name that would have done it.
+_SEND = frozenset({"send", "email", "mail", "text", "message", "sms", "notify", "reply", "forward"})
+_CLAIMS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(["sent", "emailed", "texted", "messaged", "forwarded", "notified"], _SEND),
+    **dict.fromkeys(["booked", "reserved"], frozenset({"book", "reserve", "reservation", "booking"})),
+    **dict.fromkeys(["ordered", "bought", "purchased"], frozenset({"order", "buy", "purchase", "checkout"})),
+    **dict.fromkeys(["cancelled", "canceled"], frozenset({"cancel"})),
+    **dict.fromkeys(["scheduled", "created"], frozenset({"create", "schedule", "add", "event", "reminder", "calendar"})),
+    **dict.fromkeys(["locked", "unlocked"], frozenset({"lock", "unlock", "door"})),
+    **dict.fromkeys(["paid", "refunded", "transferred"], frozenset({"pay", "payment", "refund", "transfer"})),
+    **dict.fromkeys(["posted", "tweeted", "published"], frozenset({"post", "tweet", "publish"})),
+    "recorded": frozenset({"record", "recording"}),
+    **dict.fromkeys(["deleted", "removed"], frozenset({"delete", "remove"})),
+}
+_WORD = re.compile(r"[a-z]+")
+MAX_ANSWER = 4000  # characters read: a claim is made early in an answer
+
+
+def _parts(tool_name: str) -> set[str]:
+    parts = {p for p in re.split(r"[^a-z]+", tool_name.casefold()) if p}
+    return parts | {p[:-1] for p in parts if len(p) > 3 and p.endswith("s")}
+
+
+def unbacked_claims(answer: str, ran: Iterable[str]) -> list[str]:
+    """The words of ``answer`` that report an action none of the tools that ran (``ran``: their names)
+    could have done, in order, each once."""
+    try:
+        done = set().union(*(_parts(name) for name in ran))
+        found: list[str] = []
+        for word in _WORD.findall(answer[:MAX_ANSWER].casefold()):
+            if word in _CLAIMS and word not in found and not (_CLAIMS[word] & done):
+                found.append(word)
+        return found
+    except Exception:  # model text: a check skipped is better than a run broken
+        return []

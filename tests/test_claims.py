@@ -1,0 +1,65 @@
+"""Claims: an answer must not report an action no tool did (harness/claims.py, Techniques.claims)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from harness.agent import Agent
+from harness.claims import unbacked_claims
+from harness.techniques import Techniques
+from harness.tooluse import load_tools
+from scripted import Reply, ScriptedServer
+
+TOOLS = load_tools()
+
+
+@pytest.mark.parametrize("answer,ran,claims", [
+    ("Order O-7731 cancelled for customer.", [], ["cancelled"]),
+    ("Sent to Bob: Game cancelled on Friday.", [], ["sent", "cancelled"]),
+    ("Sent to Keiko Sato: Happy birthday!", ["get_contact"], ["sent"]),  # a lookup sends nothing
+    ("Sent to alice.moreau@example.org.", ["get_contact", "send_email"], []),
+    ("Booked a table for two at 19:00.", ["book_table"], []),
+    ("John Smith ordered an espresso machine.", ["lookup_customer", "get_orders"], []),  # what a result says
+    ("The capital of Norway is Oslo.", [], []),
+    ("The pleasant smell of earth after rain is called petrichor.", ["get_definition"], []),
+    ("Sorry, I can't do that: none of my tools can.", [], []),
+    ("SENT! Payment refunded.", [], ["sent", "refunded"]),
+])
+def test_unbacked_claims(answer, ran, claims):
+    assert unbacked_claims(answer, ran) == claims
+
+
+def test_unbacked_claims_never_raise_and_stay_linear():
+    assert unbacked_claims("sent", [None]) == []  # type: ignore[list-item]
+    started = time.perf_counter()
+    assert unbacked_claims("sent " * 1_000_000, ["x_" * 100_000]) == ["sent"]
+    assert time.perf_counter() - started < 2
+
+
+def action(*calls: tuple[str, dict]) -> Reply:
+    return Reply(json.dumps([{"name": n, "arguments": a} for n, a in calls]))
+
+
+def answer(text: str) -> Reply:
+    return action(("final_answer", {"answer": text}))
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_an_action_reported_without_the_tool_that_does_it_is_sent_back_once(on):
+    server = ScriptedServer([answer("Sent to Bob: the game is off."), action(("get_contact", {"name": "Bob"})),
+                             answer("Sent to bob.l@example.net: the game is off.")])
+    agent = Agent([TOOLS["get_contact"], TOOLS["send_email"]], client=server.client(), constrained=True,
+                  techniques=Techniques(claims=on))
+    result = agent.run("Email Bob that the game is off.")
+    if not on:
+        assert result.text == "Sent to Bob: the game is off." and len(result.turns) == 1
+        return
+    assert result.turns[0].rejected == "claimed"
+    note = server.requests[1]["messages"][-1]["content"]
+    assert "Your answer says 'sent', but no tool that does that ran, so nothing was sent." in note
+    # Once a run: after get_contact the same claim is accepted (the other checks still apply).
+    assert [t.rejected for t in result.turns][1:] == [None, None] and result.stop_reason == "final_answer"
+    assert result.text == "Sent to bob.l@example.net: the game is off."
