@@ -494,31 +494,38 @@ class Agent:
                 value = str(call.arguments[name])[:80]
                 if rewritable:
                     return f"Not run: {name} must be {form}, not {value!r}. Call {call.name} again with {name} as {form}."
-                return self._find_or_ask(call, name, f"{form} ({value!r} is not)", record, allowed)
+                given = value if value.strip() and _fold(value) in _fold(said) else ""  # the user's word: look it up
+                return self._find_or_ask(call, name, f"{form} ({value!r} is not)", record, allowed, given)
         return None
 
     def _find_or_ask(self, call: ToolCall, name: str, why: str, record: ev.TurnRecord,
-                     allowed: tuple[str, ...] | None) -> str:
+                     allowed: tuple[str, ...] | None, given: str = "") -> str:
         """A refusal for a value the model does not have: look it up with another tool, or ask for it.
         (Its GUESSED opening withholds the tool and offers ask_user next turn: see _action_schema.)
         With ``lookup``, the tool whose description says it returns such a value is named, and is the
-        only other action next turn."""
+        only other action next turn; ``given``, the user's own word in the wrong form ("Lisbon" for an
+        airport code), is what to call it with when it takes one required value. Measured with the 0.5B
+        model: told "with what the user gave", it looked up the origin's city again for the destination."""
         others = [t for t in self.tools if t.name != call.name and (not allowed or t.name in allowed)]
         spec = self._parameter(call.name, name)
         finder = provider(name, spec, [(t.name, t.description) for t in others]) if self.techniques.lookup else None
         if finder is not None:
-            record.lookup_for.append((finder, call.name, name))
-            look_up = f"{finder} can find it: call {finder} first, with what the user gave. "
+            required = (self.tools.get(finder).parameters.get("required") or []) if self.tools.get(finder) else []
+            given = given if len(required) == 1 else ""
+            record.lookup_for.append((finder, call.name, name, given))
+            look_up = f"{finder} can find it: call {finder} with {required[0]} {given!r} first. " if given else \
+                f"{finder} can find it: call {finder} first, with what the user gave. "
         else:
             look_up = f"If one of {', '.join(t.name for t in others)} can find it, call that first. " if others else ""
         return f"{GUESSED} {name} {why}. {look_up}Else ask with ask_user: \"Which {name.replace('_', ' ')}?\""
 
     def _fill_hint(self, record: ev.TurnRecord, run: Run) -> str:
-        """After the tool named to find a refused value has run: the refused call, with the value found."""
-        wanted = [w for t in reversed(run.turns[:-1]) for w in t.lookup_for]
+        """After the tool named to find a refused value has run: the refused call, with the value found
+        (by the newest refusal's lookup, and with the user's word when it named one)."""
+        wanted = next((t.lookup_for for t in reversed(run.turns[:-1]) if t.lookup_for), [])
         for result in record.results:
-            for finder, tool_name, parameter in wanted:
-                if result.ok and finder == result.name:
+            for finder, tool_name, parameter, given in wanted:
+                if result.ok and finder == result.name and _fold(given) in _fold(canonical_json(result.arguments)):
                     value = found_value(result.output, parameter, self._parameter(tool_name, parameter))
                     if value is not None:
                         return f"Now call {tool_name} with {parameter} {value!r}, from this result."

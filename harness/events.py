@@ -100,14 +100,15 @@ class TurnRecord:
     constrained: bool = False
     refused: list[bool] = field(default_factory=list)  # per call: stopped by the harness, not run
     guessed: list[str] = field(default_factory=list)  # tools refused because a value was guessed
-    lookup_for: list[tuple[str, str, str]] = field(default_factory=list)  # (tool named, refused tool, its parameter)
+    # (tool named, refused tool, its parameter, the user's word to look up or "")
+    lookup_for: list[tuple[str, str, str, str]] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # tools still to call for values the user listed (siblings)
     rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "numbers", "unused")
 
     @property
     def lookup(self) -> list[str]:
         """The tools named to find the guessed values (next turn's only ones)."""
-        return sorted({finder for finder, _, _ in self.lookup_for})
+        return sorted({finder for finder, *_ in self.lookup_for})
 
 
 @dataclass

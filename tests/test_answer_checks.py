@@ -163,7 +163,7 @@ def test_the_tool_that_finds_a_refused_value_is_named_and_is_the_next_action(loo
     result = agent(server, "get_contact", "send_email", "create_event", "search_notes", lookup=lookup).run(
         "Send Bob a note that Friday's game is cancelled.")
     refusal = result.turns[0].results[0].output
-    assert ("get_contact can find it: call get_contact first" in refusal) is lookup
+    assert ("get_contact can find it: call get_contact with name 'Bob' first." in refusal) is lookup
     assert offered(server.requests[1]) == next_offered
     assert offered(server.requests[2]) >= {"send_email", "create_event"}  # then every tool again
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
@@ -413,3 +413,20 @@ def test_a_result_that_reports_an_error_need_not_be_in_the_answer():
     result = agent(server, "get_airport_code").run("whats portugal's capital")
     assert '"error"' in result.turns[0].results[0].output and result.turns[0].results[0].ok
     assert result.text == "Portugal's capital is Lisbon." and [t.rejected for t in result.turns] == [None, None]
+
+
+def test_the_lookup_is_named_with_the_users_word_and_filled_only_from_a_lookup_of_it():
+    flights = ("search_flights", "get_airport_code")
+    server = ScriptedServer([
+        action(("search_flights", {"origin": "FCO", "destination": "Lisbon", "date": "2026-12-22"})),
+        action(("get_airport_code", {"city": "Rome"})),  # the city looked up before, not Lisbon
+        action(("get_airport_code", {"city": "Lisbon"})),
+        action(("search_flights", {"origin": "FCO", "destination": "LIS", "date": "2026-12-22"})),
+        answer("HX 412 leaves at 08:05."),
+    ])
+    result = agent(server, *flights).run("Any flights from Rome (FCO) to Lisbon on 2026-12-22? What time?")
+    refusal = result.turns[0].results[0].output
+    assert "get_airport_code can find it: call get_airport_code with city 'Lisbon' first." in refusal
+    assert "Now call" not in server.requests[2]["messages"][-1]["content"]  # Rome's code is no destination
+    assert "Now call search_flights with destination 'LIS', from this result." in server.requests[3]["messages"][-1]["content"]
+    assert result.turns[0].lookup_for == [("get_airport_code", "search_flights", "destination", "Lisbon")]
