@@ -26,8 +26,8 @@ from harness.constrained import (
     tools_for_prompt,
 )
 from harness.errors import HarnessError
-from harness.grounding import (close_words, copied_arguments, found_value, invented_numbers, invented_optional,
-                               misshapen_arguments, provider, reports_error, result_used,
+from harness.grounding import (close_words, copied_arguments, found_value, invented_numbers,
+                               invented_optional, misshapen_arguments, provider, reports_error, result_used,
                                ungrounded_arguments)
 from harness.siblings import siblings
 from harness.techniques import Techniques
@@ -46,6 +46,11 @@ from harness.tools import Approve, Tool, ToolResult, ToolSet, canonical_json, de
 from harness.tools.workspace import Workspace
 
 GUESSED = "Not run: the user never gave"
+DEFAULT_SYSTEM = (
+    "You are a capable assistant running on the user's own machine through the harness. "
+    "Use the tools when they help; answer plainly and briefly."
+)
+Message = dict[str, Any]
 
 
 def _fold(value: object) -> str:
@@ -57,11 +62,6 @@ def _joined(partial: str, text: str) -> str:
     if _fold(text) in _fold(partial):
         return partial or text
     return text if _fold(partial) in _fold(text) else f"{partial}\n{text}"
-DEFAULT_SYSTEM = (
-    "You are a capable assistant running on the user's own machine through the harness. "
-    "Use the tools when they help; answer plainly and briefly."
-)
-Message = dict[str, Any]
 
 
 class Agent:
