@@ -28,14 +28,14 @@ _TOKEN = re.compile(r"""'[^'\n]{1,80}'|"[^"\n]{1,80}"|[^\W_](?:[\w@+'-]*[\w@+])?
 _CONNECTORS = frozenset({",", "and", "or", "&", "/", "vs", "versus", "plus"})
 _FILLERS = frozenset({"in", "on", "for", "to", "the", "a", "an", "of", "at", "from", "with", "about", "both",
                       "also", "then", "as", "well", "into"})
+_ENDS = frozenset({"?", "!", ".", ";", ":"})  # the end of a sentence ends a list
 # Words that may follow a lone lower-case value and still end its clause ("in oslo rn?").
-_ENDS = frozenset({"?", "!", ".", ";", ":"})
 _CLOSERS = frozenset({",", "?", "!", ".", ";", ":", "please", "pls", "now", "rn", "today", "tonight", "thanks"})
-# Parts of a tool's name that say what it does, not what it is about (get_time is about "time").
 # Capitalised words that open a sentence or a request, never a value ("Is Toronto or Berlin colder?").
 _OPENERS = frozenset("""is are was were be between what which who whom how can could would will should do does
 did where when why please tell give show find get send check compare look email call text i my me we our
 you your it its this that these those there here hi hey ok okay so""".split())
+# Parts of a tool's name that say what it does, not what it is about (get_time is about "time").
 _VERBS = frozenset({"get", "set", "find", "lookup", "look", "up", "search", "fetch", "list", "read", "write",
                     "create", "make", "run", "show", "check", "do", "by", "current"})
 
@@ -133,7 +133,11 @@ def siblings(request: str, value: Any, tool: str, tools: dict[str, list[str]]) -
                 for found, other in _walk(tokens, start, end, shape, step, tool_words):
                     out.append((found, other or tool))
             break
-        seen = {_fold(value)}
-        return [(v, t) for v, t in out if not (_fold(v) in seen or seen.add(_fold(v)))]  # type: ignore[func-returns-value]
+        seen, unique = {_fold(value)}, []
+        for found, tool_name in out:
+            if _fold(found) not in seen:
+                seen.add(_fold(found))
+                unique.append((found, tool_name))
+        return unique
     except Exception:  # model-chosen input: a hint lost is better than a run broken
         return []
