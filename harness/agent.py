@@ -380,7 +380,8 @@ class Agent:
         record.calls = real or record.calls
         if finals:
             text = "\n".join(finals)
-            whole = _joined(run.partial, text)  # with complete: the answer so far, then what it left out
+            # With complete: the answer so far, then what it left out (or this one alone, if it has it all).
+            whole = _joined(run.partial, text) if run.partial and self._unused_results(text, run) else text
             rejection = self._check_answer(whole, run)
             if rejection is not None:
                 record.rejected, message = rejection
@@ -535,8 +536,9 @@ class Agent:
         """The calls still to make for values the user listed beside one a call of this run used; their
         tools (``record.pending``) are the next action's only ones."""
         made = {(c.name, k, _fold(v)) for t in run.turns for c in t.calls for k, v in c.arguments.items()}
+        # Never a tool that changes things: "Email Bob or Alice" asks for one email, not two.
         params = {t.name: list((t.parameters.get("properties") or {})) for t in self.tools
-                  if not run.policy.allowed or t.name in run.policy.allowed}
+                  if (not run.policy.allowed or t.name in run.policy.allowed) and not t.needs_approval}
         todo: dict[tuple[str, str, str], str] = {}
         for result in (r for t in run.turns for r in t.results if r.ok):
             for parameter, value in result.arguments.items():
@@ -571,7 +573,8 @@ class Agent:
             return "restated", ("That only says the request back. Answer it: give the answer if you know it; if "
                                 "none of your tools can do it, say you can't.")
         if self.techniques.claims and len(self.tools) and "claimed" not in sent_back:
-            claims = unbacked_claims(text, [r.name for t in self.turns for r in t.results if r.ok])
+            # The whole conversation's tools: "Did you send it?" after an earlier turn's send_email.
+            claims = unbacked_claims(text, [r.name for t in self.turns for r in t.results if r.ok], self._grounds())
             if claims:
                 return "claimed", (f"Your answer says {claims[0]!r}, but no tool that does that ran, so nothing was "
                                    f"{claims[0]}. If one of your tools can do it, call it now; if none can, say "
@@ -603,7 +606,8 @@ class Agent:
         in New York and in London), or from none ("Madrid is warmer" without either temperature)."""
         unused, seen = [], set()
         for i, turn in enumerate(run.turns):
-            later = " ".join(canonical_json(c.arguments) for t in run.turns[i + 1:] for c in t.calls)
+            later = " ".join(canonical_json(c.arguments) for t in run.turns[i + 1:] for c in t.calls
+                             if c.name not in (FINAL_ANSWER, ASK_USER))  # an earlier answer is no call
             for r in turn.results:
                 key = canonical_json([r.name, r.arguments])
                 if not r.ok or key in seen or reports_error(r.output):  # a failure need not be in the answer

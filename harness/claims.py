@@ -28,6 +28,7 @@ _CLAIMS: dict[str, frozenset[str]] = {
     **dict.fromkeys(["deleted", "removed"], frozenset({"delete", "remove"})),
 }
 _WORD = re.compile(r"[a-z]+")
+_NEGATIONS = frozenset({"not", "t", "never", "nothing", "no", "cannot", "unable", "couldn", "wasn", "isn"})
 MAX_ANSWER = 4000  # characters read: a claim is made early in an answer
 
 
@@ -36,15 +37,23 @@ def _parts(tool_name: str) -> set[str]:
     return parts | {p[:-1] for p in parts if len(p) > 3 and p.endswith("s")}
 
 
-def unbacked_claims(answer: str, ran: Iterable[str]) -> list[str]:
+def unbacked_claims(answer: str, ran: Iterable[str], said: str = "") -> list[str]:
     """The words of ``answer`` that report an action none of the tools that ran (``ran``: their names)
-    could have done, in order, each once."""
+    could have done, in order, each once. Not a claim: a word the user or a tool said (``said``: an
+    order's status "cancelled"), one negated ("nothing was sent", "can't be booked"), or one followed
+    by "by" ("created by Guido")."""
     try:
         done = set().union(*(_parts(name) for name in ran))
+        heard = set(_WORD.findall(said[:200_000].casefold()))
+        words = _WORD.findall(answer[:MAX_ANSWER].casefold())
         found: list[str] = []
-        for word in _WORD.findall(answer[:MAX_ANSWER].casefold()):
-            if word in _CLAIMS and word not in found and not (_CLAIMS[word] & done):
-                found.append(word)
+        for i, word in enumerate(words):
+            if word not in _CLAIMS or word in found or word in heard or _CLAIMS[word] & done:
+                continue
+            before, after = words[max(i - 3, 0):i], words[i + 1:i + 2]
+            if _NEGATIONS & set(before) or after == ["by"]:
+                continue
+            found.append(word)
         return found
     except Exception:  # model text: a check skipped is better than a run broken
         return []

@@ -308,8 +308,7 @@ def event_lines(event: ev.Event) -> list[Text]:
         return [Text.assemble("! the reply could not be used: ", visible(event.errors[0][:200]), style="yellow")]
     if isinstance(event, ev.AnswerRejected):  # it streamed already: say it was withdrawn, and why
         if event.reason == "unused":
-            return [Text.assemble("\n↺ answer incomplete (it left a tool result out); asking for the rest",
-                                  style="yellow")]
+            return [Text.assemble("\n↺ answer incomplete (it left a tool result out); asking again", style="yellow")]
         why = {"echo": "it repeated the harness's note", "restated": "it only said the request back",
                "numbers": "it stated numbers nobody gave", "claimed": "it reported an action no tool did"}.get(event.reason, "it could not be used")
         return [Text.assemble("\n↺ answer withdrawn (", why, "); asking again", style="yellow")]

@@ -8,9 +8,9 @@ values listed beside the one the call used and names the calls still to make (Te
 A sibling is a value of the same form (a capitalised name, a code such as NVDA or C-9034, a quoted
 phrase, an email address, a file name, a lone word at the end of its clause) joined to the used one by
 "and", "or", a comma, "&" or "vs", with at most prepositions and articles between ("in Oslo and in
-Rome"). When the words between name another tool ("the weather in Paris, and what time is it in
-London"), the sibling goes to that tool, under a parameter of the same name. Everything here is linear
-in the request's length and never raises.
+Rome"); commas alone make no list ("Paris, France"). When the words between name another tool ("the
+weather in Paris, and what time is it in London"), the sibling goes to that tool, under a parameter of
+the same name. Everything here is linear in the request's length and never raises.
 """
 
 from __future__ import annotations
@@ -83,18 +83,19 @@ def _value_at(tokens: list[str], i: int, shape: str, step: int) -> tuple[int, in
 
 
 def _walk(tokens: list[str], start: int, end: int, shape: str, step: int,
-          tool_words: dict[str, set[str]]) -> list[tuple[str, str | None]]:
-    """Values listed after (step 1) or before (step -1) the span [start, end): (value, other tool or None)."""
-    found: list[tuple[str, str | None]] = []
+          tool_words: dict[str, set[str]]) -> list[tuple[str, str | None, bool]]:
+    """Values listed after (step 1) or before (step -1) the span [start, end): (value, other tool or
+    None, whether a word joined it: "and", "or", not a comma alone)."""
+    found: list[tuple[str, str | None, bool]] = []
     i = end if step == 1 else start - 1
     while len(found) < 10:
-        joined, content, other, span = False, False, None, None
+        joined, worded, content, other, span = False, False, False, None, None
         for _ in range(MAX_BRIDGE + 1):  # the words between this value and the next
             if not 0 <= i < len(tokens):
                 return found
             word = _fold(tokens[i])
             if word in _CONNECTORS:
-                joined = True
+                joined, worded = True, worded or word != ","
             elif word in _ENDS:
                 return found
             elif joined and (span := _value_at(tokens, i, shape, step)) is not None:
@@ -106,7 +107,7 @@ def _walk(tokens: list[str], start: int, end: int, shape: str, step: int,
             i += step
         if span is None or (content and other is None):
             return found
-        found.append((" ".join(t.strip("'\"") for t in tokens[span[0]:span[1]]), other))
+        found.append((" ".join(t.strip("'\"") for t in tokens[span[0]:span[1]]), other, worded))
         i = span[1] if step == 1 else span[0] - 1
     return found
 
@@ -119,20 +120,24 @@ def siblings(request: str, value: Any, tool: str, tools: dict[str, list[str]]) -
         if not isinstance(value, str) or not value.strip():
             return []
         tokens = _TOKEN.findall(request[:MAX_REQUEST])
-        wanted = [_fold(t) for t in _TOKEN.findall(value[:200])][:MAX_SPAN]
-        if not wanted:
+        wanted = [_fold(t) for t in _TOKEN.findall(value[:200])]
+        if not wanted or len(wanted) > MAX_SPAN:  # prose (an email body) is no listed value
             return []
         tool_words = {name: _tool_topic(name) for name in tools if name != tool}
         out: list[tuple[str, str]] = []
+        worded = False
         for start in range(len(tokens) - len(wanted) + 1):
             if [_fold(t) for t in tokens[start:start + len(wanted)]] != wanted:
                 continue
             end = start + len(wanted)
             shape = _shape(tokens[start])
             for step in (1, -1):
-                for found, other in _walk(tokens, start, end, shape, step, tool_words):
+                for found, other, by_word in _walk(tokens, start, end, shape, step, tool_words):
                     out.append((found, other or tool))
+                    worded |= by_word
             break
+        if not worded:  # commas alone make no list: "Paris, France", "Springfield, Illinois"
+            return []
         seen, unique = {_fold(value)}, []
         for found, tool_name in out:
             if _fold(found) not in seen:

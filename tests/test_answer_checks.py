@@ -430,3 +430,19 @@ def test_the_lookup_is_named_with_the_users_word_and_filled_only_from_a_lookup_o
     assert "Now call" not in server.requests[2]["messages"][-1]["content"]  # Rome's code is no destination
     assert "Now call search_flights with destination 'LIS', from this result." in server.requests[3]["messages"][-1]["content"]
     assert result.turns[0].lookup_for == [("get_airport_code", "search_flights", "destination", "Lisbon")]
+
+
+def test_an_answer_that_gives_it_all_the_second_time_is_not_joined():
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})),
+                             answer("Oslo is 7 C."), answer("Oslo is 7 C; Rome is 19 C.")])
+    assert agent(server, "get_weather").run("Weather in Oslo and in Rome?").text == "Oslo is 7 C; Rome is 19 C."
+
+
+def test_a_tool_that_changes_things_is_never_named_as_a_sibling():
+    from dataclasses import replace
+    email = replace(TOOLS["send_email"], needs_approval=True)
+    server = ScriptedServer([action(("send_email", {"to": "bob@example.org", "subject": "Hi", "body": "Lunch?"})),
+                             answer("Sent to bob@example.org.")])
+    agent_ = Agent([email], client=server.client(), constrained=True, approve=lambda *_: True)
+    result = agent_.run("Email bob@example.org or alice@example.org, whoever is around: subject 'Hi', body 'Lunch?'")
+    assert "Now call" not in server.requests[1]["messages"][-1]["content"] and result.turns[0].pending == []

@@ -63,3 +63,13 @@ def test_an_action_reported_without_the_tool_that_does_it_is_sent_back_once(on):
     # Once a run: after get_contact the same claim is accepted (the other checks still apply).
     assert [t.rejected for t in result.turns][1:] == [None, None] and result.stop_reason == "final_answer"
     assert result.text == "Sent to bob.l@example.net: the game is off."
+
+
+@pytest.mark.parametrize("answer,said", [
+    ("Order O-1 status: cancelled.", '{"order_id": "O-1", "status": "cancelled"}'),  # what a tool said
+    ("I can't send emails, so nothing was sent.", ""),  # negated
+    ("It cannot be booked from here.", ""),
+    ("Python was created by Guido van Rossum.", ""),  # a description, not a report
+])
+def test_what_is_no_claim(answer, said):
+    assert unbacked_claims(answer, [], said) == []

@@ -131,7 +131,7 @@ def test_remembered_facts_are_shown_literally(tmp_path):
                                                 ("numbers", "answer withdrawn (it stated numbers nobody gave"),
                                                 ("restated", "answer withdrawn (it only said the request back"),
                                                 ("unused", "answer incomplete (it left a tool result out); asking "
-                                                           "for the rest")])
+                                                           "again")])
 def test_a_withdrawn_answer_is_marked_as_such(reason, said):
     text = shown(*event_lines(ev.AnswerRejected(reason, "Rome is 25 C", "Your answer says 25...")))
     assert said in " ".join(text.split())

@@ -55,3 +55,12 @@ def test_siblings_never_raise_and_stay_linear():
     siblings("Oslo " + ", and in the " * 100_000 + "Rome", "Oslo", "get_weather", TOOLS)
     siblings("A, " * 200_000, "A", "get_weather", {f"t{i}": ["x"] for i in range(1000)})
     assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("request_,value", [
+    ("What's the weather in Paris, France?", "Paris"),  # a comma alone makes no list
+    ("Weather for Springfield, Illinois please", "Springfield"),
+    ("Email Bob: Dinner with Carol and Dave is moved", "Dinner with Carol and Dave is moved"),  # prose, not a value
+])
+def test_no_siblings_where_there_is_no_list(request_, value):
+    assert siblings(request_, value, "get_weather", TOOLS) == []
