@@ -232,10 +232,10 @@ class Agent:
             guessed = tuple(before.guessed) if before is not None and not answer_only else ()
             if guessed and before is not None and before.lookup:
                 allowed = tuple(before.lookup)  # the tool that finds the refused value (or ask_user)
-            pending = before is not None and bool(before.pending) and not answer_only and not guessed
-            if pending and before is not None:
-                allowed = tuple(before.pending)  # the calls the user's list still needs (siblings)
-            must_call = (pending or run.policy.must_call and len(run.turns) == 1) and allowed != ("final_answer",)
+            pending = tuple(before.pending) if before is not None and not answer_only and not guessed else ()
+            if pending:
+                allowed = pending  # the calls the user's list still needs (siblings)
+            must_call = (bool(pending) or run.policy.must_call and len(run.turns) == 1) and allowed != ("final_answer",)
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
             run.force_answer = False
         elif self.server_tools and len(self.tools):
@@ -511,7 +511,8 @@ class Agent:
         spec = self._parameter(call.name, name)
         finder = provider(name, spec, [(t.name, t.description) for t in others]) if self.techniques.lookup else None
         if finder is not None:
-            required = (self.tools.get(finder).parameters.get("required") or []) if self.tools.get(finder) else []
+            finder_tool = self.tools.get(finder)
+            required = (finder_tool.parameters.get("required") or []) if finder_tool is not None else []
             given = given if len(required) == 1 else ""
             record.lookup_for.append((finder, call.name, name, given))
             look_up = f"{finder} can find it: call {finder} with {required[0]} {given!r} first. " if given else \

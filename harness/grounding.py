@@ -329,22 +329,24 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
     return found
 
 
-def reports_error(output: str) -> bool:
-    """A tool's output that is a JSON object with an "error" field ({"error": "no airport found"})."""
+def _json_object(output: str) -> dict[str, Any] | None:
+    """A tool's output as a JSON object (None when it is not one)."""
     try:
         data = json.loads(output[:20_000])
     except (ValueError, RecursionError):
-        return False
-    return isinstance(data, dict) and "error" in data
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def reports_error(output: str) -> bool:
+    """A tool's output that is a JSON object with an "error" field ({"error": "no airport found"})."""
+    return "error" in (_json_object(output) or {})
 
 
 def _fields(output: str, limit: int = 200) -> list[tuple[str, str]]:
     """(key, value) of the scalar fields of a JSON object result (not an error)."""
-    try:
-        data = json.loads(output[:20_000])
-    except (ValueError, RecursionError):
-        return []
-    if not isinstance(data, dict) or "error" in data:
+    data = _json_object(output)
+    if data is None or "error" in data:
         return []
     return [(str(k), str(v)) for k, v in list(data.items())[:limit]
             if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip()]

@@ -310,7 +310,8 @@ def event_lines(event: ev.Event) -> list[Text]:
         if event.reason == "unused":
             return [Text.assemble("\n↺ answer incomplete (it left a tool result out); asking again", style="yellow")]
         why = {"echo": "it repeated the harness's note", "restated": "it only said the request back",
-               "numbers": "it stated numbers nobody gave", "claimed": "it reported an action no tool did"}.get(event.reason, "it could not be used")
+               "numbers": "it stated numbers nobody gave",
+               "claimed": "it reported an action no tool did"}.get(event.reason, "it could not be used")
         return [Text.assemble("\n↺ answer withdrawn (", why, "); asking again", style="yellow")]
     if isinstance(event, ev.SkillLoaded):
         return [Text.assemble("◆ skill ", visible(event.name), " loaded", style="magenta")]
