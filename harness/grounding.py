@@ -38,12 +38,16 @@ def _plain_number(text: str) -> str:
 
 
 def _looks_like_a_name(value: str) -> bool:
-    """One word, or a few words that are all capitalised or carry digits ("New York", "C-1234"): the
-    kind of value a user gives. A phrase like "Ada likes tea" is the model's own wording."""
+    """One word, or a few words that are all capitalised or carry digits ("New York", "C-1234"), or
+    one token with no space ("tomas@workplace.com", "notes/q3.md"): the kind of value a user gives. A
+    phrase like "Ada likes tea" is the model's own wording."""
     parts = _WORD.findall(value)
-    if not parts or len(parts) > MAX_WORDS:
+    if not parts:
         return False
-    return len(parts) == 1 or all(p[:1].isupper() or any(ch.isdigit() for ch in p) for p in parts)
+    if len(value) <= 200 and not any(ch.isspace() for ch in value.strip()):
+        return True  # an address made up of the user's "Tomas" and an invented domain is still a guess
+    return len(parts) <= MAX_WORDS and (len(parts) == 1 or all(p[:1].isupper() or any(ch.isdigit() for ch in p)
+                                                                for p in parts))
 
 
 def _grounded(value: str, known: set[str]) -> bool:

@@ -94,6 +94,17 @@ def test_grounding_of_arguments(arguments, context, guessed):
     assert ungrounded_arguments(arguments, WEATHER, context) == guessed
 
 
+def test_an_address_built_from_the_users_word_is_a_guess():
+    """Seen with the 0.5B model: "pls email tomas ..." sent to "Tomas@workplace.com" with no lookup."""
+    schema = TOOLS["send_email"].parameters
+    said = "pls email tomas that im out sick today"
+    args = {"to": "Tomas@workplace.com", "subject": "Out sick", "body": "I am out sick today."}
+    assert ungrounded_arguments(args, schema, said) == ["to"]
+    assert ungrounded_arguments({**args, "to": "t.novak@example.cz"}, schema, said + ' {"email": "t.novak@example.cz"}') == []
+    assert ungrounded_arguments({"path": "notes/q3.md"}, {"properties": {"path": {"type": "string"}}, "required": ["path"]},
+                                "open q3.md in my notes folder") == []
+
+
 def test_grounding_of_numbers_and_codes():
     schema = TOOLS["convert_currency"].parameters
     assert ungrounded_arguments({"amount": 30, "from_currency": "EUR", "to_currency": "USD"}, schema,
