@@ -25,6 +25,7 @@ from harness.constrained import (
     replan_tool,
     tools_for_prompt,
 )
+from harness.decide import ANSWER_AT, answer_probability, probe_options
 from harness.errors import HarnessError
 from harness.grounding import (close_words, copied_arguments, found_value, invented_numbers,
                                invented_optional, misshapen_arguments, provider, reports_error, result_used,
@@ -238,6 +239,9 @@ class Agent:
             must_call = (bool(pending) or run.policy.must_call and len(run.turns) == 1) and allowed != ("final_answer",)
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
             run.force_answer = False
+            if self.techniques.decide and len(run.turns) == 1 and not (must_call or guessed or pending) \
+                    and allowed != ("final_answer",):
+                await self._decide(record, options, run.policy.may_replan)
         elif self.server_tools and len(self.tools):
             options.update(tools=self.tools.specs(), tool_choice="auto")
         messages = list(self.messages)
@@ -279,6 +283,16 @@ class Agent:
         record.thinking = parser.result.thinking
         record.content = parser.result.content
         record.streamed_answer = answer.text
+
+    async def _decide(self, record: ev.TurnRecord, options: dict[str, Any], may_replan: bool) -> None:
+        """The first action of a run becomes an answer when the model gives answering ANSWER_AT or more
+        (harness/decide.py); the short request that reads it counts in the turn's usage."""
+        probe = await self.client.chat(list(self.messages), **probe_options(options))
+        record.probes += 1
+        record.usage = ev.add_usage(record.usage, probe.usage)
+        record.answer_probability = answer_probability(probe.logprobs, self.tools.names)
+        if record.answer_probability is not None and record.answer_probability >= ANSWER_AT:
+            options["json_schema"] = self._action_schema(("final_answer",), may_replan)
 
     # --- the loop -------------------------------------------------------------------------------
 

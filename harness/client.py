@@ -73,6 +73,8 @@ class ChatResult:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     ttft_s: float | None = None
     elapsed_s: float = 0.0
+    # vLLM's choices[0].logprobs.content, when the request asked for logprobs (not streamed).
+    logprobs: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -242,6 +244,7 @@ def parse_chat_response(body: dict[str, Any], started: float) -> ChatResult:
         stop_reason=choice.get("stop_reason"),
         tool_calls=message.get("tool_calls") or [],
         elapsed_s=elapsed,
+        logprobs=(choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None,
     )
 
 

@@ -103,6 +103,9 @@ class TurnRecord:
     # (tool named, refused tool, its parameter, the user's word to look up or "")
     lookup_for: list[tuple[str, str, str, str]] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # tools still to call for values the user listed (siblings)
+    # The probability of answering the model gave the run's first action, asked before it (harness/decide.py).
+    answer_probability: float | None = None
+    probes: int = 0  # requests made to read that probability (in usage too)
     rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "numbers", "unused")
 
     @property

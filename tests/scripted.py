@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,11 @@ class ScriptedServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     prompt_tokens: int = 100
     max_model_len: int | None = None
+    # What the first-action probes (non-streamed requests for logprobs, harness/decide.py) are told: the
+    # probability of final_answer, one per probe; with none left a probe gets no logprobs (no decision).
+    # Probes take no scripted reply and are kept apart from ``requests``.
+    answer_probabilities: list[float] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self) -> AsyncClient:
         return AsyncClient(base_url="http://scripted.test", model=self.model,
@@ -40,6 +46,10 @@ class ScriptedServer:
         if request.url.path == "/v1/models":
             return httpx.Response(200, json={"data": [{"id": self.model, "max_model_len": self.max_model_len}]})
         body = json.loads(request.content)
+        if body.get("logprobs") and not body.get("stream"):
+            self.probes.append(body)
+            return httpx.Response(200, json=_probe(self.answer_probabilities.pop(0) if self.answer_probabilities
+                                                   else None, self.model, self.prompt_tokens))
         self.requests.append(body)
         if not self.replies:
             return httpx.Response(500, json={"error": {"message": "script exhausted"}})
@@ -77,6 +87,23 @@ class _Stream(httpx.AsyncByteStream):
         yield _sse({"choices": [], "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": len(pieces),
                                              "prompt_tokens_details": {"cached_tokens": 64}}})
         yield b"data: [DONE]\n\n"
+
+
+def _probe(p: float | None, model: str, prompt_tokens: int) -> dict[str, Any]:
+    """A probe's reply: '[{"name":"' and, at the name's first token, final_answer at ``p``."""
+    def entry(token: str, top: list[tuple[str, float]]) -> dict[str, Any]:
+        return {"token": token, "logprob": top[0][1],
+                "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top]}
+    content = [entry(t, [(t, 0.0)]) for t in ('[', '{"', "name", '":"')]
+    if p is not None:
+        top = sorted([("final", math.log(p) if p > 0 else -9999.0), ("get", math.log1p(-p) if p < 1 else -9999.0)],
+                     key=lambda candidate: -candidate[1])
+        content.append(entry(top[0][0], top))
+    return {"model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": ""},
+                                         "logprobs": {"content": content} if p is not None else None,
+                                         "finish_reason": "length"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content),
+                      "prompt_tokens_details": {"cached_tokens": 64}}}
 
 
 def _sse(obj: dict[str, Any]) -> bytes:

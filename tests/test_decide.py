@@ -1,0 +1,109 @@
+"""The calibrated first decision (harness/decide.py): reading the probability of answering, and the agent
+making the first action an answer when it is high enough."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+from test_answer_checks import action, agent, answer, offered
+
+from harness.decide import ANSWER_AT, answer_probability, probe_options
+from harness.run import Policy
+from scripted import ScriptedServer
+
+
+def entry(token: str, *top: tuple[str, float]) -> dict:
+    top = top or ((token, 1.0),)
+    return {"token": token, "logprob": math.log(top[0][1]),
+            "top_logprobs": [{"token": t, "logprob": math.log(p) if p else -9999.0} for t, p in top]}
+
+
+OPEN = [entry("["), entry('{"'), entry("name"), entry('":"')]
+
+
+@pytest.mark.parametrize("logprobs,tools,expected", [
+    (OPEN + [entry("get", ("get", 0.7), ("final", 0.3))], ["get_weather"], 0.3),
+    # The quote that opens the name comes with the name's first token.
+    ([entry("["), entry('{"'), entry("name"), entry('":'), entry('"get', ('"get', 0.6), ('"final', 0.4))],
+     ["get_weather"], 0.4),
+    # "f" starts final_answer and fetch: it is no vote for answering; "fin" is.
+    (OPEN + [entry("fetch", ("fetch", 0.5), ("f", 0.2), ("fin", 0.3))], ["fetch"], 0.3),
+    # A whole-name token, and one that runs past the name.
+    (OPEN + [entry("final_answer", ("final_answer", 0.9), ("get", 0.1))], ["get_weather"], 0.9),
+    (OPEN + [entry('final_answer"', ('final_answer"', 0.5), ("get", 0.5))], ["get_weather"], 0.5),
+    # Spaces around the colon, as another template may write them.
+    ([entry("{"), entry('"name"'), entry(": "), entry('"'), entry("final", ("final", 0.8), ("get", 0.2))], ["get_time"], 0.8),
+    (OPEN, ["get_weather"], None),  # the name never came
+    ([], ["get_weather"], None),
+    (None, ["get_weather"], None),
+    ("garbage", ["get_weather"], None),
+    ([{"token": 3}], ["get_weather"], None),
+    (OPEN + [{"token": "get", "top_logprobs": "x"}], ["get_weather"], None),
+    # Malformed candidates are skipped, not counted and not raised on.
+    (OPEN + [{"token": "get", "top_logprobs": [None, {"token": "final"}, {"token": "final", "logprob": "x"},
+                                               {"token": "final", "logprob": float("nan")},
+                                               {"token": "final", "logprob": True}, {"token": "fin", "logprob": 0.0}]}],
+     ["get_weather"], 1.0),
+])
+def test_answer_probability(logprobs, tools, expected):
+    got = answer_probability(logprobs, tools)
+    assert got == expected if expected is None else got == pytest.approx(expected)
+
+
+def test_answer_probability_reads_a_bounded_prefix():
+    started = time.perf_counter()
+    assert answer_probability([entry("x" * 1000)] * 1_000_000, ["a"]) is None
+    assert time.perf_counter() - started < 1
+
+
+def test_the_probe_is_the_action_cut_short_with_probabilities():
+    options = {"max_tokens": 256, "json_schema": {"type": "object"}, "cache_salt": "s"}
+    probe = probe_options(options)
+    assert probe["max_tokens"] < 16 and probe["json_schema"] == options["json_schema"] and probe["cache_salt"] == "s"
+    assert probe["extra"] == {"logprobs": True, "top_logprobs": 20} and options["max_tokens"] == 256
+
+
+@pytest.mark.parametrize("p,decide,answers", [(0.4, True, True), (ANSWER_AT, True, True), (0.1, True, False),
+                                              (0.4, False, False)])
+def test_a_likely_answer_is_made_the_first_action(p, decide, answers):
+    """With the 0.5B model, "What is the capital of Norway?" put ~30% on answering and called
+    get_population: at ANSWER_AT or more the first action is an answer."""
+    replies = [answer("Oslo.")] if answers else [action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C.")]
+    server = ScriptedServer(replies, answer_probabilities=[p])
+    result = agent(server, "get_weather", "get_population", decide=decide).run("What is the capital of Norway?")
+    assert len(server.probes) == (1 if decide else 0)
+    assert offered(server.requests[0]) == ({"final_answer"} if answers else {"get_weather", "get_population", "final_answer"})
+    assert result.turns[0].answer_probability == (pytest.approx(p) if decide else None)
+    assert result.turns[0].probes == (1 if decide else 0)
+    # The probe is a real request: its tokens are in the turn's usage (2 requests of 100 prompt tokens).
+    assert result.turns[0].usage.prompt_tokens == (200 if decide else 100)
+    if decide:
+        assert server.probes[0]["messages"] == server.requests[0]["messages"]  # the same prompt: cached next
+        assert server.probes[0]["max_tokens"] < 16 and not server.probes[0]["stream"]
+    assert result.text == ("Oslo." if answers else "Oslo: 7 C.")
+
+
+def test_only_a_runs_first_free_choice_is_probed():
+    # After a result, and where the first action must be a call, nothing is probed.
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C.")],
+                            answer_probabilities=[0.0, 0.9])
+    assert agent(server, "get_weather").run("Weather in Oslo?").text == "Oslo: 7 C."
+    assert len(server.probes) == 1
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C.")], answer_probabilities=[0.9])
+    a = agent(server, "get_weather")
+
+    async def run_must_call() -> list:
+        return [e async for e in a.loop("Weather in Oslo?", Policy(must_call=True))]
+
+    a._loop().run(run_must_call())
+    assert server.probes == [] and offered(server.requests[0]) == {"get_weather"}
+
+
+def test_without_logprobs_nothing_is_decided():
+    # A server that sends no logprobs (an older one, or a proxy that drops them): the action is unchanged.
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C.")])
+    result = agent(server, "get_weather").run("Weather in Oslo?")
+    assert len(server.probes) == 1 and result.turns[0].answer_probability is None
+    assert offered(server.requests[0]) == {"get_weather", "final_answer"} and result.text == "Oslo: 7 C."
