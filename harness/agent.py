@@ -39,7 +39,7 @@ from harness.transcript import SUMMARY_REQUEST, Transcript
 from harness.memory import MemoryStore
 from harness.routing import ServerPool
 from harness.run import CONTINUE, RETRY, Next, Outcome, Policy, Run
-from harness.prompt import (ToolFormat, echoes_harness, parse_errors_message, render_examples,
+from harness.prompt import (ToolFormat, echoes_harness, parse_errors_message, question_for, render_examples,
                             render_system, restates, tool_results_message)
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
 from harness.toolcalls import ThinkingDelta as ParserThinking
@@ -559,7 +559,7 @@ class Agent:
                 f"{finder} can find it: call {finder} first, with what the user gave. "
         else:
             look_up = f"If one of {', '.join(t.name for t in others)} can find it, call that first. " if others else ""
-        return f"{GUESSED} {reasons}. {look_up}Else ask with ask_user: \"Which {name.replace('_', ' ')}?\""
+        return f"{GUESSED} {reasons}. {look_up}Else ask with ask_user: \"{question_for(name, self._parameter(call.name, name))}\""
 
     @staticmethod
     def _newest_refusal(run: Run) -> int | None:

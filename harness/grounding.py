@@ -37,6 +37,9 @@ def _plain_number(text: str) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
+_CLOCK = frozenset({"am", "pm", "utc", "gmt"})
+
+
 def _looks_like_a_name(value: str) -> bool:
     """One word, or a few words that are all capitalised or carry digits ("New York", "C-1234"), or
     one token with no space ("tomas@workplace.com", "notes/q3.md"): the kind of value a user gives. A
@@ -46,6 +49,9 @@ def _looks_like_a_name(value: str) -> bool:
         return False
     if len(value) <= 200 and not any(ch.isspace() for ch in value.strip()):
         return True  # an address made up of the user's "Tomas" and an invented domain is still a guess
+    if len(parts) <= 8 and sum(any(ch.isdigit() for ch in p) for p in parts) >= 2 and \
+            all(any(ch.isdigit() for ch in p) or p.casefold() in _CLOCK for p in parts):
+        return True  # a date and time ("2026-12-01 10:00 AM") nobody gave is a guess too
     return len(parts) <= MAX_WORDS and (len(parts) == 1 or all(p[:1].isupper() or any(ch.isdigit() for ch in p)
                                                                 for p in parts))
 

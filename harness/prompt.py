@@ -142,6 +142,26 @@ def render_examples(format: ToolFormat = "json", constrained: bool = True, call_
     return "\n".join(lines)
 
 
+_ASKING = ("where", "when", "what", "how", "which", "who")
+
+
+def question_for(name: str, spec: object) -> str:
+    """The question that asks the user for a parameter's value, from its description: "the recipient's
+    email address" → "What is the recipient's email address?", "where to start" → "Where to start?";
+    "Which origin?" when there is no description. Measured with the 0.5B model: it asks the question
+    the harness suggests word for word, and "Which origin?" does not say what the value is."""
+    description = spec.get("description") if isinstance(spec, dict) else None
+    text = re.split(r",|;|\(| e\.g\.", description[:200])[0].strip(" .,:") if isinstance(description, str) else ""
+    first = text.split()[0].casefold() if text else ""
+    if first in _ASKING:
+        return f"{text[0].upper()}{text[1:]}?"
+    if not first or first == name.casefold():
+        return f"Which {name.replace('_', ' ')}?"
+    if first in ("the", "a", "an"):
+        return f"What is {text}?"
+    return f"What {'are' if first.endswith('s') and not first.endswith('ss') else 'is'} the {text}?"
+
+
 def render_system(instructions: str, tools: ToolSet | None = None, format: ToolFormat = "hermes",
                   extra_sections: tuple[str, ...] = (), examples: str = "") -> str:
     """The stable system prompt: instructions, tools, examples, then other fixed sections (skill index)."""

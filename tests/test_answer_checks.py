@@ -11,7 +11,7 @@ import pytest
 from harness.agent import GUESSED, Agent
 from harness.grounding import (copied_arguments, expected_form, found_value, invented_optional, misshapen_arguments, provider,
                                result_used)
-from harness.prompt import render_examples
+from harness.prompt import question_for, render_examples
 from harness.techniques import Techniques
 from harness.tooluse import load_tools
 from scripted import Reply, ScriptedServer
@@ -164,9 +164,29 @@ def test_the_tool_that_finds_a_refused_value_is_named_and_is_the_next_action(loo
         "Send Bob a note that Friday's game is cancelled.")
     refusal = result.turns[0].results[0].output
     assert ("get_contact can find it: call get_contact with name 'Bob' first." in refusal) is lookup
+    assert refusal.endswith('Else ask with ask_user: "What is the recipient\'s email address?"')
     assert offered(server.requests[1]) == next_offered
     assert offered(server.requests[2]) >= {"send_email", "create_event"}  # then every tool again
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
+
+
+@pytest.mark.parametrize("name,spec,question", [
+    ("to", {"description": "the recipient's email address"}, "What is the recipient's email address?"),
+    ("origin", {"description": "where to start"}, "Where to start?"),
+    ("when", {"description": "when, e.g. 2026-12-01 09:00 or tomorrow 8am"}, "When?"),
+    ("date", {"description": "the date, YYYY-MM-DD"}, "What is the date?"),
+    ("minutes", {"description": "length of the timer in minutes"}, "What is the length of the timer in minutes?"),
+    ("query", {"description": "words to look for"}, "What are the words to look for?"),
+    ("folder", {"description": "folder path relative to the workspace; . for the top"}, "Which folder?"),
+    ("tracking_number", {}, "Which tracking number?"),
+    ("x", None, "Which x?"),
+    ("x", {"description": 7}, "Which x?"),
+    ("x", {"description": " , e.g. "}, "Which x?"),
+])
+def test_the_question_for_a_missing_value_says_what_it_is(name, spec, question):
+    """Seen with the 0.5B model: it asks the suggested question word for word; "Which origin?" did not say
+    the value is where the drive starts."""
+    assert question_for(name, spec) == question
 
 
 def _described(*names: str) -> list[tuple[str, str]]:
