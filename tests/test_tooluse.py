@@ -105,6 +105,16 @@ def test_an_address_built_from_the_users_word_is_a_guess():
                                 "open q3.md in my notes folder") == []
 
 
+def test_a_date_and_time_nobody_gave_is_a_guess():
+    """Seen with the 0.5B model: "Remind me to call mum." ran with when "2026-12-01 10:00 AM"."""
+    schema = TOOLS["create_reminder"].parameters
+    assert ungrounded_arguments({"text": "Call mum", "when": "2026-12-01 10:00 AM"}, schema, "Remind me to call mum.") == ["when"]
+    assert ungrounded_arguments({"text": "Submit it", "when": "2026-12-01 09:00"}, schema,
+                                "Remind me on 2026-12-01 at 09:00 to submit it") == []
+    assert ungrounded_arguments({"text": "Call the plumber", "when": "tomorrow 8am"}, schema,
+                                "Remind me tomorrow at 8am to call the plumber.") == []
+
+
 def test_grounding_of_numbers_and_codes():
     schema = TOOLS["convert_currency"].parameters
     assert ungrounded_arguments({"amount": 30, "from_currency": "EUR", "to_currency": "USD"}, schema,
