@@ -20,12 +20,14 @@ from harness.constrained import (
     FINAL_ANSWER,
     REPLAN,
     ask_user_tool,
+    decline_schema,
     FinalAnswerStream,
     action_schema,
     replan_tool,
     tools_for_prompt,
 )
-from harness.decide import ANSWER_AT, answer_probability, probe_options
+from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, answer_probability,
+                            decline_probability, probe_options)
 from harness.errors import HarnessError
 from harness.grounding import (close_words, copied_arguments, found_value, invented_numbers,
                                invented_optional, misshapen_arguments, provider, reports_error, result_used,
@@ -285,14 +287,33 @@ class Agent:
         record.streamed_answer = answer.text
 
     async def _decide(self, record: ev.TurnRecord, options: dict[str, Any], may_replan: bool) -> None:
-        """The first action of a run becomes an answer when the model gives answering ANSWER_AT or more
-        (harness/decide.py); the short request that reads it counts in the turn's usage."""
-        probe = await self.client.chat(list(self.messages), **probe_options(options))
-        record.probes += 1
-        record.usage = ev.add_usage(record.usage, probe.usage)
+        """The first action of a run becomes an answer when the model gives answering ANSWER_AT or more,
+        and (with ``decline``) that answer opens with DECLINE_OPENING when the model gives opening with
+        "Sorry" DECLINE_AT or more (harness/decide.py). The short requests that read them count in the
+        turn's usage."""
+        probe = await self._probe(record, options, PROBE_TOKENS)
         record.answer_probability = answer_probability(probe.logprobs, self.tools.names)
-        if record.answer_probability is not None and record.answer_probability >= ANSWER_AT:
-            options["json_schema"] = self._action_schema(("final_answer",), may_replan)
+        if record.answer_probability is None or record.answer_probability < ANSWER_AT:
+            return
+        options["json_schema"] = self._action_schema(("final_answer",), may_replan)
+        if self.techniques.decline and not may_replan:
+            await self._decline(record, options)
+
+    async def _decline(self, record: ev.TurnRecord, options: dict[str, Any]) -> None:
+        """An answer about to be written opens with DECLINE_OPENING when the model gives opening it
+        with "Sorry" DECLINE_AT or more."""
+        probe = await self._probe(record, options, DECLINE_TOKENS)
+        record.decline_probability = decline_probability(probe.logprobs)
+        if record.decline_probability is not None and record.decline_probability >= DECLINE_AT:
+            options["json_schema"] = decline_schema(DECLINE_OPENING)
+
+    async def _probe(self, record: ev.TurnRecord, options: dict[str, Any], tokens: int) -> ChatResult:
+        """The first ``tokens`` of the action about to be asked for, with their probabilities (in the
+        turn's usage: it is a request like any other)."""
+        result = await self.client.chat(list(self.messages), **probe_options(options, tokens))
+        record.probes += 1
+        record.usage = ev.add_usage(record.usage, result.usage)
+        return result
 
     # --- the loop -------------------------------------------------------------------------------
 

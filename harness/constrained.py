@@ -65,6 +65,16 @@ def action_schema(tools: ToolSet, final_answer: bool = True, parallel: bool = Fa
     return schema
 
 
+def decline_schema(opening: str) -> dict[str, Any]:
+    """The final answer alone, made to open with ``opening`` ("Sorry, I can't"): the harness decided to
+    decline (harness/decide.py); the model says in its own words what it cannot do."""
+    schema = action_schema(ToolSet([]))
+    answer = schema["anyOf"][0]["properties"]["arguments"]["properties"]["answer"]
+    # No quote or backslash after the opening: the answer stays one plain JSON string.
+    answer["pattern"] = "^" + re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", opening) + '[^"\\\\]*$'
+    return schema
+
+
 def _final_answer(answer: str) -> str:
     """Give your final answer to the user. Use it as soon as you know the answer, and when no tool is needed.
 

@@ -8,6 +8,12 @@ third and two thirds of them still called a tool; requests that a tool fits put 
 and all but 6 of 170 under 25%. So before a run's first action the harness asks for its first few
 tokens with their probabilities (a short request whose prompt the real one then finds cached), and
 when answering has ``ANSWER_AT`` or more, the action is an answer.
+
+Then, with ``decline``, one more such request reads the answer's first token: an answer that opens
+with "Sorry" (as the worked examples' decline does) at ``DECLINE_AT`` or more is made to open with
+"Sorry, I can't". Measured the same way: requests no offered tool fits put a median 2.4% there (18
+of 33 at 2% or more), general questions 0% (1 of 33 at 2% or more), yet the model's greedy answer
+to the former was mostly the request said back as done ("Turned on the living room lights").
 """
 
 from __future__ import annotations
@@ -18,50 +24,70 @@ from collections.abc import Collection
 from typing import Any
 
 ANSWER_AT = 0.25
+DECLINE_AT = 0.02
 PROBE_TOKENS = 8  # '[', '{"', 'name', '":"', then the name: a margin for other splits
+DECLINE_TOKENS = 14  # '{"', 'name', '":"', 'final', '_answer', '","', 'arguments', '":{"', 'answer', '":"', then the text
 TOP = 20  # vLLM's default max_logprobs
-_NAME_OPEN = re.compile(r'"name"\s*:\s*("?)\s*$')
+DECLINE_OPENING = "Sorry, I can't"
 
 
-def probe_options(options: dict[str, Any]) -> dict[str, Any]:
+def probe_options(options: dict[str, Any], tokens: int = PROBE_TOKENS) -> dict[str, Any]:
     """The request options of the probe: the action's own, cut to its first tokens, with probabilities."""
     extra = {**(options.get("extra") or {}), "logprobs": True, "top_logprobs": TOP}
-    return {**options, "max_tokens": PROBE_TOKENS, "extra": extra}
+    return {**options, "max_tokens": tokens, "extra": extra}
 
 
-def answer_probability(logprobs: object, tools: Collection[str], answer: str = "final_answer") -> float | None:
-    """The probability that the action names ``answer``, read where its ``"name"`` value starts in
-    vLLM's ``choices[0].logprobs.content`` ([{token, logprob, top_logprobs: [{token, logprob}]}]).
-
-    A candidate token counts for the answer when it starts ``answer`` and no tool's name (a tool named
-    "fetch" shares "f"). None when the reply never reaches a name or is not that shape. Looks at a
-    bounded number of tokens; never raises."""
+def _first_token_choices(logprobs: object, key: str) -> list[tuple[str, float]] | None:
+    """The candidates (text, probability) for the first token of the string value of ``key``, read
+    from vLLM's ``choices[0].logprobs.content`` ([{token, logprob, top_logprobs: [{token, logprob}]}]),
+    with the quote that opens the value taken off. None when the reply never reaches that value or is
+    not that shape. Looks at a bounded number of tokens; never raises."""
     if not isinstance(logprobs, list):
         return None
+    opening = re.compile(rf'"{re.escape(key)}"\s*:\s*("?)\s*$')
     text = ""
-    for entry in logprobs[:4 * PROBE_TOKENS]:
+    for entry in logprobs[:4 * DECLINE_TOKENS]:
         if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
             return None
-        opened = _NAME_OPEN.search(text[-64:])
+        opened = opening.search(text[-64:])
         if opened is not None and not (opened.group(1) == "" and entry["token"].strip() == '"'):  # not just the quote
             top = entry.get("top_logprobs")
             if not isinstance(top, list):
                 return None
-            total = 0.0
+            choices = []
             for candidate in top:
                 token = candidate.get("token") if isinstance(candidate, dict) else None
                 logprob = candidate.get("logprob") if isinstance(candidate, dict) else None
-                if not isinstance(token, str) or not isinstance(logprob, int | float) or isinstance(logprob, bool):
+                if not isinstance(token, str) or not isinstance(logprob, int | float) or isinstance(logprob, bool) \
+                        or not float(logprob) <= 0:  # a log probability (NaN and positive values are not)
                     continue
-                name = token if opened.group(1) else token.lstrip()
-                if not opened.group(1):  # the quote that opens the name is part of this token
-                    if not name.startswith('"'):
+                if not opened.group(1):  # the quote that opens the value is part of this token
+                    token = token.lstrip()
+                    if not token.startswith('"'):
                         continue
-                    name = name[1:]
-                if name and (name.startswith(answer) or (answer.startswith(name)
-                                                         and not any(t.startswith(name) for t in tools))):
-                    if float(logprob) <= 0:  # a log probability (NaN and positive values are not)
-                        total += math.exp(float(logprob))
-            return min(total, 1.0)
+                    token = token[1:]
+                choices.append((token, math.exp(float(logprob))))
+            return choices
         text += entry["token"]
     return None
+
+
+def answer_probability(logprobs: object, tools: Collection[str], answer: str = "final_answer") -> float | None:
+    """The probability that the action names ``answer``, read where its ``"name"`` value starts. A
+    candidate counts for the answer when it starts ``answer`` and no tool's name (a tool named "fetch"
+    shares "f"). None when it cannot be read; never raises."""
+    choices = _first_token_choices(logprobs, "name")
+    if choices is None:
+        return None
+    return min(sum(p for name, p in choices if name and (
+        name.startswith(answer) or (answer.startswith(name) and not any(t.startswith(name) for t in tools)))), 1.0)
+
+
+def decline_probability(logprobs: object, opening: str = "Sorry") -> float | None:
+    """The probability that the answer opens with ``opening``, read where the ``"answer"`` text
+    starts ("Sorry" or "Sor", not "S"). None when it cannot be read; never raises."""
+    choices = _first_token_choices(logprobs, "answer")
+    if choices is None:
+        return None
+    return min(sum(p for text, p in choices if text.startswith(opening) or (len(text) >= 2 and opening.startswith(text))),
+               1.0)

@@ -105,7 +105,8 @@ class TurnRecord:
     pending: list[str] = field(default_factory=list)  # tools still to call for values the user listed (siblings)
     # The probability of answering the model gave the run's first action, asked before it (harness/decide.py).
     answer_probability: float | None = None
-    probes: int = 0  # requests made to read that probability (in usage too)
+    decline_probability: float | None = None  # and of opening that answer with "Sorry", when it was one
+    probes: int = 0  # requests made to read those probabilities (in usage too)
     rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "numbers", "unused")
 
     @property

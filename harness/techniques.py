@@ -19,6 +19,10 @@ class Techniques:
     # the first token of the action's name (read by a short request first: harness/decide.py). Measured
     # with the 0.5B model: general questions got a third of that probability or more, and a tool call.
     decide: bool = True
+    # When decide made the first action an answer, and the model gives an answer that opens with "Sorry" 2%
+    # or more (read the same way), the answer opens with "Sorry, I can't". Measured with the 0.5B model:
+    # asked for something no tool does, it answered "Turned on the living room lights."
+    decline: bool = True
     # A required short value (a name, an id, a number) must appear in what the user wrote or a tool
     # returned; a guessed one is sent back with "ask the user or look it up".
     grounding: bool = True

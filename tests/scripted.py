@@ -36,6 +36,9 @@ class ScriptedServer:
     # probability of final_answer, one per probe; with none left a probe gets no logprobs (no decision).
     # Probes take no scripted reply and are kept apart from ``requests``.
     answer_probabilities: list[float] = field(default_factory=list)
+    # The same for the probes of an answer's first words (the schema offers final_answer alone): the
+    # probability that it opens with "Sorry".
+    decline_probabilities: list[float] = field(default_factory=list)
     probes: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self) -> AsyncClient:
@@ -48,8 +51,12 @@ class ScriptedServer:
         body = json.loads(request.content)
         if body.get("logprobs") and not body.get("stream"):
             self.probes.append(body)
-            return httpx.Response(200, json=_probe(self.answer_probabilities.pop(0) if self.answer_probabilities
-                                                   else None, self.model, self.prompt_tokens))
+            schema = body["response_format"]["json_schema"]["schema"]
+            names = {o["properties"]["name"]["const"] for o in schema.get("items", schema)["anyOf"]}
+            queue, opening = (self.decline_probabilities, ("Sorry", "The")) if names == {"final_answer"} else \
+                (self.answer_probabilities, ("final", "get"))
+            return httpx.Response(200, json=_probe(queue.pop(0) if queue else None, opening, self.model,
+                                                   self.prompt_tokens))
         self.requests.append(body)
         if not self.replies:
             return httpx.Response(500, json={"error": {"message": "script exhausted"}})
@@ -89,14 +96,17 @@ class _Stream(httpx.AsyncByteStream):
         yield b"data: [DONE]\n\n"
 
 
-def _probe(p: float | None, model: str, prompt_tokens: int) -> dict[str, Any]:
-    """A probe's reply: '[{"name":"' and, at the name's first token, final_answer at ``p``."""
+def _probe(p: float | None, opening: tuple[str, str], model: str, prompt_tokens: int) -> dict[str, Any]:
+    """A probe's reply: '[{"name":"' and, at the name's first token, ``opening`` ("final", "get") at ``p``
+    against the other; or, for ("Sorry", "The"), the answer's opening word after its name and key."""
     def entry(token: str, top: list[tuple[str, float]]) -> dict[str, Any]:
         return {"token": token, "logprob": top[0][1],
                 "top_logprobs": [{"token": t, "logprob": lp} for t, lp in top]}
-    content = [entry(t, [(t, 0.0)]) for t in ('[', '{"', "name", '":"')]
+    head = ('[', '{"', "name", '":"') if opening[0] == "final" else \
+        ('{"', "name", '":"', "final", "_answer", '","', "arguments", '":{"', "answer", '":"')
+    content = [entry(t, [(t, 0.0)]) for t in head]
     if p is not None:
-        top = sorted([("final", math.log(p) if p > 0 else -9999.0), ("get", math.log1p(-p) if p < 1 else -9999.0)],
+        top = sorted([(opening[0], math.log(p) if p > 0 else -9999.0), (opening[1], math.log1p(-p) if p < 1 else -9999.0)],
                      key=lambda candidate: -candidate[1])
         content.append(entry(top[0][0], top))
     return {"model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": ""},

@@ -3,13 +3,15 @@ making the first action an answer when it is high enough."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
 import pytest
 from test_answer_checks import action, agent, answer, offered
 
-from harness.decide import ANSWER_AT, answer_probability, probe_options
+from harness.constrained import decline_schema
+from harness.decide import ANSWER_AT, DECLINE_AT, answer_probability, decline_probability, probe_options
 from harness.run import Policy
 from scripted import ScriptedServer
 
@@ -73,12 +75,13 @@ def test_a_likely_answer_is_made_the_first_action(p, decide, answers):
     replies = [answer("Oslo.")] if answers else [action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C.")]
     server = ScriptedServer(replies, answer_probabilities=[p])
     result = agent(server, "get_weather", "get_population", decide=decide).run("What is the capital of Norway?")
-    assert len(server.probes) == (1 if decide else 0)
+    # With an answer decided, a second probe reads its opening (decline; this server sends none for it).
+    probes = (2 if answers else 1) if decide else 0
+    assert len(server.probes) == probes == result.turns[0].probes
     assert offered(server.requests[0]) == ({"final_answer"} if answers else {"get_weather", "get_population", "final_answer"})
     assert result.turns[0].answer_probability == (pytest.approx(p) if decide else None)
-    assert result.turns[0].probes == (1 if decide else 0)
-    # The probe is a real request: its tokens are in the turn's usage (2 requests of 100 prompt tokens).
-    assert result.turns[0].usage.prompt_tokens == (200 if decide else 100)
+    # A probe is a real request: its tokens are in the turn's usage (requests of 100 prompt tokens each).
+    assert result.turns[0].usage.prompt_tokens == 100 * (1 + probes)
     if decide:
         assert server.probes[0]["messages"] == server.requests[0]["messages"]  # the same prompt: cached next
         assert server.probes[0]["max_tokens"] < 16 and not server.probes[0]["stream"]
@@ -107,3 +110,48 @@ def test_without_logprobs_nothing_is_decided():
     result = agent(server, "get_weather").run("Weather in Oslo?")
     assert len(server.probes) == 1 and result.turns[0].answer_probability is None
     assert offered(server.requests[0]) == {"get_weather", "final_answer"} and result.text == "Oslo: 7 C."
+
+
+@pytest.mark.parametrize("logprobs,expected", [
+    ([entry(t) for t in ('{"', "name", '":"', "final", "_answer", '","', "arguments", '":{"', "answer", '":"')]
+     + [entry("The", ("The", 0.9), ("Sorry", 0.05), ("Sor", 0.03), ("S", 0.02))], 0.08),
+    ([entry('{"name":"final_answer","arguments":{"answer":'), entry('"I', ('"I', 0.7), ('"Sorry', 0.3))], 0.3),
+    ([entry('{"name":"final_answer","arguments":{"text":"'), entry("Sorry")], None),  # no answer key
+    (None, None),
+])
+def test_decline_probability(logprobs, expected):
+    got = decline_probability(logprobs)
+    assert got == expected if expected is None else got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("p_decline,decline,declines", [(0.05, True, True), (DECLINE_AT, True, True), (0.01, True, False),
+                                                        (0.05, False, False)])
+def test_an_answer_likely_to_decline_opens_with_the_decline(p_decline, decline, declines):
+    """With the 0.5B model, "Turn on the living room lights." (no tool for it) was answered "Turned on the
+    living room lights.", with 2% or more on opening with "Sorry": such an answer now opens "Sorry, I can't"."""
+    reply = answer("Sorry, I can't turn on lights: none of my tools can." if declines else "Turned on the lights.")
+    server = ScriptedServer([reply], answer_probabilities=[0.6], decline_probabilities=[p_decline])
+    result = agent(server, "play_music", "set_timer", decline=decline, claims=False, echo_guard=False).run(
+        "Turn on the living room lights.")
+    schema = server.requests[0]["response_format"]["json_schema"]["schema"]
+    assert (schema == decline_schema("Sorry, I can't")) is declines
+    assert "pattern" in json.dumps(schema) if declines else "pattern" not in json.dumps(schema)
+    assert len(server.probes) == (2 if decline else 1)
+    assert result.turns[0].decline_probability == (pytest.approx(p_decline) if decline else None)
+    assert result.text.startswith("Sorry, I can't") is declines
+
+
+def test_the_decline_schema_only_admits_an_answer_that_opens_with_it():
+    import jsonschema
+
+    schema = decline_schema("Sorry, I can't")
+    ok = {"name": "final_answer", "arguments": {"answer": "Sorry, I can't order pizza: none of my tools can."}}
+    jsonschema.validate(ok, schema)
+    for bad in ({"name": "final_answer", "arguments": {"answer": "Ordered a pizza."}},
+                {"name": "get_weather", "arguments": {"city": "Oslo"}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+    # Characters a regular expression would read as syntax are taken literally.
+    pattern = decline_schema("Sorry (no tool). I can't")["anyOf"][0]["properties"]["arguments"]["properties"]["answer"]["pattern"]
+    assert pattern.startswith(r"^Sorry \(no tool\)\. I can't")
+
