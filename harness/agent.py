@@ -244,6 +244,10 @@ class Agent:
             if self.techniques.decide and len(run.turns) == 1 and not (must_call or guessed or pending) \
                     and allowed != ("final_answer",):
                 await self._decide(record, options, run.policy.may_replan)
+            elif self.techniques.decline and answer_only and before is not None and before.rejected == "restated" \
+                    and not run.policy.may_replan:
+                # It said the request back as done, with no tool run: now an answer, which may decline.
+                await self._decline(record, options)
         elif self.server_tools and len(self.tools):
             options.update(tools=self.tools.specs(), tool_choice="auto")
         messages = list(self.messages)

@@ -155,3 +155,19 @@ def test_the_decline_schema_only_admits_an_answer_that_opens_with_it():
     pattern = decline_schema("Sorry (no tool). I can't")["anyOf"][0]["properties"]["arguments"]["properties"]["answer"]["pattern"]
     assert pattern.startswith(r"^Sorry \(no tool\)\. I can't")
 
+
+@pytest.mark.parametrize("decline", [True, False])
+def test_after_an_answer_that_said_the_request_back_the_next_may_decline(decline):
+    """Seen with the 0.5B model: "Turned on the living room lights." (no tool for it), sent back as the
+    request said back, then "give the answer if you know it" (the note, parroted)."""
+    server = ScriptedServer([answer("Turned on the living room lights."),
+                             answer("Sorry, I can't turn lights on: none of my tools can." if decline
+                                    else "I turned on the living room lights.")],
+                            answer_probabilities=[0.6], decline_probabilities=[0.0, 0.3])
+    result = agent(server, "play_music", "set_timer", decline=decline).run("Turn on the living room lights.")
+    assert result.turns[0].rejected == "restated"
+    second = server.requests[1]["response_format"]["json_schema"]["schema"]
+    assert (second == decline_schema("Sorry, I can't")) is decline
+    assert result.turns[1].decline_probability == (pytest.approx(0.3) if decline else None)
+    assert len(server.probes) == (3 if decline else 1)
+    assert result.text.startswith("Sorry, I can't") is decline
