@@ -125,6 +125,7 @@ class Agent:
         self._schemas: dict[tuple[tuple[str, ...], bool, tuple[str, ...], bool], dict[str, Any]] = {}
         self._authored: set[int] = set()  # ids of the messages in self.messages the harness wrote
         self._runner: asyncio.Runner | None = None  # made by the first sync call
+        self.probe_error: str | None = None  # why the server refused a probe (harness/decide.py), if it did
 
     # --- prompt -------------------------------------------------------------------------------
 
@@ -238,6 +239,9 @@ class Agent:
             pending = tuple(before.pending) if before is not None and not answer_only and not guessed else ()
             if pending:
                 allowed = pending  # the calls the user's list still needs (siblings)
+            elif before is not None and before.finished and not answer_only and not guessed:
+                # The refused call has run with the values looked up: anything but that tool again.
+                allowed = tuple(n for n in (allowed or self.tools.names) if n not in before.finished) or ("final_answer",)
             must_call = (bool(pending) or run.policy.must_call and len(run.turns) == 1) and allowed != ("final_answer",)
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
             run.force_answer = False
@@ -295,8 +299,8 @@ class Agent:
         and (with ``decline``) that answer opens with DECLINE_OPENING when the model gives opening with
         "Sorry" DECLINE_AT or more (harness/decide.py). The short requests that read them count in the
         turn's usage."""
-        probe = await self._probe(record, options, PROBE_TOKENS)
-        record.answer_probability = answer_probability(probe.logprobs, self.tools.names)
+        record.answer_probability = answer_probability(await self._probe(record, options, PROBE_TOKENS),
+                                                       self.tools.names)
         if record.answer_probability is None or record.answer_probability < ANSWER_AT:
             return
         options["json_schema"] = self._action_schema(("final_answer",), may_replan)
@@ -306,18 +310,24 @@ class Agent:
     async def _decline(self, record: ev.TurnRecord, options: dict[str, Any]) -> None:
         """An answer about to be written opens with DECLINE_OPENING when the model gives opening it
         with "Sorry" DECLINE_AT or more."""
-        probe = await self._probe(record, options, DECLINE_TOKENS)
-        record.decline_probability = decline_probability(probe.logprobs)
+        record.decline_probability = decline_probability(await self._probe(record, options, DECLINE_TOKENS))
         if record.decline_probability is not None and record.decline_probability >= DECLINE_AT:
             options["json_schema"] = decline_schema(DECLINE_OPENING)
 
-    async def _probe(self, record: ev.TurnRecord, options: dict[str, Any], tokens: int) -> ChatResult:
-        """The first ``tokens`` of the action about to be asked for, with their probabilities (in the
-        turn's usage: it is a request like any other)."""
-        result = await self.client.chat(list(self.messages), **probe_options(options, tokens))
+    async def _probe(self, record: ev.TurnRecord, options: dict[str, Any], tokens: int) -> list[Any] | None:
+        """The first ``tokens`` of the action about to be asked for, with their probabilities (counted in
+        ``record.probe_usage``). None when the server will not give them (a server started with a lower
+        --max-logprobs refuses the request): then nothing is decided, now or later in this agent's life."""
+        if self.probe_error is not None:
+            return None
+        try:
+            result = await self.client.chat(list(self.messages), **probe_options(options, tokens))
+        except HarnessError as exc:
+            self.probe_error = str(exc)
+            return None
         record.probes += 1
-        record.usage = ev.add_usage(record.usage, result.usage)
-        return result
+        record.probe_usage = ev.add_usage(record.probe_usage, result.usage)
+        return result.logprobs
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -486,8 +496,8 @@ class Agent:
             hints = [self._fill_hint(record, run) if self.techniques.fill else "",
                      self._sibling_hint(record, run) if self.techniques.siblings else ""]
             hint = "\n".join(h for h in hints if h)
-            if self.techniques.fill and not record.pending and self._refused_call_done(record, run):
-                run.force_answer = True
+            if self.techniques.fill and not record.pending:
+                record.finished = self._refused_calls_done(record, run)
             messages = tool_results_message(record.results, role=self.tool_result_role,  # type: ignore[arg-type]
                                             constrained=record.constrained, task=task, hint=hint)
         for message in messages:
@@ -602,13 +612,13 @@ class Agent:
         found: list[tuple[str, str, Any]] = []
         missing: list[tuple[str, str]] = []
         for finder, tool_name, parameter, given in run.turns[at].lookup_for:
-            value = next((v for r in reversed(since) if r.name == finder
-                          and _fold(given) in _fold(canonical_json(r.arguments))
-                          and (v := found_value(r.output, parameter, self._parameter(tool_name, parameter))) is not None),
+            lookups = [r for r in reversed(since) if r.name == finder and _fold(given) in _fold(canonical_json(r.arguments))]
+            value = next((v for r in lookups
+                          if (v := found_value(r.output, parameter, self._parameter(tool_name, parameter))) is not None),
                          None)
             if value is not None:
                 found.append((tool_name, parameter, value))
-            elif given:
+            elif given and not lookups:  # never looked up (one that found nothing is not asked for again)
                 missing.append((finder, given))
         finder_tool = self.tools.get(missing[0][0]) if missing else None
         required = (finder_tool.parameters.get("required") or []) if finder_tool is not None else []
@@ -620,16 +630,17 @@ class Agent:
         values = " and ".join(f"{parameter} {value!r}" for _, parameter, value in found)
         return f"Now call {found[0][0]} with {values}, from {'these results' if len(found) > 1 else 'this result'}."
 
-    def _refused_call_done(self, record: ev.TurnRecord, run: Run) -> bool:
-        """The call refused for want of a value has now run, after the lookup named for it: the next
-        action is the answer. Measured with the 0.5B model: with the flights found, it searched again
-        (the same call), which cost the turn its answer needed."""
+    def _refused_calls_done(self, record: ev.TurnRecord, run: Run) -> list[str]:
+        """The tools whose call was refused for want of a value and has now run, after the lookup named
+        for it: the next action is anything but them. Measured with the 0.5B model: with the flights
+        found, it searched again (the same call), which cost the turn its answer needed; the other
+        tools stay on offer for a task with more to do ("... and email them to Bob")."""
         at = self._newest_refusal(run)
         if at is None:
-            return False
+            return []
         wanted = run.turns[at].lookup_for
         looked_up = any(r.ok and r.name in {w[0] for w in wanted} for t in run.turns[at + 1:-1] for r in t.results)
-        return looked_up and any(r.ok and r.name in {w[1] for w in wanted} for r in record.results)
+        return sorted({r.name for r in record.results if r.ok and r.name in {w[1] for w in wanted}}) if looked_up else []
 
     def _sibling_hint(self, record: ev.TurnRecord, run: Run) -> str:
         """The calls still to make for values the user listed beside one a call of this run used; their

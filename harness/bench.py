@@ -145,7 +145,7 @@ def bench_constrained(client: Client, repeats: int = 5, tool_counts: tuple[int, 
 
 # --- the cost of a new tool set's grammar ------------------------------------------------------
 
-_ARG_SHAPES: list[dict[str, Any]] = [  # shapes real tools take; never `pattern` (xgrammar rejects it here)
+_ARG_SHAPES: list[dict[str, Any]] = [  # shapes real tools take; no `pattern` (one failed to compile when this was written; the decline's does)
     {"type": "string", "description": "a name or path"},
     {"type": "integer", "minimum": 1, "maximum": 100, "description": "how many"},
     {"type": "string", "enum": ["low", "medium", "high"], "description": "the level"},

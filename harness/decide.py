@@ -3,9 +3,9 @@
 Under guided decoding the model answers only when ``final_answer`` is likelier than every tool name
 together at the first token of the action's ``"name"``. Measured with the 0.5B model over the 236
 cases of ``harness bench tooluse`` (the probability of answering at that token, first action of a
-run): general questions and requests that no offered tool fits put a median 59% and 29% there, yet a
-third and two thirds of them still called a tool; requests that a tool fits put a median 0.8-7%,
-and all but 6 of 170 under 25%. So before a run's first action the harness asks for its first few
+run): general questions and requests that no offered tool fits put a median 59% and 29% there, yet
+13 and 21 of their 33 each got under 50% and so a call; requests that a tool fits put a median of
+0.8-7%, and 160 of 170 under 25%. So before a run's first action the harness asks for its first few
 tokens with their probabilities (a short request whose prompt the real one then finds cached), and
 when answering has ``ANSWER_AT`` or more, the action is an answer.
 
@@ -58,36 +58,41 @@ def _first_token_choices(logprobs: object, key: str) -> list[tuple[str, float]] 
             for candidate in top:
                 token = candidate.get("token") if isinstance(candidate, dict) else None
                 logprob = candidate.get("logprob") if isinstance(candidate, dict) else None
-                if not isinstance(token, str) or not isinstance(logprob, int | float) or isinstance(logprob, bool) \
-                        or not float(logprob) <= 0:  # a log probability (NaN and positive values are not)
+                try:  # a log probability: a number <= 0 (not NaN, not a 400-digit integer)
+                    p = math.exp(float(logprob)) if isinstance(logprob, int | float) and not isinstance(logprob, bool) \
+                        and float(logprob) <= 0 else None
+                except OverflowError:
+                    p = None
+                if not isinstance(token, str) or p is None:
                     continue
                 if not opened.group(1):  # the quote that opens the value is part of this token
                     token = token.lstrip()
                     if not token.startswith('"'):
                         continue
                     token = token[1:]
-                choices.append((token, math.exp(float(logprob))))
+                choices.append((token, p))
             return choices
         text += entry["token"]
     return None
 
 
-def answer_probability(logprobs: object, tools: Collection[str], answer: str = "final_answer") -> float | None:
-    """The probability that the action names ``answer``, read where its ``"name"`` value starts. A
-    candidate counts for the answer when it starts ``answer`` and no tool's name (a tool named "fetch"
+def answer_probability(logprobs: object, tools: Collection[str], answer_tool: str = "final_answer") -> float | None:
+    """The probability that the action names ``answer_tool``, read where its ``"name"`` value starts. A
+    candidate counts for it when it starts ``answer_tool`` and no tool's name (a tool named "fetch"
     shares "f"). None when it cannot be read; never raises."""
     choices = _first_token_choices(logprobs, "name")
     if choices is None:
         return None
-    return min(sum(p for name, p in choices if name and (
-        name.startswith(answer) or (answer.startswith(name) and not any(t.startswith(name) for t in tools)))), 1.0)
+    names = [t for t in tools if isinstance(t, str)]
+    return min(sum(p for name, p in choices if name and (name.startswith(answer_tool) or (
+        answer_tool.startswith(name) and not any(t.startswith(name) for t in names)))), 1.0)
 
 
 def decline_probability(logprobs: object, opening: str = "Sorry") -> float | None:
     """The probability that the answer opens with ``opening``, read where the ``"answer"`` text
-    starts ("Sorry" or "Sor", not "S"). None when it cannot be read; never raises."""
+    starts ("Sorry" or "Sor", not "So" or "S"). None when it cannot be read; never raises."""
     choices = _first_token_choices(logprobs, "answer")
     if choices is None:
         return None
-    return min(sum(p for text, p in choices if text.startswith(opening) or (len(text) >= 2 and opening.startswith(text))),
+    return min(sum(p for text, p in choices if text.startswith(opening) or (len(text) >= 3 and opening.startswith(text))),
                1.0)

@@ -103,10 +103,13 @@ class TurnRecord:
     # (tool named, refused tool, its parameter, the user's word to look up or "")
     lookup_for: list[tuple[str, str, str, str]] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # tools still to call for values the user listed (siblings)
+    # Tools whose refused call has now run with the values looked up (fill): not offered next turn.
+    finished: list[str] = field(default_factory=list)
     # The probability of answering the model gave the run's first action, asked before it (harness/decide.py).
     answer_probability: float | None = None
     decline_probability: float | None = None  # and of opening that answer with "Sorry", when it was one
-    probes: int = 0  # requests made to read those probabilities (in usage too)
+    probes: int = 0  # requests made to read those probabilities
+    probe_usage: Usage = field(default_factory=Usage)  # theirs (``usage`` is the turn's own request)
     rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "numbers", "unused")
 
     @property
@@ -151,10 +154,10 @@ class Result:
     @classmethod
     def from_turns(cls, turns: list[TurnRecord], stop_reason: StopReason, text: str = "", *,
                    session_id: str = "", error: str | None = None) -> "Result":
-        """The result of a run made of ``turns``: its usage is theirs, summed."""
+        """The result of a run made of ``turns``: its usage is theirs, summed (with their probes')."""
         usage = Usage()
         for turn in turns:
-            usage = add_usage(usage, turn.usage)
+            usage = add_usage(add_usage(usage, turn.usage), turn.probe_usage)
         return cls(text=text, stop_reason=stop_reason, turns=list(turns), usage=usage, session_id=session_id,
                    error=error)
 

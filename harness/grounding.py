@@ -38,22 +38,32 @@ def _plain_number(text: str) -> str:
 
 
 _CLOCK = frozenset({"am", "pm", "utc", "gmt"})
+_DIGITS = re.compile(r"\d+")
 
 
 def _looks_like_a_name(value: str) -> bool:
     """One word, or a few words that are all capitalised or carry digits ("New York", "C-1234"), or
-    one token with no space ("tomas@workplace.com", "notes/q3.md"): the kind of value a user gives. A
-    phrase like "Ada likes tea" is the model's own wording."""
+    an email address: the kind of value a user gives. A phrase like "Ada likes tea" is the model's own
+    wording; a path or URL ("todo.txt", "https://example.com") may hold words the user never said."""
     parts = _WORD.findall(value)
     if not parts:
         return False
-    if len(value) <= 200 and not any(ch.isspace() for ch in value.strip()):
+    if "@" in value and len(parts) <= 8 and not any(ch.isspace() for ch in value.strip()):
         return True  # an address made up of the user's "Tomas" and an invented domain is still a guess
-    if len(parts) <= 8 and sum(any(ch.isdigit() for ch in p) for p in parts) >= 2 and \
-            all(any(ch.isdigit() for ch in p) or p.casefold() in _CLOCK for p in parts):
-        return True  # a date and time ("2026-12-01 10:00 AM") nobody gave is a guess too
     return len(parts) <= MAX_WORDS and (len(parts) == 1 or all(p[:1].isupper() or any(ch.isdigit() for ch in p)
                                                                 for p in parts))
+
+
+def _date_and_time(value: str) -> bool:
+    """Two to eight parts that carry digits, with at most "AM"/"PM" beside them ("2026-12-01 10:00 AM")."""
+    parts = _WORD.findall(value[:200])
+    digits = sum(any(ch.isdigit() for ch in p) for p in parts)
+    return 2 <= digits and len(parts) <= 8 and all(any(ch.isdigit() for ch in p) or p.casefold() in _CLOCK for p in parts)
+
+
+def _digit_runs(text: str) -> set[str]:
+    """The numbers in ``text`` as digit runs without leading zeros ("08:00" → 8, 0), zeros left out."""
+    return {run.lstrip("0") for run in _DIGITS.findall(text)} - {""}
 
 
 def _grounded(value: str, known: set[str]) -> bool:
@@ -72,6 +82,7 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
     if not isinstance(arguments, dict):
         return []
     known = words(context) | _numbers(context)
+    digits: set[str] | None = None  # the context's digit runs, read when a date and time needs them
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
     required = set(schema.get("required", [])) if isinstance(schema, dict) else set()
     found: list[str] = []
@@ -84,8 +95,15 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
         if isinstance(value, int | float):
             if _plain_number(str(value)) not in known:
                 found.append(name)
-        elif isinstance(value, str) and _looks_like_a_name(value) and not _grounded(value, known):
-            found.append(name)
+        elif isinstance(value, str) and _looks_like_a_name(value):
+            if not _grounded(value, known):
+                found.append(name)
+        elif isinstance(value, str) and _date_and_time(value):
+            # Too long for a name: a date and time nobody gave ("2026-12-01 10:00 AM" for "Remind me to call
+            # mum.") is a guess; one that shares a number with what was said ("08:00" for "8am") is theirs.
+            digits = _digit_runs(context) if digits is None else digits
+            if _digit_runs(value) and not _digit_runs(value) & digits:
+                found.append(name)
     return found
 
 

@@ -152,14 +152,18 @@ def question_for(name: str, spec: object) -> str:
     the harness suggests word for word, and "Which origin?" does not say what the value is."""
     description = spec.get("description") if isinstance(spec, dict) else None
     text = re.split(r",|;|\(| e\.g\.", description[:200])[0].strip(" .,:") if isinstance(description, str) else ""
+    if text[1:2].islower():  # "The city name" reads as "the city name" mid-sentence; "IATA code" stays
+        text = text[0].lower() + text[1:]
     first = text.split()[0].casefold() if text else ""
     if first in _ASKING:
-        return f"{text[0].upper()}{text[1:]}?"
+        asked = re.fullmatch(r"(\w+) (.+) (is|are)", text)  # "what the event is" → "What is the event?"
+        return f"{asked[1].capitalize()} {asked[3]} {asked[2]}?" if asked else f"{text[0].upper()}{text[1:]}?"
     if not first or first == name.casefold():
         return f"Which {name.replace('_', ' ')}?"
     if first in ("the", "a", "an"):
         return f"What is {text}?"
-    return f"What {'are' if first.endswith('s') and not first.endswith('ss') else 'is'} the {text}?"
+    plural = first.endswith("s") and not first.endswith(("ss", "us", "is"))  # "words to look for", not "status"
+    return f"What {'are' if plural else 'is'} the {text}?"
 
 
 def render_system(instructions: str, tools: ToolSet | None = None, format: ToolFormat = "hermes",

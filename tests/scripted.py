@@ -40,6 +40,7 @@ class ScriptedServer:
     # probability that it opens with "Sorry".
     decline_probabilities: list[float] = field(default_factory=list)
     probes: list[dict[str, Any]] = field(default_factory=list)
+    probe_status: int = 200  # 400: refuse probes, as a server with a lower --max-logprobs does
 
     def client(self) -> AsyncClient:
         return AsyncClient(base_url="http://scripted.test", model=self.model,
@@ -51,6 +52,8 @@ class ScriptedServer:
         body = json.loads(request.content)
         if body.get("logprobs") and not body.get("stream"):
             self.probes.append(body)
+            if self.probe_status != 200:
+                return httpx.Response(self.probe_status, json={"error": {"message": "top_logprobs must be at most 5"}})
             schema = body["response_format"]["json_schema"]["schema"]
             names = {o["properties"]["name"]["const"] for o in schema.get("items", schema)["anyOf"]}
             queue, opening = (self.decline_probabilities, ("Sorry", "The")) if names == {"final_answer"} else \

@@ -179,6 +179,10 @@ def test_the_tool_that_finds_a_refused_value_is_named_and_is_the_next_action(loo
     ("query", {"description": "words to look for"}, "What are the words to look for?"),
     ("folder", {"description": "folder path relative to the workspace; . for the top"}, "Which folder?"),
     ("tracking_number", {}, "Which tracking number?"),
+    ("title", {"description": "what the event is"}, "What is the event?"),
+    ("city", {"description": "The city name"}, "What is the city name?"),
+    ("origin", {"description": "IATA code of the departure airport, e.g. OSL"}, "What is the IATA code of the departure airport?"),
+    ("state", {"description": "status of the order"}, "What is the status of the order?"),
     ("x", None, "Which x?"),
     ("x", {"description": 7}, "Which x?"),
     ("x", {"description": " , e.g. "}, "Which x?"),
@@ -385,8 +389,10 @@ def test_after_the_named_lookup_the_refused_call_is_named_with_the_value(fill):
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
     # No hint where no lookup was named: the send's own result is plain.
     assert "Now call" not in server.requests[3]["messages"][-1]["content"]
-    # The refused call has run with the value found: next is the answer (the model searched again, seen).
-    assert offered(server.requests[3]) == ({"final_answer"} if fill else {"get_contact", "send_email", "final_answer"})
+    # The refused call has run with the value found: anything but it next (the model searched again, seen).
+    assert offered(server.requests[3]) == ({"get_contact", "final_answer"} if fill else
+                                           {"get_contact", "send_email", "final_answer"})
+    assert result.turns[2].finished == (["send_email"] if fill else [])
 
 
 # --- siblings, recap, complete: requests that list values, and answers that leave results out --------
@@ -480,6 +486,22 @@ def test_every_value_one_tool_finds_is_named_at_once_and_filled_together(lookup)
     filled = server.requests[2]["messages"][-1]["content"]
     assert "Now call search_flights with origin 'FCO' and destination 'LIS', from these results." in filled
     assert result.text == "HX 412 leaves at 08:05."
+
+
+def test_a_lookup_that_found_nothing_is_not_asked_for_again():
+    """ "Atlantis" has no airport: its lookup ran and found nothing, so the hint names no lookup to make
+    (the user may be asked), and fill names the code that was found."""
+    flights = ("search_flights", "get_airport_code")
+    server = ScriptedServer([
+        action(("search_flights", {"origin": "Rome", "destination": "Atlantis", "date": "2026-12-22"})),
+        action(("get_airport_code", {"city": "Rome"}), ("get_airport_code", {"city": "Atlantis"})),
+        answer("Sorry, I found no airport for Atlantis."),
+    ])
+    result = agent(server, *flights).run("Any flights from Rome to Atlantis on 2026-12-22?")
+    after = server.requests[2]["messages"][-1]["content"]
+    assert "get_airport_code with city 'Atlantis' too" not in after and result.turns[1].pending == []
+    assert "Now call search_flights with origin 'FCO', from this result." in after
+    assert result.text == "Sorry, I found no airport for Atlantis."
 
 
 def test_the_users_word_behind_a_cut_or_copied_value():

@@ -80,8 +80,10 @@ def test_a_likely_answer_is_made_the_first_action(p, decide, answers):
     assert len(server.probes) == probes == result.turns[0].probes
     assert offered(server.requests[0]) == ({"final_answer"} if answers else {"get_weather", "get_population", "final_answer"})
     assert result.turns[0].answer_probability == (pytest.approx(p) if decide else None)
-    # A probe is a real request: its tokens are in the turn's usage (requests of 100 prompt tokens each).
-    assert result.turns[0].usage.prompt_tokens == 100 * (1 + probes)
+    # A probe is a real request: its tokens are the turn's probe_usage and in the run's usage (100 a request),
+    # not in the turn's own usage (which compaction and bench prefix read as one request).
+    assert result.turns[0].usage.prompt_tokens == 100 and result.turns[0].probe_usage.prompt_tokens == 100 * probes
+    assert result.usage.prompt_tokens == 100 * (len(result.turns) + probes)
     if decide:
         assert server.probes[0]["messages"] == server.requests[0]["messages"]  # the same prompt: cached next
         assert server.probes[0]["max_tokens"] < 16 and not server.probes[0]["stream"]
@@ -116,6 +118,7 @@ def test_without_logprobs_nothing_is_decided():
     ([entry(t) for t in ('{"', "name", '":"', "final", "_answer", '","', "arguments", '":{"', "answer", '":"')]
      + [entry("The", ("The", 0.9), ("Sorry", 0.05), ("Sor", 0.03), ("S", 0.02))], 0.08),
     ([entry('{"name":"final_answer","arguments":{"answer":'), entry('"I', ('"I', 0.7), ('"Sorry', 0.3))], 0.3),
+    ([entry('{"name":"final_answer","arguments":{"answer":"'), entry("So", ("So", 0.5), ("Sorry", 0.1))], 0.1),  # not "So"
     ([entry('{"name":"final_answer","arguments":{"text":"'), entry("Sorry")], None),  # no answer key
     (None, None),
 ])
@@ -171,3 +174,16 @@ def test_after_an_answer_that_said_the_request_back_the_next_may_decline(decline
     assert result.turns[1].decline_probability == (pytest.approx(0.3) if decline else None)
     assert len(server.probes) == (3 if decline else 1)
     assert result.text.startswith("Sorry, I can't") is decline
+
+
+def test_a_server_that_refuses_the_probe_still_answers():
+    """A server started with --max-logprobs below 20 answers the probe with 400: nothing is decided, the
+    run goes on, and this agent does not probe again."""
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C."), answer("Hi.")],
+                            probe_status=400)
+    a = agent(server, "get_weather")
+    result = a.run("Weather in Oslo?")
+    assert result.stop_reason == "final_answer" and result.text == "Oslo: 7 C."
+    assert result.turns[0].answer_probability is None and result.turns[0].probes == 0
+    assert "400" in (a.probe_error or "") or "logprobs" in (a.probe_error or "")
+    assert a.run("Hello").text == "Hi." and len(server.probes) == 1  # not asked again

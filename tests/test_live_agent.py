@@ -29,6 +29,24 @@ def test_constrained_call_is_parsed_validated_executed_and_fed_back(live_server)
     assert result.stop_reason == "final_answer" and "21" in result.text
     # The whole system prompt (tool schemas included) was served from cache on the second turn.
     assert result.turns[1].usage.cached_tokens >= result.turns[0].usage.prompt_tokens // 128 * 128
+    # decide read the real server's probabilities before the first action (harness/decide.py).
+    assert result.turns[0].probes >= 1 and 0 <= result.turns[0].answer_probability <= 1
+    assert result.turns[0].probe_usage.prompt_tokens == result.turns[0].usage.prompt_tokens
+
+
+def test_the_decline_schema_is_accepted_and_followed(live_server):
+    """The decline's JSON Schema `pattern` compiles on the real server and holds the answer to its opening."""
+    import re
+
+    from harness.client import Client
+    from harness.constrained import decline_schema
+
+    with Client(live_server.base_url) as client:
+        reply = client.chat([{"role": "user", "content": "Turn on the living room lights."}],
+                            json_schema=decline_schema("Sorry, I can't"), max_tokens=40, temperature=0)
+    # Read from the raw text: 40 tokens may end inside the string, which is still held to its opening.
+    assert re.match(r'\s*\{\s*"name"\s*:\s*"final_answer"\s*,\s*"arguments"\s*:\s*\{\s*"answer"\s*:\s*"Sorry, I can\'t',
+                    reply.text), reply.text
 
 
 def test_two_step_task_with_file_tools(live_server, tmp_path):
