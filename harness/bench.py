@@ -343,10 +343,13 @@ def _episode_agent(base_url: str | None, model: str | None, db: str, skills_dir:
     from harness.agent import Agent
     from harness.memory import MemoryStore
     from harness.skills import load_skills
+    from harness.techniques import Techniques
 
-    # A salt of this run's own: blocks cached by earlier runs cannot inflate the figure.
+    # A salt of this run's own: blocks cached by earlier runs cannot inflate the figure. No probes
+    # (decide): they send a turn's own prompt first, so its hits would not be the transcript's doing.
     return Agent(tools=[get_weather], client=AsyncClient(base_url, model), skills=load_skills([skills_dir]),
-                 memory=MemoryStore(db), session=session, max_steps=4, cache_salt=salt)
+                 memory=MemoryStore(db), session=session, max_steps=4, cache_salt=salt,
+                 techniques=Techniques().without("decide"))
 
 
 def _requests_of(agent: Any) -> list[dict[str, Any]]:
