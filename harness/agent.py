@@ -297,8 +297,8 @@ class Agent:
     async def _decide(self, record: ev.TurnRecord, options: dict[str, Any], may_replan: bool) -> None:
         """The first action of a run becomes an answer when the model gives answering ANSWER_AT or more,
         and (with ``decline``) that answer opens with DECLINE_OPENING when the model gives opening with
-        "Sorry" DECLINE_AT or more (harness/decide.py). The short requests that read them count in the
-        turn's usage."""
+        "Sorry" DECLINE_AT or more (harness/decide.py). The short requests that read them are the turn's
+        probes (``record.probes``, ``record.probe_usage``)."""
         record.answer_probability = answer_probability(await self._probe(record, options, PROBE_TOKENS),
                                                        self.tools.names)
         if record.answer_probability is None or record.answer_probability < ANSWER_AT:
