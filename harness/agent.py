@@ -581,8 +581,7 @@ class Agent:
         finder = finder_of(name)
         reasons = f"{name} {why}"
         if finder is not None:
-            finder_tool = self.tools.get(finder)
-            required = (finder_tool.parameters.get("required") or []) if finder_tool is not None else []
+            required = self._required(finder)
             # The first value, and those after it that the same tool finds from a word the user gave.
             named = [wanted[0], *(w for w in wanted[1:] if w[2] and len(required) == 1 and finder_of(w[0]) == finder)]
             for parameter, _, given in named:
@@ -620,8 +619,7 @@ class Agent:
                 found.append((tool_name, parameter, value))
             elif given and not lookups:  # never looked up (one that found nothing is not asked for again)
                 missing.append((finder, given))
-        finder_tool = self.tools.get(missing[0][0]) if missing else None
-        required = (finder_tool.parameters.get("required") or []) if finder_tool is not None else []
+        required = self._required(missing[0][0]) if missing else []
         if missing and len(required) == 1:
             record.pending = [missing[0][0]]
             return f"Now call {missing[0][0]} with {required[0]} {missing[0][1]!r} too, for the task."
@@ -661,6 +659,11 @@ class Agent:
         record.pending = sorted({tool_name for tool_name, _, _ in todo} | set(record.pending))
         return f"Now call {' and '.join(list(todo.values())[:4])} too, for the task."
 
+    def _required(self, tool_name: str) -> list[str]:
+        """A tool's required parameters ([] when there is no such tool)."""
+        tool = self.tools.get(tool_name)
+        return list(tool.parameters.get("required") or []) if tool is not None else []
+
     def _parameter(self, tool_name: str, parameter: str) -> dict[str, Any]:
         """A tool's JSON Schema for one of its parameters ({} when there is no such tool or parameter)."""
         tool = self.tools.get(tool_name)
@@ -674,6 +677,7 @@ class Agent:
         harness_notes = [r.output for t in turns for r in t.results if not r.ok] + run.sent_back
         ran = any(r.ok for t in turns for r in t.results)
         sent_back = {t.rejected for t in turns}  # the checks below send an answer back once a run each
+        said = self._grounds() if len(self.tools) else ""  # what claims and numbers are checked against
         if self.techniques.echo_guard and echoes_harness(text, harness_notes, ran):
             return "echo", ("That repeats the harness's note instead of answering. Answer the user's question "
                             "with final_answer, in your own words, from the results above.")
@@ -684,13 +688,13 @@ class Agent:
                                 "none of your tools can do it, say you can't.")
         if self.techniques.claims and len(self.tools) and "claimed" not in sent_back:
             # The whole conversation's tools: "Did you send it?" after an earlier turn's send_email.
-            claims = unbacked_claims(text, [r.name for t in self.turns for r in t.results if r.ok], self._grounds())
+            claims = unbacked_claims(text, [r.name for t in self.turns for r in t.results if r.ok], said)
             if claims:
                 return "claimed", (f"Your answer says {claims[0]!r}, but no tool that does that ran, so nothing was "
                                    f"{claims[0]}. If one of your tools can do it, call it now; if none can, say "
                                    "you can't.")
         if self.techniques.answer_check and len(self.tools) and "numbers" not in sent_back:
-            invented = invented_numbers(text, self._grounds())
+            invented = invented_numbers(text, said)
             if invented and ran:
                 return "numbers", (f"Your answer says {', '.join(invented)}, which no tool result contains. Answer "
                                    "again with final_answer, using the exact values from the tool results.")

@@ -102,7 +102,8 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
             # Too long for a name: a date and time nobody gave ("2026-12-01 10:00 AM" for "Remind me to call
             # mum.") is a guess; one that shares a number with what was said ("08:00" for "8am") is theirs.
             digits = _digit_runs(context) if digits is None else digits
-            if _digit_runs(value) and not _digit_runs(value) & digits:
+            runs = _digit_runs(value)
+            if runs and not runs & digits:
                 found.append(name)
     return found
 

@@ -225,9 +225,9 @@ async def run_case(case: Case, tools: dict[str, Tool], make_agent: Callable[[Too
     calls = _distinct(ran)
     answered = result.stop_reason in ("final_answer", "end_of_sequence", "stop_string")
     passed, why = score(case, calls, result.text, answered, tools)
-    return Outcome(case, passed, why, calls, result.text, result.stop_reason, len(result.turns) + sum(t.probes for t in result.turns),
-                   result.usage.prompt_tokens, result.usage.cached_tokens, time.perf_counter() - started,
-                   [t.raw_text for t in result.turns])
+    requests = len(result.turns) + sum(t.probes for t in result.turns)  # decide's probes are requests too
+    return Outcome(case, passed, why, calls, result.text, result.stop_reason, requests, result.usage.prompt_tokens,
+                   result.usage.cached_tokens, time.perf_counter() - started, [t.raw_text for t in result.turns])
 
 
 async def run_cases(cases: list[Case], make_agent: Callable[[ToolSet], Any], concurrency: int = 8,
