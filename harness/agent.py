@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
-from harness.claims import unbacked_claims
+from harness.claims import named_tools, unbacked_claims
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -25,6 +25,7 @@ from harness.constrained import (
     action_schema,
     replan_tool,
     tools_for_prompt,
+    unlooped,
 )
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, answer_probability,
                             decline_probability, probe_options)
@@ -58,6 +59,11 @@ Message = dict[str, Any]
 
 def _fold(value: object) -> str:
     return str(value).strip().casefold()
+
+
+def _call_key(name: str, arguments: dict[str, Any]) -> str:
+    """A call as compared with earlier ones when an answer stands beside it ("Cairo" is "cairo")."""
+    return _fold(canonical_json([name, arguments]))
 
 
 def _joined(partial: str, text: str) -> str:
@@ -415,8 +421,20 @@ class Agent:
         """What the reply means: an answer, calls to run, or problems to send back for a retry.
 
         Yields the turn's events, then what the turn came to (an Outcome), last."""
+        if self.techniques.unloop and record.constrained and not record.calls and record.finish_reason == "length" \
+                and record.streamed_answer.strip():
+            # An answer cut off by max_tokens, looping ("23:40, 23:40, ..."): its text, once. Seen with the
+            # 0.5B model: sent back as an unfinished call, it wrote the same loop again, turn after turn.
+            record.calls, record.problems = [ToolCall(FINAL_ANSWER, {"answer": unlooped(record.streamed_answer)})], []
         # An answer beside real calls in one action waits for their results: the calls run, it is dropped.
         real = [c for c in record.calls if c.name not in (FINAL_ANSWER, ASK_USER)]
+        if real and any(c.name == FINAL_ANSWER for c in record.calls):
+            earlier = {_call_key(r.name, r.arguments) for t in run.turns[:-1] for r in t.results if r.ok}
+            if all(_call_key(c.name, c.arguments) in earlier for c in real):
+                # Calls that only repeat ones whose results are in: the answer stands. Seen with the 0.5B
+                # model: it wrote its answer and the same call again ("Cairo" for "cairo"), turn after turn.
+                record.calls = [c for c in record.calls if c.name == FINAL_ANSWER]
+                real = []
         question = next((c for c in record.calls if c.name == ASK_USER), None) if not real else None
         if question is not None:
             text = str(question.arguments.get("question", ""))
@@ -527,14 +545,17 @@ class Agent:
         tool = self.tools.get(call.name)
         if self.techniques.grounding and tool is not None:
             guessed = ungrounded_arguments(call.arguments, tool.parameters, said)
-            if guessed:
-                value = str(call.arguments[guessed[0]])
+            for name in guessed:
+                value = str(call.arguments[name])
                 close = close_words(value, said)
-                if close:  # a paraphrase ("Lisboa" for "Lisbon"): the tool stays on offer
-                    return f"Not run: the user wrote {close!r}, not {value!r}. Call again with {guessed[0]}={close!r}."
-                return self._find_or_ask(call, [(guessed[0], f"({value!r} is a guess)", "")], record, allowed)
+                if not close:
+                    return self._find_or_ask(call, [(name, f"({value!r} is a guess)", "")], record, allowed)
+                if self.techniques.repair:  # a near copy ("Lisboa" for "Lisbon"): the user's word, and it runs
+                    call.arguments[name] = close
+                else:  # the tool stays on offer
+                    return f"Not run: the user wrote {close!r}, not {value!r}. Call again with {name}={close!r}."
         if self.techniques.copied and tool is not None:
-            copied = copied_arguments(call.arguments, tool.parameters, said, self._system_text())
+            copied = copied_arguments(call.arguments, tool.parameters, said, self._system_text(), call.name)
             if copied:
                 value = str(call.arguments[copied[0]])[:60]
                 # "OSL" (the description's example) for the user's "Oslo": look the user's word up.
@@ -592,8 +613,12 @@ class Agent:
                        + " and with ".join(f"{required[0]} {given!r}" for given in givens) + " first. ") if givens else \
                 f"{finder} can find it: call {finder} first, with what the user gave. "
         else:
-            look_up = f"If one of {', '.join(t.name for t in others)} can find it, call that first. " if others else ""
-        return f"{GUESSED} {reasons}. {look_up}Else ask with ask_user: \"{question_for(name, self._parameter(call.name, name))}\""
+            # No tool says it finds such a value: the one other tool may, else ask. Seen with the 0.5B model:
+            # offered "If one of create_event, get_contact, ... can find it", it made a call from the list
+            # with invented values; with the share price's tool alone named, it called that.
+            look_up = f"If {others[0].name} can find it, call that first. " if len(others) == 1 else ""
+        question = question_for(name, self._parameter(call.name, name))
+        return f"{GUESSED} {reasons}. {look_up}{'Else ask' if look_up else 'Ask'} with ask_user: \"{question}\""
 
     @staticmethod
     def _newest_refusal(run: Run) -> int | None:
@@ -649,10 +674,12 @@ class Agent:
                   if (not run.policy.allowed or t.name in run.policy.allowed) and not t.needs_approval}
         todo: dict[tuple[str, str, str], str] = {}
         for result in (r for t in run.turns for r in t.results if r.ok):
+            # Values one call used together are a pair, not a list: "USD/JPY" is base and quote.
+            together = {_fold(v) for v in result.arguments.values()}
             for parameter, value in result.arguments.items():
                 for found, tool_name in siblings(run.task, value, result.name, params):
                     key = (tool_name, parameter, _fold(found))
-                    if parameter in params.get(tool_name, ()) and key not in made:
+                    if parameter in params.get(tool_name, ()) and key not in made and _fold(found) not in together:
                         todo[key] = f"{tool_name} with {parameter} {found!r}"
         if not todo:
             return ""
@@ -693,6 +720,13 @@ class Agent:
                 return "claimed", (f"Your answer says {claims[0]!r}, but no tool that does that ran, so nothing was "
                                    f"{claims[0]}. If one of your tools can do it, call it now; if none can, say "
                                    "you can't.")
+        if self.techniques.untried and ran and "untried" not in sent_back:
+            used = {r.name for t in turns for r in t.results if r.ok}
+            offered = [n for n in self.tools.names if not run.policy.allowed or n in run.policy.allowed]
+            untried = named_tools(run.task, offered, used)
+            if untried:
+                return "untried", (f"The task asks for what {untried[0]} does, and it has not run. Call it now with "
+                                   "the values the task and the results give; if it can't be done, say why.")
         if self.techniques.answer_check and len(self.tools) and "numbers" not in sent_back:
             invented = invented_numbers(text, said)
             if invented and ran:

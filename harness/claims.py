@@ -57,3 +57,36 @@ def unbacked_claims(answer: str, ran: Iterable[str], said: str = "") -> list[str
         return found
     except Exception:  # model text: a check skipped is better than a run broken
         return []
+
+
+# Verbs that say nothing of what a tool does in particular: "set" in set_timer would match "set a
+# reminder", "get" matches every question, "search" and "lookup" any question a result answers.
+_GENERIC = frozenset("""get set find lookup look search fetch list show check do run make create add query""".split())
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _verb(tool_name: str) -> str:
+    """The first word of a tool's name when it says what the tool does ("send" of send_email, "convert"
+    of convert_units), else ""."""
+    first = re.split(r"[^a-z]+", tool_name.casefold().strip("_- "), maxsplit=1)[0]
+    return "" if first in _GENERIC else first
+
+
+def named_tools(task: str, tools: Iterable[str], ran: Iterable[str] = ()) -> list[str]:
+    """The tools (of ``tools``: names) whose verb ``task`` says and no tool that ran (``ran``) shares:
+    "Convert the price ... into yen" names convert_currency until a convert_ tool has run, "Read todo.md"
+    read_file, "send it to Bob" send_email. A noun names nothing: "Bob's email address" is no request to
+    send. In the order the task says them. Linear; never raises."""
+    try:
+        said: dict[str, int] = {}
+        for i, word in enumerate(_WORD.findall(task[:4000].casefold())):
+            said.setdefault(_stem(word), i)
+        done = {_verb(name) for name in ran}
+        at = {name: said[verb] for name in tools if (verb := _stem(_verb(name))) and verb in said
+              and _verb(name) not in done}
+        return sorted(at, key=lambda name: at[name])
+    except Exception:  # model-chosen and user input: a check skipped is better than a run broken
+        return []

@@ -123,6 +123,25 @@ def tools_for_prompt(tools: ToolSet) -> ToolSet:
     return ToolSet([*tools, final_answer_tool()])
 
 
+def unlooped(text: str, longest: int = 80, times: int = 3, span: int = 40) -> str:
+    """``text`` without the loop it ends in: from the earliest point where one piece (up to ``longest``
+    characters) repeats to the end, ``times`` times or more and over ``span`` characters or more, one
+    copy is kept, and trailing commas and spaces dropped: "23:40, 23:40, 23:40, ..." → "23:40". A small
+    model under greedy decoding can repeat itself until max_tokens. O(len × longest); never raises."""
+    text = text[:20_000]
+    n, best, period = len(text), len(text), 0
+    for k in range(1, min(longest, n // times) + 1):
+        i = n - k - 1  # walk back while the text repeats itself k characters on
+        while i >= 0 and text[i] == text[i + k]:
+            i -= 1
+        first = i + 1
+        if n - first >= max(times * k, span) and first < best:
+            best, period = first, k
+    if not period:
+        return text
+    return text[:best + period].rstrip(" ,;") or text
+
+
 class FinalAnswerStream:
     """Streams the text of a constrained final answer while it is being generated.
 

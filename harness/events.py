@@ -110,7 +110,7 @@ class TurnRecord:
     decline_probability: float | None = None  # and of opening that answer with "Sorry", when it was one
     probes: int = 0  # requests made to read those probabilities
     probe_usage: Usage = field(default_factory=Usage)  # theirs (``usage`` is the turn's own request)
-    rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "numbers", "unused")
+    rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "untried", "numbers", "unused")
 
     @property
     def lookup(self) -> list[str]:

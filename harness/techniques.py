@@ -26,6 +26,10 @@ class Techniques:
     # A required short value (a name, an id, a number) must appear in what the user wrote or a tool
     # returned; a guessed one is sent back with "ask the user or look it up".
     grounding: bool = True
+    # A guessed value that is a near copy of the user's word ("Lisboa" for "Lisbon", "Toyko") becomes
+    # that word, and the call runs. Seen with the 0.5B model: sent back with "Call again with
+    # city='Lisbon'", it declined, or answered "Lisboa: 121" with the same call beside it.
+    repair: bool = True
     # A required value nobody said that comes from the harness's side is a guess too: a placeholder
     # ("file_path"), the parameter's own description ("words to look for") or example, or a phrase
     # of the worked examples (their decline pasted as an email body).
@@ -52,6 +56,10 @@ class Techniques:
     # An answer that reports an action no tool did ("Sent to Bob", "Order O-7731 cancelled" with no tool
     # that sends or cancels run) is sent back once: call the tool that does it, or say it can't be done.
     claims: bool = True
+    # After tool calls, an answer while a tool whose verb the task says ("convert", "read", "send") has not
+    # run is sent back once: call it now. Seen with the 0.5B model: with the share price in, it answered
+    # "187.33 British pounds." instead of converting it.
+    untried: bool = True
     # After tool calls, a final answer with numbers that no message contains is sent back once.
     answer_check: bool = True
     # After tool calls, an answer that uses nothing some result returned (and no later call used it
@@ -60,6 +68,10 @@ class Techniques:
     # An answer that coverage sent back is kept, and the next answer, asked for only what it left out, is
     # added to it. Seen with the 0.5B model: told its answer left Norway out, it answered about Norway alone.
     complete: bool = True
+    # A constrained answer cut off by max_tokens is taken as far as it goes, without the loop it ended in
+    # ("23:40, 23:40, 23:40, ..." is "23:40"). Seen with the 0.5B model: sent back as an unfinished call,
+    # it wrote the same loop again until the run's turns ran out.
+    unloop: bool = True
     # A final answer that only repeats the harness's own notes is rejected and retried.
     echo_guard: bool = True
     # When only one retry is left, the next action must be an answer (not another refused call).

@@ -164,7 +164,11 @@ def test_the_tool_that_finds_a_refused_value_is_named_and_is_the_next_action(loo
         "Send Bob a note that Friday's game is cancelled.")
     refusal = result.turns[0].results[0].output
     assert ("get_contact can find it: call get_contact with name 'Bob' first." in refusal) is lookup
-    assert refusal.endswith('Else ask with ask_user: "What is the recipient\'s email address?"')
+    # With no tool named, no list of tools to try either: seen with the 0.5B model, it made a call from
+    # such a list with invented values.
+    ask = 'Else ask' if lookup else 'Ask'
+    assert refusal.endswith(f'{ask} with ask_user: "What is the recipient\'s email address?"')
+    assert "If one of" not in refusal
     assert offered(server.requests[1]) == next_offered
     assert offered(server.requests[2]) >= {"send_email", "create_event"}  # then every tool again
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
@@ -203,6 +207,10 @@ def _described(*names: str) -> list[tuple[str, str]]:
     ("search_flights", "origin", ("get_airport_code", "get_weather"), "get_airport_code"),
     ("read_file", "path", ("list_files", "get_time"), "list_files"),
     ("convert_currency", "amount", ("get_stock_price",), None),  # shares no word: the model must see it
+    # One word in common is no link (each was seen sending the model to the wrong tool):
+    ("list_files", "folder", ("read_file", "get_time"), None),  # "workspace"
+    ("get_weather", "city", ("get_time",), None),  # "city"
+    ("convert_currency", "from_currency", ("get_airport_code",), None),  # "code"
     ("get_contact", "name", ("search_notes", "send_email"), None),
 ])
 def test_provider_is_the_tool_that_says_it_returns_such_a_value(tool, parameter, others, found):
@@ -228,13 +236,23 @@ DECLINE = "Sorry, I can't do that: none of my tools can."
     ("search_notes", {"query": "words to look for"}, "Search my notes", ["query"]),  # the description
     ("create_reminder", {"text": "Call mum", "when": "2026-12-01 09:00"}, "Remind me to call mum", ["when"]),
     ("create_reminder", {"text": "Call mum", "when": "2026-12-01 09:00"}, "Call mum at 2026-12-01 09:00", []),
+    # Every word of it said, not as one phrase (seen: both refused, as the description's example has them).
+    ("create_reminder", {"text": "Submit it", "when": "2026-12-01 09:00"}, "Remind me on 2026-12-01 at 09:00", []),
+    ("create_reminder", {"text": "Call the plumber", "when": "tomorrow 8am"}, "Remind me tomorrow at 8am", []),
+    ("list_files", {"folder": ". for the top"}, "what files are in the top folder", ["folder"]),
+    # Said, but saying nothing: where the value is, or what the tool or parameter is (seen with the 0.5B model).
+    ("get_definition", {"word": "word"}, "What does this word mean?", ["word"]),
+    ("search_notes", {"query": "notes"}, "Search my notes.", ["query"]),
+    ("get_directions", {"origin": "here", "destination": "airport"}, "How far is the airport from here?", ["origin"]),
+    ("get_definition", {"word": "petrichor"}, "What does petrichor mean?", []),
+    ("search_notes", {"query": "launch plan"}, "Find my note about the launch plan", []),
     ("send_email", {"to": "a@b.org", "subject": "Hi", "body": f"I'm afraid {DECLINE}"}, "Email a@b.org", ["body"]),
     ("send_email", {"to": "a@b.org", "subject": "Game", "body": "Friday's game is cancelled, see you soon."},
      "Email a@b.org that Friday's game is cancelled", []),
     ("get_weather", {"city": "New York"}, "weather in new york", []),
 ])
 def test_values_copied_from_the_harness_side(tool, arguments, said, copied):
-    assert copied_arguments(arguments, TOOLS[tool].parameters, said, f"Example: {DECLINE}") == copied
+    assert copied_arguments(arguments, TOOLS[tool].parameters, said, f"Example: {DECLINE}", tool) == copied
 
 
 def test_copied_arguments_never_raise_and_stay_linear():
@@ -478,7 +496,7 @@ def test_every_value_one_tool_finds_is_named_at_once_and_filled_together(lookup)
     result = agent(server, *flights, lookup=lookup).run("Any flights from Rome to Lisbon on 2026-12-22?")
     refusal = result.turns[0].results[0].output
     if not lookup:
-        assert "Rome" not in refusal.split("Else")[-1] and result.turns[0].lookup_for == []
+        assert "with city" not in refusal and result.turns[0].lookup_for == []
         return
     assert "origin like 'OSL' ('Rome' is not) or destination like 'CDG' ('LISBO' is not)" in refusal
     assert "call get_airport_code with city 'Rome' and with city 'Lisbon' first." in refusal  # the user's word

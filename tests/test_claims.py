@@ -52,7 +52,7 @@ def test_an_action_reported_without_the_tool_that_does_it_is_sent_back_once(on):
     server = ScriptedServer([answer("Sent to Bob: the game is off."), action(("get_contact", {"name": "Bob"})),
                              answer("Sent to bob.l@example.net: the game is off.")])
     agent = Agent([TOOLS["get_contact"], TOOLS["send_email"]], client=server.client(), constrained=True,
-                  techniques=Techniques(claims=on))
+                  techniques=Techniques(claims=on, untried=False))  # untried would send the last answer back too
     result = agent.run("Email Bob that the game is off.")
     if not on:
         assert result.text == "Sent to Bob: the game is off." and len(result.turns) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from harness.constrained import action_schema
@@ -127,6 +129,28 @@ def test_grounding_of_numbers_and_codes():
                                 "convert 30 euros to usd") == []
     assert ungrounded_arguments({"amount": 10, "from_currency": "EUR", "to_currency": "USD"}, schema,
                                 "convert euros to usd") == ["amount"]
+
+
+def test_a_code_made_of_the_users_words_is_grounded():
+    """Seen with the 0.5B model: "100 US dollars" called with from_currency "USD" was refused ("the user
+    wrote 'US'"), and it then answered "100 USD: 1.4 euros." with no call."""
+    schema = TOOLS["convert_currency"].parameters
+    said = "How much is 100 US dollars in Norwegian kroner?"
+    assert ungrounded_arguments({"amount": 100, "from_currency": "USD", "to_currency": "NOK"}, schema, said) == []
+    assert ungrounded_arguments({"amount": 100, "from_currency": "GBP", "to_currency": "NOK"}, schema, said) == \
+        ["from_currency"]
+    free = {"properties": {"v": {"type": "string"}}, "required": ["v"]}
+    assert ungrounded_arguments({"v": "NYC"}, free, "weather in New York City") == []
+    assert ungrounded_arguments({"v": "LA"}, free, "Lisbon airport") == ["v"]  # two letters: too easily made up
+    assert ungrounded_arguments({"v": "SFO"}, free, "fly me somewhere") == ["v"]
+
+
+def test_initials_are_read_in_linear_time():
+    free = {"properties": {"v": {"type": "string"}}, "required": ["v"]}
+    said = "a " * 50_000
+    started = time.perf_counter()
+    assert ungrounded_arguments({"v": "AAAAAB"}, free, said) == ["v"]
+    assert time.perf_counter() - started < 2
 
 
 def test_long_free_text_is_the_models_own():

@@ -1,0 +1,207 @@
+"""What the harness does where the 0.5B model's action would waste the run: an answer beside a call it
+already made, a near copy of the user's word, a pair taken for a list, a tool the task names left
+unrun, an answer looping until max_tokens (no live server)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from harness.agent import Agent
+from harness.claims import named_tools
+from harness.constrained import unlooped
+from harness.techniques import Techniques
+from harness.tooluse import load_tools
+from scripted import Reply, ScriptedServer
+
+TOOLS = load_tools()
+
+
+def action(*calls: tuple[str, dict]) -> Reply:
+    return Reply(json.dumps([{"name": n, "arguments": a} for n, a in calls]))
+
+
+def answer(text: str) -> Reply:
+    return action(("final_answer", {"answer": text}))
+
+
+def agent(server: ScriptedServer, *names: str, **techniques: bool) -> Agent:
+    return Agent([TOOLS[n] for n in names], client=server.client(), constrained=True,
+                 techniques=Techniques(**techniques))
+
+
+def ran(result) -> list[tuple[str, dict]]:
+    return [(r.name, r.arguments) for t in result.turns for r in t.results if r.ok]
+
+
+# --- an answer beside a call already made --------------------------------------------------------
+
+
+def test_an_answer_beside_a_call_already_made_stands():
+    """Seen with the 0.5B model: [final_answer "31 degrees Celsius", get_weather "Cairo"] after the same
+    call with "cairo", turn after turn, until the run's retries ran out."""
+    server = ScriptedServer([
+        action(("get_weather", {"city": "cairo"})),
+        action(("final_answer", {"answer": "31 C and sunny."}), ("get_weather", {"city": "Cairo"})),
+    ])
+    result = agent(server, "get_weather").run("how hot is it in cairo today")
+    assert result.text == "31 C and sunny." and result.stop_reason == "final_answer"
+    assert ran(result) == [("get_weather", {"city": "cairo"})] and len(server.requests) == 2
+
+
+def test_an_answer_beside_a_new_call_waits_for_it():
+    server = ScriptedServer([
+        action(("get_weather", {"city": "Oslo"})),
+        action(("final_answer", {"answer": "Oslo is 7 C."}), ("get_weather", {"city": "Rome"})),
+        answer("Oslo is 7 C, Rome 19 C."),
+    ])
+    result = agent(server, "get_weather").run("weather in Oslo and in Rome")
+    assert [a["city"] for _, a in ran(result)] == ["Oslo", "Rome"]
+    assert result.text == "Oslo is 7 C, Rome 19 C."
+
+
+# --- a near copy of the user's word --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_a_near_copy_of_the_users_word_is_repaired_and_runs(repair):
+    """Seen with the 0.5B model: told "Call again with city='Lisbon'", it declined, or answered "Lisboa:
+    121" with the same call beside it."""
+    server = ScriptedServer([
+        action(("get_airport_code", {"city": "Lisboa"})),
+        action(("get_airport_code", {"city": "Lisbon"})),
+        answer("LIS"),
+    ])
+    result = agent(server, "get_airport_code", repair=repair).run("What's the airport code for Lisbon?")
+    first = result.turns[0].results[0]
+    if repair:
+        assert first.ok and first.arguments == {"city": "Lisbon"} and json.loads(first.output)["code"] == "LIS"
+        assert result.turns[0].calls[0].arguments == {"city": "Lisbon"}  # the call as run, as shown
+    else:
+        assert not first.ok and "the user wrote 'Lisbon', not 'Lisboa'" in first.output
+    assert result.text == "LIS"
+
+
+def test_a_guess_that_is_no_near_copy_is_still_refused():
+    server = ScriptedServer([action(("get_airport_code", {"city": "Madrid"})), answer("Which city?")])
+    result = agent(server, "get_airport_code").run("What's the airport code for Lisbon?")
+    assert not result.turns[0].results[0].ok and result.turns[0].calls[0].arguments == {"city": "Madrid"}
+
+
+# --- values one call used together ---------------------------------------------------------------
+
+
+def test_values_one_call_used_together_are_no_list():
+    """Seen with the 0.5B model: "USD/JPY" read as a list, and get_exchange_rate made again with base
+    'JPY' and quote 'USD'."""
+    server = ScriptedServer([action(("get_exchange_rate", {"base": "USD", "quote": "JPY"})), answer("1.0842")])
+    result = agent(server, "get_exchange_rate", "get_weather").run("What's the current USD/JPY exchange rate?")
+    note = server.requests[1]["messages"][-1]["content"]
+    assert "Now call" not in note and result.turns[0].pending == []
+    assert result.text == "1.0842"
+
+
+def test_values_listed_for_separate_calls_are_still_named():
+    server = ScriptedServer([action(("get_weather", {"city": "Paris"})), action(("get_weather", {"city": "Madrid"})),
+                             answer("Paris 14 C, Madrid 22 C.")])
+    agent(server, "get_weather").run("Which is warmer right now, Paris or Madrid?")
+    assert "Now call get_weather with city 'Madrid' too" in server.requests[1]["messages"][-1]["content"]
+
+
+# --- a tool the task names, not yet run ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("task,tools,ran,named", [
+    ("Convert the price of one NVDA share into Japanese yen.", ["get_stock_price", "convert_currency"], [],
+     ["convert_currency"]),
+    ("Convert 180 lb to kg.", ["convert_currency", "convert_units"], ["convert_units"], []),  # converted
+    ("Read todo.md and set a reminder for 9am.", ["set_timer", "create_reminder", "read_file"], [], ["read_file"]),
+    ("Send Bob the notes, then translate them.", ["translate", "send_email"], [], ["send_email", "translate"]),
+    # Nouns name nothing (each was seen sending a finished run back): "email address", "stocks", "notes.txt".
+    ("I need Tomas's email address, can you look it up?", ["get_contact", "send_email"], ["get_contact"], []),
+    ("Anything in the news about semiconductor stocks today?", ["get_news", "get_stock_price"], ["get_news"], []),
+    ("When is the meeting? It's in notes.txt.", ["read_file", "search_notes"], ["read_file"], []),
+    ("What is the capital of Norway?", ["get_population", "get_weather"], [], []),
+    ("", ["get_weather"], [], []),
+])
+def test_the_tools_a_task_names(task, tools, ran, named):
+    assert named_tools(task, tools, ran) == named
+
+
+def test_named_tools_never_raises_and_is_linear():
+    assert named_tools(None, ["a"]) == [] and named_tools("x", None) == []  # type: ignore[arg-type]
+    started = time.perf_counter()
+    assert named_tools("send " * 100_000, ["send_email", "x" * 10_000]) == ["send_email"]
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("untried", [True, False])
+def test_an_answer_before_the_tool_the_task_names_is_sent_back_once(untried):
+    """Seen with the 0.5B model: with the share price in, it answered "187.33 British pounds." and never
+    converted it."""
+    server = ScriptedServer([
+        action(("get_stock_price", {"symbol": "AMZN"})),
+        answer("187.33 British pounds."),
+        action(("convert_currency", {"amount": 187.33, "from_currency": "USD", "to_currency": "GBP"})),
+        answer("About 146 GBP."),
+    ])
+    result = agent(server, "get_stock_price", "convert_currency", untried=untried, answer_check=False, coverage=False).run(
+        "Convert the price of one AMZN share into GBP.")
+    if not untried:
+        assert result.text == "187.33 British pounds." and result.turns[-1].rejected is None
+        return
+    assert result.turns[1].rejected == "untried"
+    note = server.requests[2]["messages"][-1]["content"]
+    assert note.startswith("The task asks for what convert_currency does, and it has not run.")
+    assert [n for n, _ in ran(result)] == ["get_stock_price", "convert_currency"]
+    assert result.text == "About 146 GBP."
+
+
+def test_untried_waits_for_a_tool_to_run_and_asks_once():
+    # No tool ran: a general answer is not sent back for a tool the question happens to name.
+    server = ScriptedServer([answer("To change from one form to another.")])
+    result = agent(server, "convert_units").run("What does the word convert mean?")
+    assert result.text == "To change from one form to another." and len(server.requests) == 1
+    # Once a run: the second answer stands, though the tool still has not run.
+    server = ScriptedServer([action(("play_music", {"query": "jazz"})), answer("Playing jazz."),
+                             answer("Playing jazz; no translation.")])
+    result = agent(server, "play_music", "translate", coverage=False).run("Play some jazz and translate hello into French.")
+    assert [t.rejected for t in result.turns] == [None, "untried", None] and result.text == "Playing jazz; no translation."
+
+
+# --- an answer looping until max_tokens ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,kept", [
+    ("23:40, " * 40, "23:40"),
+    ("LIS: 08:05, 129 EUR, " + "08:05, 129 EUR, " * 20, "LIS: 08:05, 129 EUR"),
+    ("x" * 500, "x"),
+    ("The weather is fine.", "The weather is fine."),  # no loop
+    ("Norway has 5594000 people.", "Norway has 5594000 people."),  # digits repeat, but not to the end
+    ("Wow!!!", "Wow!!!"),  # too short to be a loop
+    ("", ""),
+])
+def test_unlooped(text, kept):
+    assert unlooped(text) == kept
+
+
+def test_unlooped_is_linear():
+    started = time.perf_counter()
+    for text in ("ab" * 10_000, "abcdefghij" * 2_000 + "z", "a" * 20_000):
+        assert len(unlooped(text)) <= 20_000
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("unloop", [True, False])
+def test_an_answer_cut_off_in_a_loop_is_taken_once(unloop):
+    """Seen with the 0.5B model: "23:40, 23:40, ..." until max_tokens, sent back as an unfinished call,
+    written again until the run's turns ran out."""
+    looping = Reply('[{"name":"final_answer","arguments":{"answer":"' + "23:40, " * 60, finish="length")
+    server = ScriptedServer([action(("get_time", {"city": "Sydney"})), looping, answer("It is 23:40.")])
+    result = agent(server, "get_time", unloop=unloop).run("What time is it in Sydney?")
+    if unloop:
+        assert result.text == "23:40" and len(server.requests) == 2
+    else:
+        assert result.turns[1].problems and result.text == "It is 23:40."
