@@ -30,9 +30,9 @@ from harness.constrained import (
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, answer_probability,
                             decline_probability, probe_options)
 from harness.errors import HarnessError
-from harness.grounding import (close_words, copied_arguments, found_value, invented_numbers,
+from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, found_value, invented_numbers,
                                invented_optional, misshapen_arguments, provider, reports_error, result_used,
-                               ungrounded_arguments)
+                               said_part, ungrounded_arguments)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -548,15 +548,26 @@ class Agent:
             for name in guessed:
                 value = str(call.arguments[name])
                 close = close_words(value, said)
-                if not close:
+                kept = said_part(value, said) if not close and self.techniques.repair else None
+                if kept:  # "Keiko Kim" for "Write to Keiko": the surname was made up
+                    call.arguments[name] = kept
+                elif not close:
                     return self._find_or_ask(call, [(name, f"({value!r} is a guess)", "")], record, allowed)
-                if self.techniques.repair:  # a near copy ("Lisboa" for "Lisbon"): the user's word, and it runs
+                elif self.techniques.repair:  # a near copy ("Lisboa" for "Lisbon"): the user's word, and it runs
                     call.arguments[name] = close
                 else:  # the tool stays on offer
                     return f"Not run: the user wrote {close!r}, not {value!r}. Call again with {name}={close!r}."
+        rewrite = None
         if self.techniques.copied and tool is not None:
             copied = copied_arguments(call.arguments, tool.parameters, said, self._system_text(), call.name)
-            if copied:
+            prose = [n for n in copied if len(str(call.arguments[n]).split()) >= PHRASE_WORDS]
+            if copied and prose == copied:
+                # Text the model composes (an email body) with our examples' wording in it: the tool stays on
+                # offer, to write it again. Seen with the 0.5B model: asked to find or ask for a body
+                # ("I'm sorry, but I can't do that: none of my tools can."), it gave up.
+                rewrite = (f"Not run: {prose[0]} is wording from our examples, not what the user asked for. Call "
+                           f"{call.name} again with {prose[0]} written from the user's request.")
+            elif copied:
                 value = str(call.arguments[copied[0]])[:60]
                 # "OSL" (the description's example) for the user's "Oslo": look the user's word up.
                 return self._find_or_ask(call, [(copied[0], f"({value!r} is a placeholder or our wording, not theirs)",
@@ -572,7 +583,7 @@ class Agent:
                 return self._find_or_ask(call, [(n, f"{f} ({str(call.arguments[n])[:80]!r} is not)",
                                                  self._user_word(str(call.arguments[n]), said))
                                                 for n, f, r in misshapen if not r], record, allowed)
-        return None
+        return rewrite  # after any lookup: that is named first, and the text is asked for again later
 
     @staticmethod
     def _user_word(value: str, said: str) -> str:

@@ -174,6 +174,20 @@ def close_words(value: str, context: str) -> str | None:
     return " ".join(out)
 
 
+def said_part(value: str, context: str) -> str | None:
+    """The words of a name-like ``value`` that were said, when some were and they run together in
+    ``context`` as they do in the value ("Keiko" of "Keiko Kim" for "Write to Keiko"); None otherwise.
+    Linear in the context; never raises."""
+    parts = _WORD.findall(unicodedata.normalize("NFKC", value[:200]))
+    if not 2 <= len(parts) <= MAX_WORDS:
+        return None
+    known = words(context)
+    kept = [p for p in parts if p.casefold() in known]
+    if not kept or len(kept) == len(parts) or f" {' '.join(kept).casefold()} " not in f" {_plain(context)} ":
+        return None
+    return " ".join(kept)
+
+
 def _leaves(value: Any, out: list[Any], limit: int = 500) -> list[Any]:
     """The scalar values inside a JSON value (at most ``limit`` of them), depth-first, without recursion."""
     stack = [value]
@@ -346,7 +360,7 @@ def provider(name: str, spec: dict[str, Any], tools: list[tuple[str, str]]) -> s
 
 _PLACEHOLDER = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+|[A-Z][a-z]+(?:[A-Z][a-z0-9]+)+")
 _TOKEN = re.compile(r"[A-Za-z0-9_]+")
-_RUN = 6  # words in a row that make a phrase the model copied from the worked examples
+PHRASE_WORDS = 6  # words in a row that make a phrase the model copied from the worked examples
 
 
 def _plain(text: str) -> str:
@@ -386,7 +400,7 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
     required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
     heard_plain = _plain(said)
     heard, heard_words = f" {heard_plain} ", set(heard_plain.split())
-    heard_runs, ours_runs = _runs(heard_plain, _RUN), _runs(_plain(harness_text), _RUN)
+    heard_runs, ours_runs = _runs(heard_plain, PHRASE_WORDS), _runs(_plain(harness_text), PHRASE_WORDS)
     found: list[str] = []
     for name, value in arguments.items():
         spec = properties.get(name) if isinstance(properties, dict) else None
@@ -401,7 +415,7 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
             continue  # every word of it was said ("tomorrow 8am" for "tomorrow at 8am", as the example has it)
         placeholder = any(_PLACEHOLDER.fullmatch(t) and f" {_plain(t)} " not in heard for t in _TOKEN.findall(value))
         described = f" {plain} " in f" {_plain(str(spec.get('description', ''))[:2000])} "
-        from_examples = bool((_runs(plain, _RUN) & ours_runs) - heard_runs)
+        from_examples = bool((_runs(plain, PHRASE_WORDS) & ours_runs) - heard_runs)
         if placeholder or described or from_examples:
             found.append(name)
     return found

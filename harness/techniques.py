@@ -27,7 +27,7 @@ class Techniques:
     # returned; a guessed one is sent back with "ask the user or look it up".
     grounding: bool = True
     # A guessed value that is a near copy of the user's word ("Lisboa" for "Lisbon", "Toyko") becomes
-    # that word, and the call runs. Seen with the 0.5B model: sent back with "Call again with
+    # that word, and one with a word added to theirs ("Keiko Kim" for "Keiko") their words; the call runs. Seen with the 0.5B model: sent back with "Call again with
     # city='Lisbon'", it declined, or answered "Lisboa: 121" with the same call beside it.
     repair: bool = True
     # A required value nobody said that comes from the harness's side is a guess too: a placeholder

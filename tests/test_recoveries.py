@@ -12,6 +12,7 @@ import pytest
 from harness.agent import Agent
 from harness.claims import named_tools
 from harness.constrained import unlooped
+from harness.grounding import said_part
 from harness.techniques import Techniques
 from harness.tooluse import load_tools
 from scripted import Reply, ScriptedServer
@@ -30,6 +31,11 @@ def answer(text: str) -> Reply:
 def agent(server: ScriptedServer, *names: str, **techniques: bool) -> Agent:
     return Agent([TOOLS[n] for n in names], client=server.client(), constrained=True,
                  techniques=Techniques(**techniques))
+
+
+def offered(request: dict) -> set[str]:
+    schema = request["response_format"]["json_schema"]["schema"]
+    return {o["properties"]["name"]["const"] for o in schema.get("items", schema)["anyOf"]}
 
 
 def ran(result) -> list[tuple[str, dict]]:
@@ -82,6 +88,52 @@ def test_a_near_copy_of_the_users_word_is_repaired_and_runs(repair):
     else:
         assert not first.ok and "the user wrote 'Lisbon', not 'Lisboa'" in first.output
     assert result.text == "LIS"
+
+
+@pytest.mark.parametrize("value,said,kept", [
+    ("Keiko Kim", "Write to Keiko by email", "Keiko"),
+    ("Li Wei Kim", "Li Wei is asking about their order", "Li Wei"),
+    ("Keiko", "Write to Keiko", None),  # nothing added
+    ("Bob Smith", "Email the team", None),  # nothing said
+    ("Wei Li", "Li Wei is asking", None),  # not as the user wrote them together
+    ("Mr " * 100, "Mr", None),  # prose, not a name
+])
+def test_the_said_part_of_a_name(value, said, kept):
+    assert said_part(value, said) == kept
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_a_name_with_a_word_made_up_runs_with_the_users_words(repair):
+    """Seen with the 0.5B model: get_contact "Keiko Kim" for "Write to Keiko", refused as a guess, and
+    then "Sorry, I can't do that"."""
+    server = ScriptedServer([action(("get_contact", {"name": "Keiko Kim"})), answer("keiko.sato@example.jp")])
+    result = agent(server, "get_contact", repair=repair, coverage=False).run("What is Keiko's email address?")
+    first = result.turns[0].results[0]
+    assert first.ok is repair
+    if repair:
+        assert first.arguments == {"name": "Keiko"} and "keiko" in first.output.casefold()
+
+
+def test_a_body_in_our_examples_wording_is_written_again_after_the_lookup():
+    """Seen with the 0.5B model: send_email to "Bob" with the examples' decline as its body, told to find
+    or ask for a body, gave up. Now the address is looked up first, then the body is asked for again,
+    with send_email still on offer."""
+    decline = "I'm sorry, but I can't do that: none of my tools can."
+    server = ScriptedServer([
+        action(("send_email", {"to": "Bob", "subject": "Game", "body": decline})),
+        action(("get_contact", {"name": "Bob"})),
+        action(("send_email", {"to": "bob.l@example.net", "subject": "Game", "body": decline})),
+        action(("send_email", {"to": "bob.l@example.net", "subject": "Game", "body": "Friday's game is cancelled."})),
+        answer("Sent to bob.l@example.net."),
+    ])
+    result = agent(server, "send_email", "get_contact", "create_event").run(
+        "Could you send Bob a note that Friday's game is cancelled?")
+    assert "get_contact can find it" in result.turns[0].results[0].output  # the address first
+    again = result.turns[2].results[0]
+    assert not again.ok and again.output.startswith("Not run: body is wording from our examples")
+    assert "send_email" in offered(server.requests[3])
+    assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
+    assert result.text == "Sent to bob.l@example.net."
 
 
 def test_a_guess_that_is_no_near_copy_is_still_refused():
