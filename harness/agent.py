@@ -21,6 +21,7 @@ from harness.constrained import (
     REPLAN,
     ask_user_tool,
     decline_schema,
+    fresh_answer_schema,
     FinalAnswerStream,
     action_schema,
     replan_tool,
@@ -197,7 +198,7 @@ class Agent:
         ``must_call`` leaves the answer out: a plan step that names its tools starts by using one."""
         key = (allowed, may_replan, guessed, must_call)
         if key not in self._schemas:
-            subset = [] if allowed == ("final_answer",) else \
+            subset = [] if allowed in (("final_answer",), (ASK_USER,)) else \
                 [t for t in self.tools if not allowed or t.name in allowed] or list(self.tools)
             extra = [replan_tool()] if may_replan else []
             if guessed:
@@ -242,6 +243,8 @@ class Agent:
             guessed = tuple(before.guessed) if before is not None and not answer_only else ()
             if guessed and before is not None and before.lookup:
                 allowed = tuple(before.lookup)  # the tool that finds the refused value (or ask_user)
+            elif guessed and self.techniques.ask:
+                allowed = (ASK_USER,)  # no tool finds it: ask
             pending = tuple(before.pending) if before is not None and not answer_only and not guessed else ()
             if pending:
                 allowed = pending  # the calls the user's list still needs (siblings)
@@ -251,6 +254,10 @@ class Agent:
             must_call = (bool(pending) or run.policy.must_call and len(run.turns) == 1) and allowed != ("final_answer",)
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
             run.force_answer = False
+            if answer_only and run.avoid_opening:
+                # The answer before it echoed the harness's note: this one may not open as that one did.
+                options["json_schema"] = fresh_answer_schema(run.avoid_opening)
+            run.avoid_opening = ""
             if self.techniques.decide and len(run.turns) == 1 and not (must_call or guessed or pending) \
                     and allowed != ("final_answer",):
                 await self._decide(record, options, run.policy.may_replan)
@@ -624,10 +631,10 @@ class Agent:
                        + " and with ".join(f"{required[0]} {given!r}" for given in givens) + " first. ") if givens else \
                 f"{finder} can find it: call {finder} first, with what the user gave. "
         else:
-            # No tool says it finds such a value: the one other tool may, else ask. Seen with the 0.5B model:
-            # offered "If one of create_event, get_contact, ... can find it", it made a call from the list
-            # with invented values; with the share price's tool alone named, it called that.
-            look_up = f"If {others[0].name} can find it, call that first. " if len(others) == 1 else ""
+            # No tool says it finds such a value: ask. Seen with the 0.5B model: offered "If one of
+            # create_event, get_contact, ... can find it" (or one such tool), it made a call from the list
+            # with invented values.
+            look_up = ""
         question = question_for(name, self._parameter(call.name, name))
         return f"{GUESSED} {reasons}. {look_up}{'Else ask' if look_up else 'Ask'} with ask_user: \"{question}\""
 
@@ -717,6 +724,8 @@ class Agent:
         sent_back = {t.rejected for t in turns}  # the checks below send an answer back once a run each
         said = self._grounds() if len(self.tools) else ""  # what claims and numbers are checked against
         if self.techniques.echo_guard and echoes_harness(text, harness_notes, ran):
+            if self.techniques.unecho and ran and text.strip():
+                run.force_answer, run.avoid_opening = True, text.strip()[:1]
             return "echo", ("That repeats the harness's note instead of answering. Answer the user's question "
                             "with final_answer, in your own words, from the results above.")
         if self.techniques.echo_guard and not ran and len(self.tools) and restates(text, run.task) and \

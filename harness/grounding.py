@@ -411,8 +411,9 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
         if plain and len(plain) <= 60 and _says_nothing(plain, str(name), str(tool_name)):
             found.append(name)
             continue
-        if not plain or f" {plain} " in heard or set(plain.split()) <= heard_words:
-            continue  # every word of it was said ("tomorrow 8am" for "tomorrow at 8am", as the example has it)
+        if not plain or f" {plain} " in heard or \
+                all(w in heard_words or _initials(w, heard_plain.split()) for w in plain.split()[:MAX_WORDS + 1]):
+            continue  # every word of it was said ("tomorrow 8am" for "tomorrow at 8am", "USD" for "US dollars")
         placeholder = any(_PLACEHOLDER.fullmatch(t) and f" {_plain(t)} " not in heard for t in _TOKEN.findall(value))
         described = f" {plain} " in f" {_plain(str(spec.get('description', ''))[:2000])} "
         from_examples = bool((_runs(plain, PHRASE_WORDS) & ours_runs) - heard_runs)

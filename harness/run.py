@@ -42,6 +42,7 @@ class Run:
     force_answer: bool = False  # the next action must be an answer (a repeated call, the last retry)
     sent_back: list[str] = field(default_factory=list)  # the harness's notes on answers it sent back
     partial: str = ""  # an answer sent back for leaving results out, kept: the next one adds to it
+    avoid_opening: str = ""  # the first letter of an answer sent back as an echo: the next may not open so
 
 
 class Next(enum.Enum):

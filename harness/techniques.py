@@ -34,6 +34,10 @@ class Techniques:
     # ("file_path"), the parameter's own description ("words to look for") or example, or a phrase
     # of the worked examples (their decline pasted as an email body).
     copied: bool = True
+    # After a value was refused as a guess and no tool says it finds such a value, the next action is a
+    # question to the user. Seen with the 0.5B model: offered the other tools too, it went from one to the
+    # next with invented values (set_timer 60 after create_reminder's refused time).
+    ask: bool = True
     # After a value was refused as a guess, the one other tool whose description says it returns such a
     # value (get_contact "returns their email address" for send_email's "recipient's email address")
     # is named, and the next action is that tool or a question to the user.
@@ -73,6 +77,10 @@ class Techniques:
     # it wrote the same loop again until the run's turns ran out.
     unloop: bool = True
     # A final answer that only repeats the harness's own notes is rejected and retried.
+    # After tool results, the answer after one sent back as an echo is an answer that may not open with
+    # the same letter (a JSON Schema pattern). Seen with the 0.5B model: it wrote the task and the note
+    # after it back, word for word, turn after turn, with all three cities' weather in.
+    unecho: bool = True
     echo_guard: bool = True
     # When only one retry is left, the next action must be an answer (not another refused call).
     last_chance: bool = True

@@ -160,7 +160,7 @@ def test_the_tool_that_finds_a_refused_value_is_named_and_is_the_next_action(loo
         action(("send_email", {"to": "bob.l@example.net", "subject": "Game", "body": "Friday's game is cancelled."})),
         answer("Sent to bob.l@example.net."),
     ])
-    result = agent(server, "get_contact", "send_email", "create_event", "search_notes", lookup=lookup).run(
+    result = agent(server, "get_contact", "send_email", "create_event", "search_notes", lookup=lookup, ask=lookup).run(
         "Send Bob a note that Friday's game is cancelled.")
     refusal = result.turns[0].results[0].output
     assert ("get_contact can find it: call get_contact with name 'Bob' first." in refusal) is lookup
@@ -240,6 +240,9 @@ DECLINE = "Sorry, I can't do that: none of my tools can."
     ("create_reminder", {"text": "Submit it", "when": "2026-12-01 09:00"}, "Remind me on 2026-12-01 at 09:00", []),
     ("create_reminder", {"text": "Call the plumber", "when": "tomorrow 8am"}, "Remind me tomorrow at 8am", []),
     ("list_files", {"folder": ". for the top"}, "what files are in the top folder", ["folder"]),
+    # The description's example, made of the starts of the user's words: theirs (seen refused).
+    ("get_exchange_rate", {"base": "USD", "quote": "NOK"}, "rate from US dollars to Norwegian kroner", []),
+    ("get_exchange_rate", {"base": "USD", "quote": "NOK"}, "exchange rate to Norwegian kroner", ["base"]),
     # Said, but saying nothing: where the value is, or what the tool or parameter is (seen with the 0.5B model).
     ("get_definition", {"word": "word"}, "What does this word mean?", ["word"]),
     ("search_notes", {"query": "notes"}, "Search my notes.", ["query"]),

@@ -49,6 +49,22 @@ def test_the_decline_schema_is_accepted_and_followed(live_server):
                     reply.text), reply.text
 
 
+def test_the_fresh_answer_schema_is_accepted_and_followed(live_server):
+    """The pattern that keeps an answer from opening as an echoed one did compiles on the real server,
+    and the answer opens otherwise (asked to begin with "Weather", it may not)."""
+    import re
+
+    from harness.client import Client
+    from harness.constrained import fresh_answer_schema
+
+    with Client(live_server.base_url) as client:
+        reply = client.chat([{"role": "user", "content": "Reply with the word Weather, then the weather in Tokyo."}],
+                            json_schema=fresh_answer_schema("Weather"), max_tokens=30, temperature=0)
+    opening = re.match(r'\s*\{\s*"name"\s*:\s*"final_answer"\s*,\s*"arguments"\s*:\s*\{\s*"answer"\s*:\s*"(.)',
+                       reply.text)
+    assert opening is not None and opening.group(1) not in 'wW" ', reply.text
+
+
 def test_two_step_task_with_file_tools(live_server, tmp_path):
     (tmp_path / "notes.txt").write_text("Team meeting: Friday at 10:00 in room 4.\n")
     tools = ToolSet([t for t in builtin_tools(Workspace(tmp_path)) if t.name in ("read_file", "list_dir")])

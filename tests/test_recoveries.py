@@ -5,6 +5,7 @@ unrun, an answer looping until max_tokens (no live server)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -136,6 +137,21 @@ def test_a_body_in_our_examples_wording_is_written_again_after_the_lookup():
     assert result.text == "Sent to bob.l@example.net."
 
 
+@pytest.mark.parametrize("ask", [True, False])
+def test_with_no_tool_to_find_a_guessed_value_the_next_action_asks(ask):
+    """Seen with the 0.5B model: create_reminder's time refused, it set a 60-minute timer, then answered
+    with the timer's question."""
+    server = ScriptedServer([
+        action(("create_reminder", {"text": "Tomorrow morning", "when": "2026-12-01 12:00"})),
+        action(("ask_user", {"question": "When?"})),
+    ])
+    result = agent(server, "create_reminder", "set_timer", ask=ask).run("Remind me tomorrow morning.")
+    refusal = result.turns[0].results[0].output
+    assert refusal.endswith('Ask with ask_user: "When?"') and "set_timer" not in refusal
+    assert offered(server.requests[1]) == ({"ask_user"} if ask else {"set_timer", "ask_user"})
+    assert result.text == "When?"
+
+
 def test_a_guess_that_is_no_near_copy_is_still_refused():
     server = ScriptedServer([action(("get_airport_code", {"city": "Madrid"})), answer("Which city?")])
     result = agent(server, "get_airport_code").run("What's the airport code for Lisbon?")
@@ -221,6 +237,26 @@ def test_untried_waits_for_a_tool_to_run_and_asks_once():
                              answer("Playing jazz; no translation.")])
     result = agent(server, "play_music", "translate", coverage=False).run("Play some jazz and translate hello into French.")
     assert [t.rejected for t in result.turns] == [None, "untried", None] and result.text == "Playing jazz; no translation."
+
+
+@pytest.mark.parametrize("unecho", [True, False])
+def test_after_an_echo_the_answer_may_not_open_the_same_way(unecho):
+    """Seen with the 0.5B model: with all three cities' weather in, it wrote the task and the note after
+    it back as its answer, three times over."""
+    from harness.prompt import FOLLOW_UP
+
+    echo = answer(FOLLOW_UP)
+    server = ScriptedServer([action(("get_weather", {"city": "Tokyo"})), echo, answer("Tokyo: rainy, 23 C.")])
+    result = agent(server, "get_weather", unecho=unecho).run("Weather check for Tokyo please!")
+    assert result.turns[1].rejected == "echo" and result.text == "Tokyo: rainy, 23 C."
+    schema = server.requests[2]["response_format"]["json_schema"]["schema"]
+    if unecho:  # an answer alone, not opening as the echo did
+        pattern = schema["anyOf"][0]["properties"]["arguments"]["properties"]["answer"]["pattern"]
+        assert offered(server.requests[2]) == {"final_answer"}
+        assert re.match(pattern, "Tokyo: rainy") and not re.match(pattern, FOLLOW_UP)
+        assert "pattern" not in json.dumps(server.requests[1]["response_format"])  # only after the echo
+    else:
+        assert "pattern" not in json.dumps(schema)
 
 
 # --- an answer looping until max_tokens ----------------------------------------------------------
