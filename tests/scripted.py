@@ -121,3 +121,22 @@ def _probe(p: float | None, opening: tuple[str, str], model: str, prompt_tokens:
 
 def _sse(obj: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(obj)}\n\n".encode()
+
+
+# --- constrained actions, as the guided-decoding schema has them ----------------------------------
+
+
+def action(*calls: tuple[str, dict[str, Any]]) -> Reply:
+    """A constrained reply: a JSON list of calls (harness/constrained.py's action schema)."""
+    return Reply(json.dumps([{"name": n, "arguments": a} for n, a in calls]))
+
+
+def answer(text: str) -> Reply:
+    """A constrained final answer."""
+    return action(("final_answer", {"answer": text}))
+
+
+def offered(request: dict[str, Any]) -> set[str]:
+    """The action names a request's guided-decoding schema allows (an action or a list of them)."""
+    schema = request["response_format"]["json_schema"]["schema"]
+    return {o["properties"]["name"]["const"] for o in schema.get("items", schema)["anyOf"]}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -11,7 +10,7 @@ from harness.agent import Agent
 from harness.claims import unbacked_claims
 from harness.techniques import Techniques
 from harness.tooluse import load_tools
-from scripted import Reply, ScriptedServer
+from scripted import ScriptedServer, action, answer
 
 TOOLS = load_tools()
 
@@ -37,14 +36,6 @@ def test_unbacked_claims_never_raise_and_stay_linear():
     started = time.perf_counter()
     assert unbacked_claims("sent " * 1_000_000, ["x_" * 100_000]) == ["sent"]
     assert time.perf_counter() - started < 2
-
-
-def action(*calls: tuple[str, dict]) -> Reply:
-    return Reply(json.dumps([{"name": n, "arguments": a} for n, a in calls]))
-
-
-def answer(text: str) -> Reply:
-    return action(("final_answer", {"answer": text}))
 
 
 @pytest.mark.parametrize("on", [True, False])

@@ -16,27 +16,14 @@ from harness.constrained import unlooped
 from harness.grounding import said_part
 from harness.techniques import Techniques
 from harness.tooluse import load_tools
-from scripted import Reply, ScriptedServer
+from scripted import Reply, ScriptedServer, action, answer, offered
 
 TOOLS = load_tools()
-
-
-def action(*calls: tuple[str, dict]) -> Reply:
-    return Reply(json.dumps([{"name": n, "arguments": a} for n, a in calls]))
-
-
-def answer(text: str) -> Reply:
-    return action(("final_answer", {"answer": text}))
 
 
 def agent(server: ScriptedServer, *names: str, **techniques: bool) -> Agent:
     return Agent([TOOLS[n] for n in names], client=server.client(), constrained=True,
                  techniques=Techniques(**techniques))
-
-
-def offered(request: dict) -> set[str]:
-    schema = request["response_format"]["json_schema"]["schema"]
-    return {o["properties"]["name"]["const"] for o in schema.get("items", schema)["anyOf"]}
 
 
 def ran(result) -> list[tuple[str, dict]]:
