@@ -429,10 +429,11 @@ class Agent:
 
         Yields the turn's events, then what the turn came to (an Outcome), last."""
         if self.techniques.unloop and record.constrained and not record.calls and record.finish_reason == "length" \
-                and record.streamed_answer.strip():
+                and (once := unlooped(record.streamed_answer)).strip() and once != record.streamed_answer:
             # An answer cut off by max_tokens, looping ("23:40, 23:40, ..."): its text, once. Seen with the
-            # 0.5B model: sent back as an unfinished call, it wrote the same loop again, turn after turn.
-            record.calls, record.problems = [ToolCall(FINAL_ANSWER, {"answer": unlooped(record.streamed_answer)})], []
+            # 0.5B model: sent back as an unfinished call, it wrote the same loop again, turn after turn. (One
+            # cut off without a loop is sent back as before: it may have more to say.)
+            record.calls, record.problems = [ToolCall(FINAL_ANSWER, {"answer": once})], []
         # An answer beside real calls in one action waits for their results: the calls run, it is dropped.
         real = [c for c in record.calls if c.name not in (FINAL_ANSWER, ASK_USER)]
         if real and any(c.name == FINAL_ANSWER for c in record.calls):
@@ -539,6 +540,11 @@ class Agent:
                 if m.get("role") in ("user", "tool") and id(m) not in self._authored]
         return "\n".join([*said, *(r.output for t in self.turns for r in t.results if r.ok)])
 
+    def _user_said(self) -> str:
+        """The user's own messages in this conversation (no tool results, no harness notes)."""
+        return "\n".join(str(m.get("content") or "") for m in self.messages[1:]
+                         if m.get("role") == "user" and id(m) not in self._authored)
+
     def _system_text(self) -> str:
         first = self.messages[0] if self.messages else {}
         return str(first.get("content") or "") if first.get("role") == "system" else ""
@@ -553,13 +559,15 @@ class Agent:
         if self.techniques.grounding and tool is not None:
             guessed = ungrounded_arguments(call.arguments, tool.parameters, said)
             for name in guessed:
-                value = str(call.arguments[name])
-                close = close_words(value, said)
-                kept = said_part(value, said) if not close and self.techniques.repair else None
+                value = call.arguments[name]
+                # Only text is repaired: a number nobody gave is no near copy of one they did.
+                close = close_words(value, said) if isinstance(value, str) else None
+                kept = said_part(value, self._user_said()) if isinstance(value, str) and not close \
+                    and self.techniques.repair else None
                 if kept:  # "Keiko Kim" for "Write to Keiko": the surname was made up
                     call.arguments[name] = kept
                 elif not close:
-                    return self._find_or_ask(call, [(name, f"({value!r} is a guess)", "")], record, allowed)
+                    return self._find_or_ask(call, [(name, f"({str(value)!r} is a guess)", "")], record, allowed)
                 elif self.techniques.repair:  # a near copy ("Lisboa" for "Lisbon"): the user's word, and it runs
                     call.arguments[name] = close
                 else:  # the tool stays on offer
@@ -630,11 +638,13 @@ class Agent:
             look_up = (f"{finder} can find {'them' if len(givens) > 1 else 'it'}: call {finder} with "
                        + " and with ".join(f"{required[0]} {given!r}" for given in givens) + " first. ") if givens else \
                 f"{finder} can find it: call {finder} first, with what the user gave. "
-        else:
+        elif self.techniques.ask or not others:
             # No tool says it finds such a value: ask. Seen with the 0.5B model: offered "If one of
             # create_event, get_contact, ... can find it" (or one such tool), it made a call from the list
             # with invented values.
             look_up = ""
+        else:
+            look_up = f"If one of {', '.join(t.name for t in others)} can find it, call that first. "
         question = question_for(name, self._parameter(call.name, name))
         return f"{GUESSED} {reasons}. {look_up}{'Else ask' if look_up else 'Ask'} with ask_user: \"{question}\""
 

@@ -120,7 +120,8 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
             if _plain_number(str(value)) not in known:
                 found.append(name)
         elif isinstance(value, str) and _looks_like_a_name(value):
-            if not _grounded(value, known, sequence):
+            # Initials only for a value in capitals ("USD"): "Tom" is no initials of "to our meeting".
+            if not _grounded(value, known, sequence if value.isupper() else None):
                 found.append(name)
         elif isinstance(value, str) and _date_and_time(value):
             # Too long for a name: a date and time nobody gave ("2026-12-01 10:00 AM" for "Remind me to call
@@ -174,6 +175,11 @@ def close_words(value: str, context: str) -> str | None:
     return " ".join(out)
 
 
+# Capitalised words that open a sentence rather than a name ("Write to Keiko", "Email Li Wei").
+_SENTENCE_OPENERS = frozenset("""write email send text call ask tell remind message ping thank thanks please
+hi hey is are what who where when how can could would will did do does the a an i my""".split())
+
+
 def said_part(value: str, context: str) -> str | None:
     """The words of a name-like ``value`` that were said, when some were and they run together in
     ``context`` as they do in the value ("Keiko" of "Keiko Kim" for "Write to Keiko"); None otherwise.
@@ -183,9 +189,17 @@ def said_part(value: str, context: str) -> str | None:
         return None
     known = words(context)
     kept = [p for p in parts if p.casefold() in known]
-    if not kept or len(kept) == len(parts) or f" {' '.join(kept).casefold()} " not in f" {_plain(context)} ":
+    if not kept or len(kept) == len(parts):
         return None
-    return " ".join(kept)
+    # The kept words must be the whole name the user wrote: "San" of "San Jose" for "San Francisco" is not.
+    said = _WORD.findall(unicodedata.normalize("NFKC", context[:100_000]))
+    folded, n = [w.casefold() for w in said], len(kept)
+    wanted = [k.casefold() for k in kept]
+    for i in range(len(said) - n + 1):
+        if folded[i:i + n] == wanted and not (i + n < len(said) and said[i + n][:1].isupper()) \
+                and not (i > 0 and said[i - 1][:1].isupper() and said[i - 1].casefold() not in _SENTENCE_OPENERS):
+            return " ".join(kept)
+    return None
 
 
 def _leaves(value: Any, out: list[Any], limit: int = 500) -> list[Any]:
@@ -399,7 +413,8 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
     properties = schema.get("properties") or {}
     required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
     heard_plain = _plain(said)
-    heard, heard_words = f" {heard_plain} ", set(heard_plain.split())
+    heard_list = heard_plain.split()
+    heard, heard_words = f" {heard_plain} ", set(heard_list)
     heard_runs, ours_runs = _runs(heard_plain, PHRASE_WORDS), _runs(_plain(harness_text), PHRASE_WORDS)
     found: list[str] = []
     for name, value in arguments.items():
@@ -411,8 +426,9 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
         if plain and len(plain) <= 60 and _says_nothing(plain, str(name), str(tool_name)):
             found.append(name)
             continue
-        if not plain or f" {plain} " in heard or \
-                all(w in heard_words or _initials(w, heard_plain.split()) for w in plain.split()[:MAX_WORDS + 1]):
+        parts = plain.split()
+        if not plain or f" {plain} " in heard or len(parts) < PHRASE_WORDS and all(
+                w in heard_words or (value.isupper() and _initials(w, heard_list)) for w in parts):
             continue  # every word of it was said ("tomorrow 8am" for "tomorrow at 8am", "USD" for "US dollars")
         placeholder = any(_PLACEHOLDER.fullmatch(t) and f" {_plain(t)} " not in heard for t in _TOKEN.findall(value))
         described = f" {plain} " in f" {_plain(str(spec.get('description', ''))[:2000])} "

@@ -151,11 +151,9 @@ def test_the_tool_that_finds_a_refused_value_is_named_and_is_the_next_action(loo
         "Send Bob a note that Friday's game is cancelled.")
     refusal = result.turns[0].results[0].output
     assert ("get_contact can find it: call get_contact with name 'Bob' first." in refusal) is lookup
-    # With no tool named, no list of tools to try either: seen with the 0.5B model, it made a call from
-    # such a list with invented values.
-    ask = 'Else ask' if lookup else 'Ask'
-    assert refusal.endswith(f'{ask} with ask_user: "What is the recipient\'s email address?"')
-    assert "If one of" not in refusal
+    # With lookup and ask off, as before them: the other tools are named to try.
+    assert refusal.endswith('Else ask with ask_user: "What is the recipient\'s email address?"')
+    assert ("If one of" in refusal) is not lookup
     assert offered(server.requests[1]) == next_offered
     assert offered(server.requests[2]) >= {"send_email", "create_event"}  # then every tool again
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
@@ -230,6 +228,9 @@ DECLINE = "Sorry, I can't do that: none of my tools can."
     # The description's example, made of the starts of the user's words: theirs (seen refused).
     ("get_exchange_rate", {"base": "USD", "quote": "NOK"}, "rate from US dollars to Norwegian kroner", []),
     ("get_exchange_rate", {"base": "USD", "quote": "NOK"}, "exchange rate to Norwegian kroner", ["base"]),
+    # The examples' decline as a body is still theirs, though the user said each of its words.
+    ("send_email", {"to": "a@b.org", "subject": "Hi", "body": DECLINE}, "Tell a@b.org I'm sorry: none of my tools "
+     "can do that, I can't help", ["body"]),
     # Said, but saying nothing: where the value is, or what the tool or parameter is (seen with the 0.5B model).
     ("get_definition", {"word": "word"}, "What does this word mean?", ["word"]),
     ("search_notes", {"query": "notes"}, "Search my notes.", ["query"]),

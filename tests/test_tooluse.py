@@ -143,6 +143,8 @@ def test_a_code_made_of_the_users_words_is_grounded():
     assert ungrounded_arguments({"v": "NYC"}, free, "weather in New York City") == []
     assert ungrounded_arguments({"v": "LA"}, free, "Lisbon airport") == ["v"]  # two letters: too easily made up
     assert ungrounded_arguments({"v": "SFO"}, free, "fly me somewhere") == ["v"]
+    # Initials are read only for a value in capitals: "Tom" is no initials of "to our meeting".
+    assert ungrounded_arguments({"v": "Tom"}, free, "who is coming to our meeting") == ["v"]
 
 
 def test_initials_are_read_in_linear_time():
