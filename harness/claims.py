@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from harness.grounding import singular
+
 # A word that reports an action as done → the parts of a tool's name that would have done it.
 _SEND = frozenset({"send", "email", "mail", "text", "message", "sms", "notify", "reply", "forward"})
 _CLAIMS: dict[str, frozenset[str]] = {
@@ -64,10 +66,6 @@ def unbacked_claims(answer: str, ran: Iterable[str], said: str = "") -> list[str
 _GENERIC = frozenset("""get set find lookup look search fetch list show check do run make create add query""".split())
 
 
-def _stem(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
 def _verb(tool_name: str) -> str:
     """The first word of a tool's name when it says what the tool does ("send" of send_email, "convert"
     of convert_units), else ""."""
@@ -83,9 +81,9 @@ def named_tools(task: str, tools: Iterable[str], ran: Iterable[str] = ()) -> lis
     try:
         said: dict[str, int] = {}
         for i, word in enumerate(_WORD.findall(task[:4000].casefold())):
-            said.setdefault(_stem(word), i)
+            said.setdefault(singular(word), i)
         done = {_verb(name) for name in ran}
-        at = {name: said[verb] for name in tools if (verb := _stem(_verb(name))) and verb in said
+        at = {name: said[verb] for name in tools if (verb := singular(_verb(name))) and verb in said
               and _verb(name) not in done}
         return sorted(at, key=lambda name: at[name])
     except Exception:  # model-chosen and user input: a check skipped is better than a run broken

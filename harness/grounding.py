@@ -105,7 +105,7 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
     if not isinstance(arguments, dict):
         return []
     known = words(context) | _numbers(context)
-    sequence = _WORD.findall(unicodedata.normalize("NFKC", context[:100_000]).casefold())
+    sequence: list[str] | None = None  # the context's words in order, read when initials need them
     digits: set[str] | None = None  # the context's digit runs, read when a date and time needs them
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
     required = set(schema.get("required", [])) if isinstance(schema, dict) else set()
@@ -121,6 +121,8 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
                 found.append(name)
         elif isinstance(value, str) and _looks_like_a_name(value):
             # Initials only for a value in capitals ("USD"): "Tom" is no initials of "to our meeting".
+            if value.isupper() and sequence is None:
+                sequence = _WORD.findall(unicodedata.normalize("NFKC", context[:100_000]).casefold())
             if not _grounded(value, known, sequence if value.isupper() else None):
                 found.append(name)
         elif isinstance(value, str) and _date_and_time(value):
@@ -187,14 +189,14 @@ def said_part(value: str, context: str) -> str | None:
     parts = _WORD.findall(unicodedata.normalize("NFKC", value[:200]))
     if not 2 <= len(parts) <= MAX_WORDS:
         return None
-    known = words(context)
+    said = _WORD.findall(unicodedata.normalize("NFKC", context[:100_000]))
+    folded = [w.casefold() for w in said]
+    known = set(folded)
     kept = [p for p in parts if p.casefold() in known]
     if not kept or len(kept) == len(parts):
         return None
     # The kept words must be the whole name the user wrote: "San" of "San Jose" for "San Francisco" is not.
-    said = _WORD.findall(unicodedata.normalize("NFKC", context[:100_000]))
-    folded, n = [w.casefold() for w in said], len(kept)
-    wanted = [k.casefold() for k in kept]
+    n, wanted = len(kept), [k.casefold() for k in kept]
     for i in range(len(said) - n + 1):
         if folded[i:i + n] == wanted and not (i + n < len(said) and said[i + n][:1].isupper()) \
                 and not (i > 0 and said[i - 1][:1].isupper() and said[i - 1].casefold() not in _SENTENCE_OPENERS):
@@ -337,14 +339,14 @@ _FILLER = frozenset("""a an and are as at be by can e for from get given g in in
 returns return the their them this to user users what which with your""".split())
 
 
+def singular(word: str) -> str:
+    """A lower-case word without a plural "s" ("files" is "file"; "address" stays)."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def _topic(text: str) -> set[str]:
     """The content words of a name or description, singular ("files" is "file"), lower case."""
-    out = set()
-    for word in words(text.replace("_", " ")):
-        if len(word) < 2 or word in _FILLER:
-            continue
-        out.add(word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word)
-    return out
+    return {singular(word) for word in words(text.replace("_", " ")) if len(word) >= 2 and word not in _FILLER}
 
 
 def _parameter_topic(name: str, spec: dict[str, Any]) -> set[str]:

@@ -27,8 +27,9 @@ class Techniques:
     # returned; a guessed one is sent back with "ask the user or look it up".
     grounding: bool = True
     # A guessed value that is a near copy of the user's word ("Lisboa" for "Lisbon", "Toyko") becomes
-    # that word, and one with a word added to theirs ("Keiko Kim" for "Keiko") their words; the call runs. Seen with the 0.5B model: sent back with "Call again with
-    # city='Lisbon'", it declined, or answered "Lisboa: 121" with the same call beside it.
+    # that word, and one with a word added to theirs ("Keiko Kim" for "Keiko") their words; the call
+    # runs. Seen with the 0.5B model: sent back with "Call again with city='Lisbon'", it declined, or
+    # answered "Lisboa: 121" with the same call beside it.
     repair: bool = True
     # A required value nobody said that comes from the harness's side is a guess too: a placeholder
     # ("file_path"), the parameter's own description ("words to look for") or example, or a phrase
@@ -76,11 +77,11 @@ class Techniques:
     # ("23:40, 23:40, 23:40, ..." is "23:40"). Seen with the 0.5B model: sent back as an unfinished call,
     # it wrote the same loop again until the run's turns ran out.
     unloop: bool = True
-    # A final answer that only repeats the harness's own notes is rejected and retried.
     # After tool results, the answer after one sent back as an echo is an answer that may not open with
     # the same letter (a JSON Schema pattern). Seen with the 0.5B model: it wrote the task and the note
     # after it back, word for word, turn after turn, with all three cities' weather in.
     unecho: bool = True
+    # A final answer that only repeats the harness's own notes is rejected and retried.
     echo_guard: bool = True
     # When only one retry is left, the next action must be an answer (not another refused call).
     last_chance: bool = True
