@@ -29,6 +29,9 @@ from harness.tools.process import TOOL_NICENESS, start_process, stop_process
 
 # The CPU flags (as /proc/cpuinfo spells them) that decide how fast vLLM's CPU kernels run.
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+# Set it to choose the weights' type yourself (vLLM's --dtype).
+DTYPE_VARIABLE = "HARNESS_SERVE_DTYPE"
+DTYPES = ("bfloat16", "float32", "auto")
 
 
 def cpu_features(cpuinfo: str) -> list[str]:
@@ -71,6 +74,10 @@ class ServingSettings:
     # it has already seen. 32 is the smallest it takes; time to first token at turn 20 of a session
     # fell from 2.15x turn 1 to 1.85x with the same decode speed (README).
     block_size: int = 32
+    # The weights' type. Without native bf16 arithmetic (AVX512-BF16 or AMX) bf16 matrix products are
+    # emulated: on a 2-core AVX2 EPYC, 1,000 tokens took 54 s to prefill in bf16 and 10.5 s in float32
+    # (decode 5.9 vs 4.0 tok/s), and 14 benchmark cases took 686 s vs 200 s (README).
+    dtype: str = "bfloat16"
     reason: str = ""
     overridden: list[str] = field(default_factory=list)  # env names the user set themselves
 
@@ -83,14 +90,14 @@ class ServingSettings:
         }
 
     def args(self) -> list[str]:
-        return ["--max-num-seqs", str(self.max_num_seqs), "--block-size", str(self.block_size)]
+        return ["--max-num-seqs", str(self.max_num_seqs), "--block-size", str(self.block_size), "--dtype", self.dtype]
 
     def summary(self) -> str:
         feats = ", ".join(self.cpu_features) or "none of " + "/".join(SPEED_FLAGS)
         text = (f"serving on {self.cores} cores ({feats}): reserved {self.reserved_cpus}, "
                 f"bind {self.threads_bind}, OMP_WAIT_POLICY={self.omp_wait_policy or '(runtime default)'}, "
                 f"KV cache {self.kv_cache_gib} GiB in blocks of {self.block_size} tokens, "
-                f"max {self.max_num_seqs} sequences")
+                f"max {self.max_num_seqs} sequences, weights in {self.dtype}")
         if self.overridden:
             text += f" (from your environment: {', '.join(self.overridden)})"
         return text
@@ -105,6 +112,7 @@ def choose(cores: int, features: list[str], environ: dict[str, str] | None = Non
     # here): vLLM's own default of one reserved core for the engine's scheduler and pinned
     # compute threads, still passive so tools and the harness get a core when they need one.
     few = cores <= 4
+    native_bf16 = "avx512_bf16" in features or "amx_bf16" in features
     settings = ServingSettings(
         cores=cores, cpu_features=list(features),
         reserved_cpus=0 if few else 1,
@@ -114,11 +122,12 @@ def choose(cores: int, features: list[str], environ: dict[str, str] | None = Non
         # 16 agents at once finished in 12 s with 16 sequences and in 22 s with 4 (bench concurrent):
         # on CPUs, passive threads, not a small batch, are what keeps requests in flight moving.
         max_num_seqs=16,
+        dtype="bfloat16" if native_bf16 else "float32",
         reason=("few cores: unbound, passive threads share them with the harness and tools"
                 if few else "many cores: one reserved for the scheduler (rule not measured here)"),
     )
     environ = dict(os.environ if environ is None else environ)
-    overridden = sorted(k for k in settings.env() if k in environ)
+    overridden = sorted(k for k in [*settings.env(), DTYPE_VARIABLE] if k in environ)
     if not overridden:
         return settings
     return ServingSettings(
@@ -127,8 +136,19 @@ def choose(cores: int, features: list[str], environ: dict[str, str] | None = Non
         threads_bind=environ.get("VLLM_CPU_OMP_THREADS_BIND", settings.threads_bind),
         omp_wait_policy=environ.get("OMP_WAIT_POLICY", settings.omp_wait_policy),
         kv_cache_gib=_whole_number(environ, "VLLM_CPU_KVCACHE_SPACE", settings.kv_cache_gib),
-        max_num_seqs=settings.max_num_seqs, reason=settings.reason, overridden=overridden,
+        max_num_seqs=settings.max_num_seqs, dtype=_dtype(environ, settings.dtype), reason=settings.reason,
+        overridden=overridden,
     )
+
+
+def _dtype(environ: dict[str, str], default: str) -> str:
+    value = environ.get(DTYPE_VARIABLE, "").strip()
+    if not value:
+        return default
+    if value not in DTYPES:
+        raise HarnessError(f"{DTYPE_VARIABLE}={environ[DTYPE_VARIABLE]!r} is not a type vLLM's CPU backend takes",
+                           hint=f"use one of {', '.join(DTYPES)}, or unset it to let harness serve choose ({default})")
+    return value
 
 
 def _whole_number(environ: dict[str, str], name: str, default: int) -> int:
