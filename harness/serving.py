@@ -78,6 +78,11 @@ class ServingSettings:
     # emulated: on a 2-core AVX2 EPYC, 1,000 tokens took 54 s to prefill in bf16 and 10.5 s in float32
     # (decode 5.9 vs 4.0 tok/s), and 14 benchmark cases took 686 s vs 200 s (README).
     dtype: str = "bfloat16"
+    # Tokens one engine step may take (vLLM's --max-num-batched-tokens; 0: its default, 2,048 on CPUs).
+    # Every request in flight waits for a step: on a 2-core AVX2 EPYC a stream paused 16 s while a
+    # 1,500-token prompt was prefilled beside it in one step, 3 s in 256-token steps, which prefill
+    # that prompt alone no slower (10-11 s for 1,000 tokens either way).
+    step_tokens: int = 0
     reason: str = ""
     overridden: list[str] = field(default_factory=list)  # env names the user set themselves
 
@@ -90,14 +95,18 @@ class ServingSettings:
         }
 
     def args(self) -> list[str]:
-        return ["--max-num-seqs", str(self.max_num_seqs), "--block-size", str(self.block_size), "--dtype", self.dtype]
+        step = ["--max-num-batched-tokens", str(self.step_tokens)] if self.step_tokens else []
+        return ["--max-num-seqs", str(self.max_num_seqs), "--block-size", str(self.block_size), *step,
+                "--dtype", self.dtype]
 
     def summary(self) -> str:
         feats = ", ".join(self.cpu_features) or "none of " + "/".join(SPEED_FLAGS)
         text = (f"serving on {self.cores} cores ({feats}): reserved {self.reserved_cpus}, "
                 f"bind {self.threads_bind}, OMP_WAIT_POLICY={self.omp_wait_policy or '(runtime default)'}, "
                 f"KV cache {self.kv_cache_gib} GiB in blocks of {self.block_size} tokens, "
-                f"max {self.max_num_seqs} sequences, weights in {self.dtype}")
+                f"max {self.max_num_seqs} sequences"
+                + (f" and {self.step_tokens} tokens a step" if self.step_tokens else "")
+                + f", weights in {self.dtype}")
         if self.overridden:
             text += f" (from your environment: {', '.join(self.overridden)})"
         return text
@@ -123,6 +132,7 @@ def choose(cores: int, features: list[str], environ: dict[str, str] | None = Non
         # on CPUs, passive threads, not a small batch, are what keeps requests in flight moving.
         max_num_seqs=16,
         dtype="bfloat16" if native_bf16 else "float32",
+        step_tokens=256 if few else 0,
         reason=("few cores: unbound, passive threads share them with the harness and tools"
                 if few else "many cores: one reserved for the scheduler (rule not measured here)"),
     )
@@ -136,7 +146,8 @@ def choose(cores: int, features: list[str], environ: dict[str, str] | None = Non
         threads_bind=environ.get("VLLM_CPU_OMP_THREADS_BIND", settings.threads_bind),
         omp_wait_policy=environ.get("OMP_WAIT_POLICY", settings.omp_wait_policy),
         kv_cache_gib=_whole_number(environ, "VLLM_CPU_KVCACHE_SPACE", settings.kv_cache_gib),
-        max_num_seqs=settings.max_num_seqs, dtype=_dtype(environ, settings.dtype), reason=settings.reason,
+        max_num_seqs=settings.max_num_seqs, dtype=_dtype(environ, settings.dtype), step_tokens=settings.step_tokens,
+        reason=settings.reason,
         overridden=overridden,
     )
 

@@ -45,7 +45,9 @@ def test_two_cores_run_unbound_passive_threads_on_every_core():
     assert (chosen.reserved_cpus, chosen.threads_bind, chosen.omp_wait_policy) == (0, "nobind", "PASSIVE")
     assert chosen.env()["OMP_WAIT_POLICY"] == "PASSIVE"
     assert chosen.env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
-    assert chosen.args() == ["--max-num-seqs", "16", "--block-size", "32", "--dtype", "float32"]
+    assert chosen.args() == ["--max-num-seqs", "16", "--block-size", "32", "--max-num-batched-tokens", "256",
+                             "--dtype", "float32"]
+    assert "256 tokens a step" in chosen.summary()
     assert chosen.overridden == []
 
 
@@ -74,6 +76,7 @@ def test_many_cores_reserve_one_and_bind():
     assert (chosen.reserved_cpus, chosen.threads_bind) == (1, "auto")
     assert chosen.omp_wait_policy == "PASSIVE"
     assert "not measured" in chosen.reason
+    assert chosen.step_tokens == 0 and "--max-num-batched-tokens" not in chosen.args()  # vLLM's default
 
 
 def test_the_users_environment_wins_and_is_named():
