@@ -17,6 +17,7 @@ pytestmark = pytest.mark.live
 def test_constrained_call_is_parsed_validated_executed_and_fed_back(live_server):
     agent = Agent(client=AsyncClient(live_server.base_url), tools=[get_weather])
     events = list(agent.stream("What's the weather in Oslo?"))
+    agent.close()  # its event loop too: an open one leaves pending tasks to be reported at exit
     calls = [e for e in events if isinstance(e, ev.ToolCallEvent)]
     results = [e for e in events if isinstance(e, ev.ToolResultEvent)]
     result = events[-1].result
@@ -70,6 +71,7 @@ def test_two_step_task_with_file_tools(live_server, tmp_path):
     tools = ToolSet([t for t in builtin_tools(Workspace(tmp_path)) if t.name in ("read_file", "list_dir")])
     agent = Agent(client=AsyncClient(live_server.base_url), tools=tools)
     result = agent.run("Read notes.txt and tell me on which day the team meeting is.")
+    agent.close()
     names = [c.name for t in result.turns for c in t.calls]
     assert "read_file" in names
     assert result.stop_reason == "final_answer"
@@ -89,6 +91,7 @@ def test_plan_end_to_end(live_server, tmp_path):
     assert any(c.name == "read_file" for t in result.turns for c in t.calls)
     assert result.ok and "friday" in result.text.lower()
     stored = agent.memory.plan(1)
+    agent.close()
     assert stored["steps"][0]["status"] == "done"
 
 

@@ -25,6 +25,7 @@ def test_model_loads_a_skill_and_the_prefix_stays_cached(live_server, tmp_path):
     (tmp_path / "packing-list" / "SKILL.md").write_text(SKILL)
     agent = Agent(client=AsyncClient(live_server.base_url), skills=load_skills([tmp_path]), max_steps=3)
     events = list(agent.stream("What should I pack for my trip to Bergen?"))
+    agent.close()
     loaded = [e for e in events if isinstance(e, ev.SkillLoaded)]
     result = events[-1].result
     assert loaded and loaded[0].name == "packing-list"

@@ -344,5 +344,6 @@ def test_trust_question_says_what_is_trusted(folder: str, says: str) -> None:
 def test_live_agent_calls_the_time_server(live_server, time_server: MCPServer) -> None:  # type: ignore[no-untyped-def]
     agent = Agent(client=AsyncClient(live_server.base_url), tools=time_server.tools(), approve=allow_all, max_steps=4)
     result = agent.run("What is the current time in the Europe/Paris timezone? Use the tool.")
+    agent.close()
     calls = [(c.name, r.ok) for t in result.turns for c, r in zip(t.calls, t.results)]
     assert ("time__get_current_time", True) in calls
