@@ -1,5 +1,6 @@
 """Serving settings for vLLM on CPUs: the features that decide speed, the rule that picks the
-engine's threads by core count, and `harness bench serving`, which measured that rule.
+engine's threads and step size by core count and the weights' type by CPU features, and
+`harness bench serving`, which measured that rule.
 
 On a few cores the engine's OpenMP threads share the machine with the harness (streaming,
 parsing) and the tools it runs. Pinned threads that spin at every barrier then wait on a core
