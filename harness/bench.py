@@ -134,8 +134,10 @@ def bench_constrained(client: Client, repeats: int = 5, tool_counts: tuple[int, 
     report["decode_ratio"] = round(report["constrained_decode_tokens_per_s"] / report["free_decode_tokens_per_s"], 3)
     report["same_tools_identical_bytes"] = stable_schema_check()
 
+    model = report["model"]  # asked here: the sync client cannot be used inside the loop below
+
     async def grammars() -> list[dict[str, Any]]:
-        async with AsyncClient(base_url=client.base_url, model=client.get_model()) as aclient:
+        async with AsyncClient(base_url=client.base_url, model=model) as aclient:
             return [await grammar_cost(aclient, n, grammar_repeats) for n in tool_counts]
 
     report["grammar"] = asyncio.run(grammars())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import pydantic
 import pytest
 from click.testing import CliRunner
@@ -144,3 +145,27 @@ def test_grammar_cost_finishes_when_the_stream_ends_before_the_request_is_sent()
     server = ScriptedServer([Reply("{"), Reply("{"), Reply("{"), short, Reply("{"), short, Reply("{")])
     report = asyncio.run(asyncio.wait_for(grammar_cost(server.client(), 3, repeats=1), timeout=30))
     assert report["stream_during_compile_tokens_per_s"] is None
+
+
+def test_bench_constrained_runs_its_grammar_part_with_a_sync_client(monkeypatch):
+    # The grammar part runs in an event loop of its own, where the sync client cannot be asked anything
+    # ("Runner.run() cannot be called from a running event loop" crashed `bench constrained`).
+    from harness import bench
+    from harness.client import Client
+
+    seen: list[tuple[str, int]] = []
+
+    async def grammar_cost(aclient, n_tools, repeats=5):  # type: ignore[no-untyped-def]
+        seen.append((await aclient.get_model(), n_tools))
+        return {"tools": n_tools}
+
+    monkeypatch.setattr(bench, "grammar_cost", grammar_cost)
+    call = '{"name": "get_weather", "arguments": {"city": "Oslo"}}'
+    fake = ScriptedServer([Reply(call) for _ in range(2 * len(bench.BENCH_QUESTIONS))])
+    client = Client(base_url="http://scripted.test", transport=httpx.MockTransport(fake.handle))
+    try:
+        report = bench.bench_constrained(client, repeats=1, tool_counts=(10,), grammar_repeats=1)
+    finally:
+        client.close()
+    assert report["grammar"] == [{"tools": 10}] and seen == [("scripted", 10)]
+    assert report["model"] == "scripted" and report["free_valid_call_share"] == 1.0
