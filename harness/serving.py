@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,15 +141,13 @@ def choose(cores: int, features: list[str], environ: dict[str, str] | None = Non
     overridden = sorted(k for k in [*settings.env(), DTYPE_VARIABLE] if k in environ)
     if not overridden:
         return settings
-    return ServingSettings(
-        cores=cores, cpu_features=list(features),
+    return replace(
+        settings,
         reserved_cpus=_whole_number(environ, "VLLM_CPU_NUM_OF_RESERVED_CPU", settings.reserved_cpus),
         threads_bind=environ.get("VLLM_CPU_OMP_THREADS_BIND", settings.threads_bind),
         omp_wait_policy=environ.get("OMP_WAIT_POLICY", settings.omp_wait_policy),
         kv_cache_gib=_whole_number(environ, "VLLM_CPU_KVCACHE_SPACE", settings.kv_cache_gib),
-        max_num_seqs=settings.max_num_seqs, dtype=_dtype(environ, settings.dtype), step_tokens=settings.step_tokens,
-        reason=settings.reason,
-        overridden=overridden,
+        dtype=_dtype(environ, settings.dtype), overridden=overridden,
     )
 
 

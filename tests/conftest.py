@@ -103,11 +103,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def _servers(request: pytest.FixtureRequest) -> Iterator[Servers]:
-    servers = _early or Servers({name for item in request.session.items for name in getattr(item, "fixturenames", ())})
-    yield servers
-    if servers is not _early:
-        servers.stop()
+def _servers() -> Servers:
+    assert _early is not None, "made when collection ends"
+    return _early
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
