@@ -8,8 +8,9 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
@@ -409,18 +410,40 @@ class Agent:
             stop, text, error = "error", "", str(exc)
         yield ev.Final(ev.Result.from_turns(run.turns, stop, text, session_id=self.session_id, error=error))
 
-    async def ask_json(self, content: str, schema: dict[str, Any], max_tokens: int = 600) -> ev.TurnRecord:
+    async def ask_json(self, content: str, schema: dict[str, Any], max_tokens: int = 600,
+                       cut: Callable[[str], str | None] | None = None) -> ev.TurnRecord:
         """Append ``content`` as a user turn and have the model reply with one JSON object under ``schema``
         (guided decoding). The reply joins the transcript like any other turn; its text, not yet
-        validated, is the record's ``raw_text``."""
+        validated, is the record's ``raw_text``.
+
+        ``cut`` sees the reply so far whenever an object closes in it; when it returns a text (a prefix of
+        the reply, closed), the request stops there and that text is the reply (finish reason "cut")."""
         await self._ensure_system()
         self._append({"role": "user", "content": content})
         record = ev.TurnRecord(raw_text="", constrained=True, prompt_messages=len(self.messages))
         self.turns.append(record)
-        result = await self.client.complete(self.messages, json_schema=schema, max_tokens=max_tokens,
-                                            temperature=self.temperature, cache_salt=self.cache_salt)
-        record.raw_text, record.usage, record.ttft_s = result.text, result.usage, result.ttft_s
-        record.elapsed_s, record.finish_reason = result.elapsed_s, result.finish_reason
+        # Usage on every chunk, so a reply cut short still has the server's counts.
+        extra = {"stream_options": {"include_usage": True, "continuous_usage_stats": True}} if cut else None
+        stream = self.client.stream_chat(self.messages, json_schema=schema, max_tokens=max_tokens,
+                                         temperature=self.temperature, cache_salt=self.cache_salt, extra=extra)
+        text, started = "", time.perf_counter()
+        try:
+            async for item in stream:
+                if isinstance(item, ChatResult):
+                    record.raw_text, record.usage, record.ttft_s = item.text, item.usage, item.ttft_s
+                    record.elapsed_s, record.finish_reason = item.elapsed_s, item.finish_reason
+                    continue
+                if item.text and record.ttft_s is None:
+                    record.ttft_s = time.perf_counter() - started
+                text += item.text
+                record.usage = item.usage or record.usage
+                if cut is not None and "}" in item.text and (kept := cut(text)) is not None:
+                    # Closing the stream aborts the request on the server: no tokens spent on the rest.
+                    record.raw_text, record.finish_reason = kept, "cut"
+                    record.elapsed_s = time.perf_counter() - started
+                    break
+        finally:
+            await stream.aclose()
         self._append_reply(record)
         return record
 

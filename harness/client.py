@@ -435,13 +435,13 @@ class AsyncClient:
                 if response.status_code >= 400:
                     body = (await response.aread()).decode(errors="replace")
                     raise error_for_status(response.status_code, body, base_url=self.base_url, model=self._model)
+                # Read to the end (the server closes the stream after [DONE]): left unfinished, httpx's
+                # nested line and byte iterators are closed by the garbage collector, as tasks on an event
+                # loop that may stop first ("Task was destroyed but it is pending!").
                 async for line in response.aiter_lines():
                     for data in iter_sse_data([line]):
-                        delta = acc.feed(data)
-                        if delta is not None:
+                        if not acc.done and (delta := acc.feed(data)) is not None:
                             yield delta
-                    if acc.done:
-                        break
         except httpx.TransportError as exc:
             raise transport_error(exc, self.base_url, "the streamed reply", partial=acc.text) from exc
         yield acc.result()

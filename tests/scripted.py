@@ -70,13 +70,14 @@ class ScriptedServer:
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
                              "finish_reason": reply.finish}],
                 "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": 5}})
-        return httpx.Response(200, stream=_Stream(reply, self.prompt_tokens),
+        continuous = bool((body.get("stream_options") or {}).get("continuous_usage_stats"))
+        return httpx.Response(200, stream=_Stream(reply, self.prompt_tokens, continuous),
                               headers={"content-type": "text/event-stream"})
 
 
 class _Stream(httpx.AsyncByteStream):
-    def __init__(self, reply: Reply, prompt_tokens: int) -> None:
-        self.reply, self.prompt_tokens = reply, prompt_tokens
+    def __init__(self, reply: Reply, prompt_tokens: int, continuous: bool = False) -> None:
+        self.reply, self.prompt_tokens, self.continuous = reply, prompt_tokens, continuous
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         r = self.reply
@@ -86,7 +87,11 @@ class _Stream(httpx.AsyncByteStream):
                 await asyncio.sleep(3600)
             if r.drop_after is not None and n == r.drop_after:
                 raise httpx.RemoteProtocolError("peer closed connection")
-            yield _sse({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            chunk: dict[str, Any] = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            if self.continuous:  # as vLLM does with stream_options.continuous_usage_stats
+                chunk["usage"] = {"prompt_tokens": self.prompt_tokens, "completion_tokens": n + 1,
+                                  "prompt_tokens_details": {"cached_tokens": 64}}
+            yield _sse(chunk)
         for index, (name, args) in enumerate(r.tool_calls):
             head = {"index": index, "id": f"call_{index}", "type": "function", "function": {"name": name}}
             yield _sse({"choices": [{"index": 0, "delta": {"tool_calls": [head]}}]})

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, strategies as st
 
 from harness import events as ev
 from harness.agent import Agent
 from harness.techniques import Techniques
-from harness.planner import plan_schema
+from harness.planner import cut_repeated_step, plan_schema
 from harness.memory import MemoryStore
 from scripted import Reply, ScriptedServer
 from harness.tools import tool
@@ -29,7 +30,7 @@ def shout(text: str) -> str:
 
 
 def plan(*steps: tuple[str, list[str]]) -> Reply:
-    return Reply(json.dumps({"goal": "g", "steps": [{"goal": g, "tools": t} for g, t in steps]}))
+    return Reply(json.dumps({"steps": [{"goal": g, "tools": t} for g, t in steps]}))
 
 
 def final(text: str) -> Reply:
@@ -196,3 +197,44 @@ def test_a_plan_holds_each_step_once_and_each_tool_once_per_step():
     steps = [e for e in events if isinstance(e, ev.PlanEvent)][0].plan.steps
     assert [(s.goal, s.tools) for s in steps] == [("Look up a.", ["lookup"]), ("shout it", ["shout"])]
     assert events[-1].result.text == "APPLE"
+
+
+def test_a_plan_that_loops_on_a_step_is_cut_there_and_the_model_stops_writing():
+    steps = [{"goal": "look up a", "tools": ["lookup"]}, {"goal": "shout it", "tools": ["shout"]},
+             {"goal": "Look up a.", "tools": ["lookup"]}, {"goal": "look up A", "tools": ["lookup"]},
+             {"goal": "more", "tools": []}]
+    text = json.dumps({"steps": steps}, separators=(",", ":"))
+    # The server drops the stream right after the third copy: the harness must have stopped reading.
+    end = text.index('{"goal":"look up A"') + len(json.dumps(steps[3], separators=(",", ":")))
+    server = ScriptedServer([Reply(text, drop_after=(end - 1) // 7 + 1), call("lookup", key="a"), final("apple"),
+                             call("shout", text="apple"), final("APPLE"), final("The answer is APPLE.")])
+    a = agent(server)
+    events = list(a.stream("shout what a is", plan=True))
+    plans = [e.plan for e in events if isinstance(e, ev.PlanEvent)]
+    assert [s.goal for s in plans[0].steps] == ["look up a", "shout it"]
+    assert plans[0].goal == "shout what a is"  # the task itself: the model no longer writes it
+    assert "goal" not in plan_schema(["lookup"])["properties"]
+    record = a.turns[0]
+    assert record.finish_reason == "cut" and json.loads(record.raw_text) == {"steps": steps[:3]}
+    assert record.usage.completion_tokens > 0 and record.usage.prompt_tokens == 100  # counts kept, chunk by chunk
+    # The transcript holds the reply as cut, and the next request extends it.
+    sent = server.requests[1]["messages"]
+    assert sent[len(server.requests[0]["messages"])] == {"role": "assistant", "content": record.raw_text}
+    assert events[-1].result.text == "The answer is APPLE."
+
+
+def test_cut_repeated_step_reads_any_spacing_and_escapes():
+    twice = '{"steps":[{"goal":"a","tools":[]},{"goal":"b","tools":["x"]},{"goal":"A.","tools":[]}'
+    assert cut_repeated_step(twice) is None  # a step written twice may be followed by new ones
+    assert cut_repeated_step(twice + ',{"goal":"a"') is None  # the third not closed yet
+    assert json.loads(cut_repeated_step(twice + ',{"goal":"a","tools":[]}')) == json.loads(twice + "]}")
+    text = '{"steps": [ {"goal": "say \\"hi\\"", "tools": []},\n {"goal":"Say \\"hi\\"!","tools":[]}'
+    assert cut_repeated_step(text) is None
+    assert json.loads(cut_repeated_step(text + ', {"goal": "say hi", "tools": []}')) == \
+        {"steps": [{"goal": 'say "hi"', "tools": []}, {"goal": 'Say "hi"!', "tools": []}]}
+
+
+@given(st.text(alphabet='{}[]",:\\ goaltsx', max_size=300))
+def test_cut_repeated_step_never_raises_and_only_closes_a_prefix(text):
+    cut = cut_repeated_step(text)
+    assert cut is None or (cut.endswith("]}") and text.startswith(cut[:-2].rstrip()))
