@@ -35,11 +35,12 @@ doctor: install
 stop:
 	$(BIN)/harness stop
 
-# The terminal tests drive `harness chat` in tmux, as a person would.
+# The terminal tests drive `harness chat` in tmux, as a person would. Three workers: the unit tests
+# on one, the live tests on the others as they free up, so the server batches their requests (tests/conftest.py).
 test: install
 	command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; } \
 		|| echo "tmux could not be installed: the terminal tests will be skipped"
-	$(BIN)/python -m pytest -ra --durations=15
+	$(BIN)/python -m pytest -ra --durations=15 -n 3 --dist loadgroup
 
 # The fast loop while developing: no server, no model, no terminal.
 check: install

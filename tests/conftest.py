@@ -8,18 +8,25 @@ one already answers on its port:
 
 Both start as soon as the tests are collected (each takes about a minute on a CPU), and only those
 that the selected tests need; the live tests run last, so the servers boot while the unit tests run.
+Under pytest-xdist (``make test`` runs ``-n 3 --dist loadgroup``) the unit tests stay together on one
+worker, in order, and the live tests run on the others as they free up, several requests in flight at
+once: the server batches their decoding. Each server is started by one worker (a lock file) and reused
+by the others, and stopped by the controller once every worker is done.
 ``HARNESS_TEST_BASE_URL`` points the tests at a running server instead;
 ``HARNESS_TEST_SMALL_BASE_URL`` does so for the plumbing tests, which otherwise use the same one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +43,15 @@ class ServerSpec:
     def start(self, on_tick: Callable[[float], None] | None = None) -> server.ServerInfo:
         if self.base_url:
             return server.ServerInfo(base_url=self.base_url, port=0, model="", pid=None, log=None, reused=True)
-        info, _ = server.start(self.model, self.port, on_tick=on_tick)
+        # One xdist worker starts the server; the others wait here, then find it healthy and reuse it.
+        with open(Path(tempfile.gettempdir()) / f"harness-tests-{self.port}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_tick is not None:
+                    on_tick(0.0)  # launched by another worker: nothing for this one to wait for
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            info, _ = server.start(self.model, self.port, on_tick=on_tick)
         return info
 
 
@@ -86,12 +101,26 @@ class Servers:
 
 
 _early: Servers | None = None
+_running_before: set[int] = set()  # test ports where a harness server ran before this session
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _running_before
+    if not _is_worker(config):
+        _running_before = {spec.port for spec in server_specs().values() if server.probe(spec.port) != "free"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Live tests last (otherwise in order): the servers boot while the unit tests run. On a 2-core
     # AVX2 machine their start took 127 s of a 13.5-minute suite, all of it waited for.
     items.sort(key=lambda item: item.get_closest_marker("live") is not None)
+    for item in items:  # one xdist group: the unit tests run in order on one worker, as without xdist
+        if item.get_closest_marker("live") is None:
+            item.add_marker(pytest.mark.xdist_group("unit"))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -109,8 +138,14 @@ def _servers() -> Servers:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _is_worker(session.config):
+        return  # another worker may still use the servers: the controller stops them
     if _early is not None:  # stopped here even if no test asked for them (all skipped, or interrupted)
         _early.stop()
+        return
+    for spec in server_specs().values():  # the xdist controller: what its workers started
+        if not spec.base_url and spec.port not in _running_before:
+            server.stop(spec.port)
 
 
 @pytest.fixture(scope="session")

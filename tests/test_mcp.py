@@ -341,6 +341,7 @@ def test_trust_question_says_what_is_trusted(folder: str, says: str) -> None:
 # -- live -------------------------------------------------------------------------------------
 
 @pytest.mark.live
+@pytest.mark.timeout(600)  # its setup may wait for the server to boot (tests run concurrently: see conftest)
 def test_live_agent_calls_the_time_server(live_server, time_server: MCPServer) -> None:  # type: ignore[no-untyped-def]
     agent = Agent(client=AsyncClient(live_server.base_url), tools=time_server.tools(), approve=allow_all, max_steps=4)
     result = agent.run("What is the current time in the Europe/Paris timezone? Use the tool.")
