@@ -32,7 +32,7 @@ from harness.constrained import (
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, answer_probability,
                             decline_probability, probe_options)
 from harness.errors import HarnessError
-from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, found_value, invented_numbers,
+from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, found_value, invented_numbers, made_codes,
                                invented_optional, misshapen_arguments, provider, reports_error, result_used,
                                said_part, ungrounded_arguments)
 from harness.siblings import siblings
@@ -621,6 +621,16 @@ class Agent:
                 return self._find_or_ask(call, [(n, f"{f} ({str(call.arguments[n])[:80]!r} is not)",
                                                  self._user_word(str(call.arguments[n]), said))
                                                 for n, f, r in misshapen if not r], record, allowed)
+        if self.techniques.lookup and tool is not None:
+            # "CHI" for the user's "Chicago" where get_airport_code could say it is ORD: look it up.
+            # Seen with the 0.5B model: it searched flights from CHI to TOK, then parroted our note.
+            others = [(t.name, t.description) for t in self.tools
+                      if t.name != call.name and (not allowed or t.name in allowed)]
+            made = [(n, word) for n, word in made_codes(call.arguments, tool.parameters, said)
+                    if provider(n, self._parameter(call.name, n), others)]
+            if made:
+                return self._find_or_ask(call, [(n, f"({call.arguments[n]!r} is a guess made from {word!r})", word)
+                                                for n, word in made], record, allowed)
         return rewrite  # after any lookup: that is named first, and the text is asked for again later
 
     @staticmethod

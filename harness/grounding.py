@@ -100,6 +100,33 @@ def _grounded(value: str, known: set[str], sequence: list[str] | None = None) ->
     return True
 
 
+def made_codes(arguments: dict[str, Any], schema: dict[str, Any], context: str) -> list[tuple[str, str]]:
+    """(parameter, the word it was made from) for each required value in capitals that nobody said but
+    that is the start of a word that was: "CHI" for "Chicago". Such a code is grounded as a guess may be
+    (EUR for "euros" is right; CHI is no airport: Chicago's is ORD), so where a tool can look the value
+    up, the agent has it looked up. Linear-time; never raises."""
+    if not isinstance(arguments, dict) or not isinstance(schema, dict):
+        return []
+    properties = schema.get("properties") or {}
+    required = schema.get("required") or []
+    if not isinstance(properties, dict) or not isinstance(required, list):
+        return []
+    known = words(context)
+    found: list[tuple[str, str]] = []
+    for name, value in arguments.items():
+        spec = properties.get(name)
+        if name not in required or not isinstance(spec, dict) or "enum" in spec or not isinstance(value, str):
+            continue
+        code = value.strip()
+        if not (2 <= len(code) <= 5 and code.isalpha() and code.isupper()) or code.casefold() in known:
+            continue
+        source = next((w for w in _WORD.findall(context[:100_000]) if len(w) > len(code)
+                       and w.casefold().startswith(code.casefold())), None)
+        if source is not None:
+            found.append((name, source))
+    return found
+
+
 def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], context: str) -> list[str]:
     """The names of the required, free-valued arguments whose value appears nowhere in ``context``."""
     if not isinstance(arguments, dict):

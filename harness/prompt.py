@@ -188,7 +188,9 @@ def echoes_harness(answer: str, notes: list[str], tools_ran: bool = False) -> bo
 
     A small model sometimes hands a nudge back as its answer ("You already made this exact call...")."""
     said = _plain(answer)
-    if len(said.split()) < 3:
+    # Numbers alone are no parroted prose: "123, 456, 7890" is what a note that quoted them asked for
+    # ("If you worked it out yourself, give the same answer again"), and was taken for an echo of it.
+    if len(said.split()) < 3 or not re.search(r"[^\W\d_]", said):
         return False
     # After results, the examples' decline is never the answer (before them it may well be).
     for note in [*notes, FOLLOW_UP, FOLLOW_UP_FREE, *([_DECLINE] if tools_ran else [])]:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from harness.agent import GUESSED, Agent
-from harness.grounding import (copied_arguments, expected_form, found_value, invented_optional, misshapen_arguments, provider,
+from harness.grounding import (copied_arguments, made_codes, expected_form, found_value, invented_optional, misshapen_arguments, provider,
                                result_used)
 from harness.prompt import question_for, render_examples
 from harness.techniques import Techniques
@@ -534,3 +534,42 @@ def test_a_tool_that_changes_things_is_never_named_as_a_sibling():
     agent_ = Agent([email], client=server.client(), constrained=True, approve=lambda *_: True)
     result = agent_.run("Email bob@example.org or alice@example.org, whoever is around: subject 'Hi', body 'Lunch?'")
     assert "Now call" not in server.requests[1]["messages"][-1]["content"] and result.turns[0].pending == []
+
+
+FLIGHT = TOOLS["search_flights"].parameters
+
+
+@pytest.mark.parametrize("arguments,said,made", [
+    ({"origin": "CHI", "destination": "TOK", "date": "2026-12-28"}, "Flights from Chicago to Tokyo on 2026-12-28",
+     [("origin", "Chicago"), ("destination", "Tokyo")]),
+    ({"origin": "FCO", "destination": "LIS", "date": "x"}, "from Rome (FCO) to Lisbon", [("destination", "Lisbon")]),
+    ({"origin": "ORD", "destination": "HND", "date": "x"}, "from Chicago to Tokyo", []),  # no cut of a word said
+    ({"origin": "Chi", "destination": "tok", "date": "x"}, "from Chicago to Tokyo", []),  # not a code
+    ({"origin": "CHICAGO", "destination": "X", "date": "x"}, "from Chicago", []),  # the word itself
+    ({"origin": 7, "destination": None}, "Chicago", []),
+])
+def test_codes_made_from_the_users_words(arguments, said, made):
+    assert made_codes(arguments, FLIGHT, said) == made
+
+
+def test_a_code_made_from_the_users_word_is_looked_up_where_a_tool_can():
+    """Seen with the 0.5B model: flights searched from CHI to TOK (Chicago is ORD), then our note parroted."""
+    server = ScriptedServer([
+        action(("search_flights", {"origin": "CHI", "destination": "TOK", "date": "2026-12-28"})),
+        action(("get_airport_code", {"city": "Chicago"}), ("get_airport_code", {"city": "Tokyo"})),
+        action(("search_flights", {"origin": "ORD", "destination": "HND", "date": "2026-12-28"})),
+        answer("HX 412 leaves at 08:05."),
+    ])
+    result = agent(server, "search_flights", "get_airport_code").run("Look for flights from Chicago to Tokyo on "
+                                                                     "2026-12-28 please.")
+    refusal = result.turns[0].results[0].output
+    assert not result.turns[0].results[0].ok and refusal.startswith(GUESSED)
+    assert "call get_airport_code with city 'Chicago' and with city 'Tokyo' first" in refusal
+    assert [(r.name, r.arguments.get("origin")) for t in result.turns for r in t.results if r.ok][-1] == \
+        ("search_flights", "ORD")
+    # With no tool to look it up, or with lookups off, the code runs as the model wrote it.
+    for names, lookup in ((("search_flights",), True), (("search_flights", "get_airport_code"), False)):
+        server = ScriptedServer([action(("search_flights", {"origin": "CHI", "destination": "TOK", "date": "2026-12-28"})),
+                                 answer("HX 412.")])
+        result = agent(server, *names, lookup=lookup).run("Look for flights from Chicago to Tokyo on 2026-12-28.")
+        assert result.turns[0].results[0].ok

@@ -182,6 +182,16 @@ def test_echo_guard(answer, echo):
     assert echoes_harness(answer, ["Not run: city='Paris' is a guess."]) is echo
 
 
+def test_numbers_a_note_quoted_are_no_echo_of_it():
+    """Seen with the 0.5B model: told "Your answer says 123, 456, 7890, ... If you worked it out yourself,
+    give the same answer again", it did, and was told it repeated the note."""
+    note = ("Your answer says 123, 456, 7890, which neither the user nor a tool gave. If a tool can look it up, "
+            "call it. If you worked it out yourself, give the same answer again.")
+    assert not echoes_harness("123, 456, 7890", [note])
+    assert not echoes_harness("123-456-7890.", [note])
+    assert echoes_harness("which neither the user nor a tool gave", [note])
+
+
 def test_parallel_action_schema_is_a_list_of_actions():
     tools = ToolSet([TOOLS["get_weather"]])
     assert "anyOf" in action_schema(tools) and action_schema(tools).get("type") != "array"
