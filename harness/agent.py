@@ -624,10 +624,8 @@ class Agent:
         if self.techniques.lookup and tool is not None:
             # "CHI" for the user's "Chicago" where get_airport_code could say it is ORD: look it up.
             # Seen with the 0.5B model: it searched flights from CHI to TOK, then parroted our note.
-            others = [(t.name, t.description) for t in self.tools
-                      if t.name != call.name and (not allowed or t.name in allowed)]
             made = [(n, word) for n, word in made_codes(call.arguments, tool.parameters, said)
-                    if provider(n, self._parameter(call.name, n), others)]
+                    if self._finder(call.name, n, allowed)]
             if made:
                 return self._find_or_ask(call, [(n, f"({call.arguments[n]!r} is a guess made from {word!r})", word)
                                                 for n, word in made], record, allowed)
@@ -641,6 +639,15 @@ class Agent:
             return ""
         return close_words(value, said) or ""
 
+    def _others(self, tool_name: str, allowed: tuple[str, ...] | None) -> list[Tool]:
+        """The tools other than ``tool_name`` that may run now (the step's, if it names them)."""
+        return [t for t in self.tools if t.name != tool_name and (not allowed or t.name in allowed)]
+
+    def _finder(self, tool_name: str, parameter: str, allowed: tuple[str, ...] | None) -> str | None:
+        """The other tool whose description says it finds a value for ``parameter`` (grounding.provider)."""
+        listed = [(t.name, t.description) for t in self._others(tool_name, allowed)]
+        return provider(parameter, self._parameter(tool_name, parameter), listed)
+
     def _find_or_ask(self, call: ToolCall, wanted: list[tuple[str, str, str]], record: ev.TurnRecord,
                      allowed: tuple[str, ...] | None) -> str:
         """A refusal for values the model does not have, each (parameter, why, the user's word for it or
@@ -651,11 +658,10 @@ class Agent:
         value. Measured with the 0.5B model: told "with what the user gave", it looked up the origin's
         city again for the destination. Further values the same tool finds are named too ("with city
         'Rome' and with city 'Lisbon'"), so one action makes both lookups."""
-        others = [t for t in self.tools if t.name != call.name and (not allowed or t.name in allowed)]
-        listed = [(t.name, t.description) for t in others]
+        others = self._others(call.name, allowed)
 
         def finder_of(parameter: str) -> str | None:
-            return provider(parameter, self._parameter(call.name, parameter), listed) if self.techniques.lookup else None
+            return self._finder(call.name, parameter, allowed) if self.techniques.lookup else None
 
         name, why, _ = wanted[0]
         finder = finder_of(name)
