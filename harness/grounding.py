@@ -428,6 +428,11 @@ def _says_nothing(plain: str, name: str, tool_name: str) -> bool:
     return all(w in own or (w.endswith("s") and w[:-1] in own) for w in plain.split())
 
 
+def _starts_one(word: str, heard: set[str]) -> bool:
+    """Whether ``word`` (3 letters or more) is the start of a longer word that was said ("eur", "euros")."""
+    return len(word) >= 3 and any(len(h) > len(word) and h.startswith(word) for h in heard)
+
+
 def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: str, harness_text: str,
                      tool_name: str = "") -> list[str]:
     """The names of required string arguments whose value nobody said (a word of it is no word of what
@@ -457,8 +462,11 @@ def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: st
             continue
         parts = plain.split()
         if not plain or f" {plain} " in heard or len(parts) < PHRASE_WORDS and all(
-                w in heard_words or (value.isupper() and _initials(w, heard_list)) for w in parts):
-            continue  # every word of it was said ("tomorrow 8am" for "tomorrow at 8am", "USD" for "US dollars")
+                w in heard_words or (value.isupper() and (_initials(w, heard_list) or _starts_one(w, heard_words)))
+                for w in parts):
+            # Every word of it was said ("tomorrow 8am" for "tomorrow at 8am"), or a code made of the user's
+            # words ("USD" for "US dollars", "EUR" for "euros"; made_codes has those looked up where a tool can).
+            continue
         placeholder = any(_PLACEHOLDER.fullmatch(t) and f" {_plain(t)} " not in heard for t in _TOKEN.findall(value))
         described = f" {plain} " in f" {_plain(str(spec.get('description', ''))[:2000])} "
         from_examples = bool((_runs(plain, PHRASE_WORDS) & ours_runs) - heard_runs)

@@ -228,6 +228,11 @@ DECLINE = "Sorry, I can't do that: none of my tools can."
     # The description's example, made of the starts of the user's words: theirs (seen refused).
     ("get_exchange_rate", {"base": "USD", "quote": "NOK"}, "rate from US dollars to Norwegian kroner", []),
     ("get_exchange_rate", {"base": "USD", "quote": "NOK"}, "exchange rate to Norwegian kroner", ["base"]),
+    # The start of the user's word, the description's example too: theirs (seen refused, then asked for).
+    ("convert_currency", {"amount": 100, "from_currency": "USD", "to_currency": "EUR"},
+     "How much is 100 US dollars in euros today?", []),
+    ("convert_currency", {"amount": 100, "from_currency": "USD", "to_currency": "EUR"}, "100 US dollars to yen?",
+     ["to_currency"]),
     # The examples' decline as a body is still theirs, though the user said each of its words.
     ("send_email", {"to": "a@b.org", "subject": "Hi", "body": DECLINE}, "Tell a@b.org I'm sorry: none of my tools "
      "can do that, I can't help", ["body"]),
