@@ -29,7 +29,8 @@ from harness.constrained import (
     tools_for_prompt,
     unlooped,
 )
-from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, answer_probability,
+from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, UNSURE_AT,
+                            answer_probability,
                             decline_probability, probe_options)
 from harness.errors import HarnessError
 from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, found_value, invented_numbers, made_codes,
@@ -244,6 +245,9 @@ class Agent:
             guessed = tuple(before.guessed) if before is not None and not answer_only else ()
             if guessed and before is not None and before.lookup:
                 allowed = tuple(before.lookup)  # the tool that finds the refused value (or ask_user)
+            elif guessed and self.techniques.ask and run.unsure:
+                # No tool finds it, and the model had thought of answering: an answer, which may decline or ask.
+                allowed, guessed, answer_only = ("final_answer",), (), True
             elif guessed and self.techniques.ask:
                 allowed = (ASK_USER,)  # no tool finds it: ask
             pending = tuple(before.pending) if before is not None and not answer_only and not guessed else ()
@@ -262,9 +266,11 @@ class Agent:
             if self.techniques.decide and len(run.turns) == 1 and not (must_call or guessed or pending) \
                     and allowed != ("final_answer",):
                 await self._decide(record, options, run.policy.may_replan)
-            elif self.techniques.decline and answer_only and before is not None and before.rejected == "restated" \
-                    and not run.policy.may_replan:
-                # It said the request back as done, with no tool run: now an answer, which may decline.
+                run.unsure = self.techniques.unsure and (record.answer_probability or 0.0) >= UNSURE_AT
+            elif self.techniques.decline and answer_only and before is not None and not run.policy.may_replan \
+                    and (before.rejected == "restated" or before.guessed and run.unsure):
+                # It said the request back as done with no tool run, or (unsure) guessed a value no tool finds:
+                # now an answer, which may decline.
                 await self._decline(record, options)
         elif self.server_tools and len(self.tools):
             options.update(tools=self.tools.specs(), tool_choice="auto")
@@ -521,7 +527,7 @@ class Agent:
                 extra = invented_optional(call.arguments, tool.parameters, said) if tool is not None else []
                 if extra:
                     call.arguments = {k: v for k, v in call.arguments.items() if k not in extra}
-        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c, said, run.policy.allowed, record)
+        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c, said, run.policy.allowed, record, run.unsure)
                   for c in record.calls]
         record.guessed = sorted({c.name for c, p in zip(record.calls, checks, strict=True)
                                  if p is not None and p.startswith(GUESSED)})
@@ -573,7 +579,7 @@ class Agent:
         return str(first.get("content") or "") if first.get("role") == "system" else ""
 
     def _refusal(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None,
-                 record: ev.TurnRecord) -> str | None:
+                 record: ev.TurnRecord, unsure: bool = False) -> str | None:
         """Why the harness will not run a call the schema allows: outside the step's tools, a guess, or a
         value in a form its parameter rules out (the tool to find it goes in ``record.lookup_for``)."""
         if allowed and call.name not in allowed:
@@ -590,7 +596,7 @@ class Agent:
                 if kept:  # "Keiko Kim" for "Write to Keiko": the surname was made up
                     call.arguments[name] = kept
                 elif not close:
-                    return self._find_or_ask(call, [(name, f"({str(value)!r} is a guess)", "")], record, allowed)
+                    return self._find_or_ask(call, [(name, f"({str(value)!r} is a guess)", "")], record, allowed, unsure)
                 elif self.techniques.repair:  # a near copy ("Lisboa" for "Lisbon"): the user's word, and it runs
                     call.arguments[name] = close
                 else:  # the tool stays on offer
@@ -609,7 +615,7 @@ class Agent:
                 value = str(call.arguments[copied[0]])[:60]
                 # "OSL" (the description's example) for the user's "Oslo": look the user's word up.
                 return self._find_or_ask(call, [(copied[0], f"({value!r} is a placeholder or our wording, not theirs)",
-                                                 self._user_word(value, said))], record, allowed)
+                                                 self._user_word(value, said))], record, allowed, unsure)
         if self.techniques.shapes and tool is not None:
             misshapen = misshapen_arguments(call.arguments, tool.parameters)
             if misshapen:
@@ -620,7 +626,7 @@ class Agent:
                 # Every value to look up at once ("Rome" and "Lisbon" for airport codes): one turn, not two.
                 return self._find_or_ask(call, [(n, f"{f} ({str(call.arguments[n])[:80]!r} is not)",
                                                  self._user_word(str(call.arguments[n]), said))
-                                                for n, f, r in misshapen if not r], record, allowed)
+                                                for n, f, r in misshapen if not r], record, allowed, unsure)
         if self.techniques.lookup and tool is not None:
             # "CHI" for the user's "Chicago" where get_airport_code could say it is ORD: look it up.
             # Seen with the 0.5B model: it searched flights from CHI to TOK, then parroted our note.
@@ -628,7 +634,7 @@ class Agent:
                     if self._finder(call.name, n, allowed)]
             if made:
                 return self._find_or_ask(call, [(n, f"({call.arguments[n]!r} is a guess made from {word!r})", word)
-                                                for n, word in made], record, allowed)
+                                                for n, word in made], record, allowed, unsure)
         return rewrite  # after any lookup: that is named first, and the text is asked for again later
 
     @staticmethod
@@ -649,7 +655,7 @@ class Agent:
         return provider(parameter, self._parameter(tool_name, parameter), listed)
 
     def _find_or_ask(self, call: ToolCall, wanted: list[tuple[str, str, str]], record: ev.TurnRecord,
-                     allowed: tuple[str, ...] | None) -> str:
+                     allowed: tuple[str, ...] | None, unsure: bool = False) -> str:
         """A refusal for values the model does not have, each (parameter, why, the user's word for it or
         ""): look them up with another tool, or ask. (Its GUESSED opening withholds the tool and offers
         ask_user next turn: see _action_schema.) With ``lookup``, the tool whose description says it
@@ -685,6 +691,9 @@ class Agent:
         else:
             look_up = f"If one of {', '.join(t.name for t in others)} can find it, call that first. "
         question = question_for(name, self._parameter(call.name, name))
+        if not look_up and self.techniques.ask and unsure:  # Techniques.unsure: the next action is an answer
+            return (f"{GUESSED} {reasons}. If none of your tools can do what the user asked, say you can't; if "
+                    f"the user must give it, ask: \"{question}\"")
         return f"{GUESSED} {reasons}. {look_up}{'Else ask' if look_up else 'Ask'} with ask_user: \"{question}\""
 
     @staticmethod

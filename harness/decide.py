@@ -24,6 +24,7 @@ from collections.abc import Collection
 from typing import Any
 
 ANSWER_AT = 0.25
+UNSURE_AT = 0.06  # a guessed value after this much for answering: answer (may decline), not ask_user
 DECLINE_AT = 0.02
 PROBE_TOKENS = 8  # '[', '{"', 'name', '":"', then the name: a margin for other splits
 DECLINE_TOKENS = 14  # '{"', 'name', '":"', 'final', '_answer', '","', 'arguments', '":{"', 'answer', '":"', then the text

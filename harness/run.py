@@ -43,6 +43,7 @@ class Run:
     sent_back: list[str] = field(default_factory=list)  # the harness's notes on answers it sent back
     partial: str = ""  # an answer sent back for leaving results out, kept: the next one adds to it
     avoid_opening: str = ""  # the first letter of an answer sent back as an echo: the next may not open so
+    unsure: bool = False  # the first action's answer probability was UNSURE_AT or more (Techniques.unsure)
 
 
 class Next(enum.Enum):

@@ -10,8 +10,9 @@ import time
 import pytest
 from test_answer_checks import action, agent, answer, offered
 
+from harness.agent import GUESSED
 from harness.constrained import decline_schema
-from harness.decide import ANSWER_AT, DECLINE_AT, answer_probability, decline_probability, probe_options
+from harness.decide import ANSWER_AT, DECLINE_AT, UNSURE_AT, answer_probability, decline_probability, probe_options
 from harness.run import Policy
 from scripted import ScriptedServer
 
@@ -67,7 +68,7 @@ def test_the_probe_is_the_action_cut_short_with_probabilities():
     assert probe["extra"] == {"logprobs": True, "top_logprobs": 20} and options["max_tokens"] == 256
 
 
-@pytest.mark.parametrize("p,decide,answers", [(0.4, True, True), (ANSWER_AT, True, True), (0.1, True, False),
+@pytest.mark.parametrize("p,decide,answers", [(0.4, True, True), (ANSWER_AT, True, True), (0.05, True, False),
                                               (0.4, False, False)])
 def test_a_likely_answer_is_made_the_first_action(p, decide, answers):
     """With the 0.5B model, "What is the capital of Norway?" put ~30% on answering and called
@@ -174,6 +175,27 @@ def test_after_an_answer_that_said_the_request_back_the_next_may_decline(decline
     assert result.turns[1].decline_probability == (pytest.approx(0.3) if decline else None)
     assert len(server.probes) == (3 if decline else 1)
     assert result.text.startswith("Sorry, I can't") is decline
+
+
+@pytest.mark.parametrize("p,unsure,answers", [(0.16, True, True), (UNSURE_AT, True, True), (0.02, True, False),
+                                              (0.16, False, False)])
+def test_a_guess_after_thinking_of_answering_is_answered_not_asked(p, unsure, answers):
+    """Seen with the 0.5B model: "turn the thermostat up to 21 degrees" (no tool for it) gave answering 16%,
+    then convert_units with a guessed unit, then (made to ask) "What is the unit to convert from?". A
+    request missing a value gave answering 5% or less (benchmark: 26 of 27)."""
+    server = ScriptedServer([action(("convert_units", {"value": 21, "from_unit": "celsius", "to_unit": "fahrenheit"})),
+                             answer("Sorry, I can't: none of my tools can." if answers else "What is the unit?")],
+                            answer_probabilities=[p], decline_probabilities=[0.3])
+    result = agent(server, "get_weather", "convert_units", unsure=unsure).run(
+        "It's chilly, turn the thermostat up to 21 degrees.")
+    refusal = result.turns[0].results[0].output
+    assert refusal.startswith(GUESSED) and "from_unit" in refusal
+    assert ("say you can't" in refusal) is answers and refusal.endswith('"What is the unit to convert from?"')
+    second = server.requests[1]["response_format"]["json_schema"]["schema"]
+    assert offered(server.requests[1]) == ({"final_answer"} if answers else {"ask_user"})
+    assert (second == decline_schema("Sorry, I can't")) is answers  # and it may decline (0.3 >= DECLINE_AT)
+    assert len(server.probes) == (2 if answers else 1)
+    assert result.text.startswith("Sorry, I can't") is answers
 
 
 def test_a_server_that_refuses_the_probe_still_answers():
