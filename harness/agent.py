@@ -783,7 +783,10 @@ class Agent:
         said = self._grounds() if len(self.tools) else ""  # what claims and numbers are checked against
         if self.techniques.echo_guard and echoes_harness(text, harness_notes, ran):
             if self.techniques.unecho and ran and text.strip():
-                run.force_answer, run.avoid_opening = True, text.strip()[:1]
+                # Every echo's opening, not just the last: seen with the 0.5B model, "Weather check for ...",
+                # "The weather check for ...", "Weather check for ..." (the task and our note, each time).
+                run.echoed += text.strip()[:1]
+                run.force_answer, run.avoid_opening = True, run.echoed
             return "echo", ("That repeats the harness's note instead of answering. Answer the user's question "
                             "with final_answer, in your own words, from the results above.")
         if self.techniques.echo_guard and not ran and len(self.tools) and restates(text, run.task) and \

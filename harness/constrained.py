@@ -76,12 +76,12 @@ def decline_schema(opening: str) -> dict[str, Any]:
 
 
 def fresh_answer_schema(avoid: str) -> dict[str, Any]:
-    """The final answer alone, made not to open with the letter ``avoid`` (either case): the answer
+    """The final answer alone, made not to open with any letter of ``avoid`` (either case): the answers
     before it opened so and only echoed the harness's note. Guided decoding has no "not this phrase";
     a first letter is enough to leave the loop."""
     schema = action_schema(ToolSet([]))
     answer = schema["anyOf"][0]["properties"]["arguments"]["properties"]["answer"]
-    banned = "".join(dict.fromkeys(c for c in (avoid[:1].lower(), avoid[:1].upper()) if c))
+    banned = "".join(dict.fromkeys(c for letter in avoid[:8] for c in (letter.lower(), letter.upper()) if c))
     banned = re.sub(r"([\\\]^\-\[])", r"\\\1", banned)
     answer["pattern"] = "^[^" + banned + '"\\\\ ][^"\\\\]*$'  # nor a quote, backslash or space first
     return schema

@@ -60,7 +60,7 @@ def test_the_fresh_answer_schema_is_accepted_and_followed(live_server):
 
     with Client(live_server.base_url) as client:
         reply = client.chat([{"role": "user", "content": "Reply with the word Weather, then the weather in Tokyo."}],
-                            json_schema=fresh_answer_schema("Weather"), max_tokens=30, temperature=0)
+                            json_schema=fresh_answer_schema("W"), max_tokens=30, temperature=0)
     opening = re.match(r'\s*\{\s*"name"\s*:\s*"final_answer"\s*,\s*"arguments"\s*:\s*\{\s*"answer"\s*:\s*"(.)',
                        reply.text)
     assert opening is not None and opening.group(1) not in 'wW" ', reply.text

@@ -259,6 +259,24 @@ def test_after_an_echo_the_answer_may_not_open_the_same_way(unecho):
         assert "pattern" not in json.dumps(schema)
 
 
+def test_after_two_echoes_the_answer_opens_as_neither_did():
+    """Seen with the 0.5B model: "Weather check for ...", "The weather check for ...", "Weather check
+    for ..." (the task and the note after it each time): banned only the last opening, it went back to
+    the first, and the run ended with no answer."""
+    from harness.prompt import FOLLOW_UP
+
+    echo = f"Weather check for Tokyo please! {FOLLOW_UP}"
+    server = ScriptedServer([action(("get_weather", {"city": "Tokyo"})), answer(echo), answer("The " + echo),
+                             answer("Rainy in Tokyo, 23 C.")])
+    result = agent(server, "get_weather").run("Weather check for Tokyo please!")
+    assert [t.rejected for t in result.turns] == [None, "echo", "echo", None] and result.text == "Rainy in Tokyo, 23 C."
+    patterns = [r["response_format"]["json_schema"]["schema"]["anyOf"][0]["properties"]["arguments"]["properties"]
+                ["answer"]["pattern"] for r in server.requests[2:]]
+    assert not re.match(patterns[0], echo) and re.match(patterns[0], "The " + echo)
+    assert not re.match(patterns[1], echo) and not re.match(patterns[1], "the " + echo)
+    assert re.match(patterns[1], "Rainy in Tokyo, 23 C.")
+
+
 # --- an answer looping until max_tokens ----------------------------------------------------------
 
 
