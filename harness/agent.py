@@ -30,8 +30,7 @@ from harness.constrained import (
     unlooped,
 )
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, UNSURE_AT,
-                            answer_probability,
-                            decline_probability, probe_options)
+                            answer_probability, decline_probability, probe_options)
 from harness.errors import HarnessError
 from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, found_value, invented_numbers, made_codes,
                                invented_optional, misshapen_arguments, provider, reports_error, result_used,
@@ -624,18 +623,29 @@ class Agent:
                 if rewritable:
                     return f"Not run: {name} must be {form}, not {value!r}. Call {call.name} again with {name} as {form}."
                 # Every value to look up at once ("Rome" and "Lisbon" for airport codes): one turn, not two.
-                return self._find_or_ask(call, [(n, f"{f} ({str(call.arguments[n])[:80]!r} is not)",
-                                                 self._user_word(str(call.arguments[n]), said))
-                                                for n, f, r in misshapen if not r], record, allowed, unsure)
+                wanted = [(n, f"{f} ({str(call.arguments[n])[:80]!r} is not)", self._user_word(str(call.arguments[n]), said))
+                          for n, f, r in misshapen if not r]
+                # And a code made from the user's word beside them ("OSL" from "Oslo" beside "PARIS"). Seen with
+                # the 0.5B model: asked for that lookup a turn later, it dropped the code it had found first.
+                skip = {w[0] for w in wanted}
+                return self._find_or_ask(call, wanted + [w for w in self._made(call, said, allowed) if w[0] not in skip],
+                                         record, allowed, unsure)
         if self.techniques.lookup and tool is not None:
             # "CHI" for the user's "Chicago" where get_airport_code could say it is ORD: look it up.
             # Seen with the 0.5B model: it searched flights from CHI to TOK, then parroted our note.
-            made = [(n, word) for n, word in made_codes(call.arguments, tool.parameters, said)
-                    if self._finder(call.name, n, allowed)]
+            made = self._made(call, said, allowed)
             if made:
-                return self._find_or_ask(call, [(n, f"({call.arguments[n]!r} is a guess made from {word!r})", word)
-                                                for n, word in made], record, allowed, unsure)
+                return self._find_or_ask(call, made, record, allowed, unsure)
         return rewrite  # after any lookup: that is named first, and the text is asked for again later
+
+    def _made(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None) -> list[tuple[str, str, str]]:
+        """With lookup, the values made from a word the user said (grounding.made_codes) that another tool
+        finds, as _find_or_ask wants them: (parameter, why, the word)."""
+        tool = self.tools.get(call.name)
+        if not self.techniques.lookup or tool is None:
+            return []
+        return [(n, f"({call.arguments[n]!r} is a guess made from {word!r})", word)
+                for n, word in made_codes(call.arguments, tool.parameters, said) if self._finder(call.name, n, allowed)]
 
     @staticmethod
     def _user_word(value: str, said: str) -> str:

@@ -578,3 +578,22 @@ def test_a_code_made_from_the_users_word_is_looked_up_where_a_tool_can():
                                  answer("HX 412.")])
         result = agent(server, *names, lookup=lookup).run("Look for flights from Chicago to Tokyo on 2026-12-28.")
         assert result.turns[0].results[0].ok
+
+
+def test_a_code_made_from_the_users_word_is_looked_up_with_a_misshapen_value_beside_it():
+    """Seen with the 0.5B model: OSL (from "Oslo") beside PARIS, refused for PARIS alone; with CDG found,
+    then refused for OSL, it looked Oslo up and searched with "Paris" again, until its turns ran out."""
+    server = ScriptedServer([
+        action(("search_flights", {"origin": "OSL", "destination": "PARIS", "date": "2026-12-18"})),
+        action(("get_airport_code", {"city": "Paris"}), ("get_airport_code", {"city": "Oslo"})),
+        action(("search_flights", {"origin": "OSL", "destination": "CDG", "date": "2026-12-18"})),
+        answer("HX 412 leaves at 08:05."),
+    ])
+    result = agent(server, "search_flights", "get_airport_code").run("Find me a flight from Oslo to Paris on 2026-12-18.")
+    refusal = result.turns[0].results[0].output
+    assert refusal.startswith(GUESSED) and "('PARIS' is not)" in refusal and "('OSL' is a guess made from 'Oslo')" in refusal
+    assert "call get_airport_code with city 'Paris' and with city 'Oslo' first" in refusal
+    assert "Now call search_flights with destination 'CDG' and origin 'OSL'" in server.requests[2]["messages"][-1]["content"]
+    assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_airport_code", "get_airport_code",
+                                                                        "search_flights"]
+    assert result.text == "HX 412 leaves at 08:05."
