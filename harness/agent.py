@@ -258,10 +258,9 @@ class Agent:
             must_call = (bool(pending) or run.policy.must_call and len(run.turns) == 1) and allowed != ("final_answer",)
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
             run.force_answer = False
-            if answer_only and run.avoid_opening:
-                # The answer before it echoed the harness's note: this one may not open as that one did.
-                options["json_schema"] = fresh_answer_schema(run.avoid_opening)
-            run.avoid_opening = ""
+            if answer_only and before is not None and before.rejected == "echo" and run.echoed:
+                # The answer before it echoed the harness's note: this one may not open as any echo did.
+                options["json_schema"] = fresh_answer_schema(run.echoed)
             if self.techniques.decide and len(run.turns) == 1 and not (must_call or guessed or pending) \
                     and allowed != ("final_answer",):
                 await self._decide(record, options, run.policy.may_replan)
@@ -630,12 +629,11 @@ class Agent:
                 skip = {w[0] for w in wanted}
                 return self._find_or_ask(call, wanted + [w for w in self._made(call, said, allowed) if w[0] not in skip],
                                          record, allowed, unsure)
-        if self.techniques.lookup and tool is not None:
-            # "CHI" for the user's "Chicago" where get_airport_code could say it is ORD: look it up.
-            # Seen with the 0.5B model: it searched flights from CHI to TOK, then parroted our note.
-            made = self._made(call, said, allowed)
-            if made:
-                return self._find_or_ask(call, made, record, allowed, unsure)
+        # "CHI" for the user's "Chicago" where get_airport_code could say it is ORD: look it up.
+        # Seen with the 0.5B model: it searched flights from CHI to TOK, then parroted our note.
+        made = self._made(call, said, allowed)
+        if made:
+            return self._find_or_ask(call, made, record, allowed, unsure)
         return rewrite  # after any lookup: that is named first, and the text is asked for again later
 
     def _made(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None) -> list[tuple[str, str, str]]:
@@ -795,8 +793,7 @@ class Agent:
             if self.techniques.unecho and ran and text.strip():
                 # Every echo's opening, not just the last: seen with the 0.5B model, "Weather check for ...",
                 # "The weather check for ...", "Weather check for ..." (the task and our note, each time).
-                run.echoed += text.strip()[:1]
-                run.force_answer, run.avoid_opening = True, run.echoed
+                run.force_answer, run.echoed = True, run.echoed + text.strip()[:1]
             return "echo", ("That repeats the harness's note instead of answering. Answer the user's question "
                             "with final_answer, in your own words, from the results above.")
         if self.techniques.echo_guard and not ran and len(self.tools) and restates(text, run.task) and \

@@ -86,13 +86,18 @@ def _initials(word: str, sequence: list[str]) -> bool:
     return False
 
 
+def _starts_one(word: str, heard: set[str]) -> bool:
+    """Whether ``word`` (3 letters or more) is the start of a longer word that was said ("eur", "euros")."""
+    return len(word) >= 3 and any(len(h) > len(word) and h.startswith(word) for h in heard)
+
+
 def _grounded(value: str, known: set[str], sequence: list[str] | None = None) -> bool:
     """Each word of the value was seen, or is the start of a word that was (EUR in 'euros'), or (given
     the words said in order) their initials (USD for "US dollars")."""
     for word in words(value):
         if word in known:
             continue
-        if len(word) >= 3 and any(k.startswith(word) for k in known if len(k) > len(word)):
+        if _starts_one(word, known):
             continue
         if sequence is not None and _initials(word, sequence):
             continue
@@ -426,11 +431,6 @@ def _says_nothing(plain: str, name: str, tool_name: str) -> bool:
     for get_directions' origin, "word" for get_definition's word, "notes" for search_notes' query."""
     own = _topic(f"{name} {tool_name}"[:500]) | _POINTERS
     return all(w in own or (w.endswith("s") and w[:-1] in own) for w in plain.split())
-
-
-def _starts_one(word: str, heard: set[str]) -> bool:
-    """Whether ``word`` (3 letters or more) is the start of a longer word that was said ("eur", "euros")."""
-    return len(word) >= 3 and any(len(h) > len(word) and h.startswith(word) for h in heard)
 
 
 def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: str, harness_text: str,

@@ -42,8 +42,7 @@ class Run:
     force_answer: bool = False  # the next action must be an answer (a repeated call, the last retry)
     sent_back: list[str] = field(default_factory=list)  # the harness's notes on answers it sent back
     partial: str = ""  # an answer sent back for leaving results out, kept: the next one adds to it
-    avoid_opening: str = ""  # the first letters of the answers sent back as echoes: the next may open with none
-    echoed: str = ""  # the first letters of every answer this run sent back as an echo
+    echoed: str = ""  # the first letters of the answers sent back as echoes: the answer after one opens with none
     unsure: bool = False  # the first action's answer probability was UNSURE_AT or more (Techniques.unsure)
 
 
