@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Seque
 from typing import Any
 
 from harness import events as ev
-from harness.claims import named_tools, unbacked_claims
+from harness.claims import declines, file_parameter, named_files, named_tools, unbacked_claims
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -33,7 +33,7 @@ from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKE
                             answer_probability, decline_probability, probe_options)
 from harness.errors import HarnessError
 from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, found_value, invented_numbers, made_codes,
-                               invented_optional, misshapen_arguments, provider, reports_error, result_used,
+                               invented_optional, misshapen_arguments, provider, repaired_values, reports_error, result_used,
                                said_part, ungrounded_arguments)
 from harness.siblings import siblings
 from harness.techniques import Techniques
@@ -518,7 +518,12 @@ class Agent:
             yield Outcome.answer(record.content, stop)
             return
         t = self.techniques
-        said = self._grounds() if t.grounding or t.trim_optional or t.copied else ""
+        said = self._grounds() if t.grounding or t.trim_optional or t.copied or t.repair else ""
+        if t.repair:  # the value the model wrapped in words of its own ("14:30" of "14:30 AM"), as the call runs
+            for call in record.calls:
+                tool = self.tools.get(call.name)
+                call.arguments.update(repaired_values(call.arguments, tool.parameters, said,
+                                                      self._user_said()) if tool is not None else {})
         if t.trim_optional:  # the call as run (and shown) leaves invented extras out
             for call in record.calls:
                 tool = self.tools.get(call.name)
@@ -801,6 +806,13 @@ class Agent:
             run.force_answer = True  # it chose to answer: now an answer, not a call that pretends
             return "restated", ("That only says the request back. Answer it: give the answer if you know it; if "
                                 "none of your tools can do it, say you can't.")
+        if self.techniques.read_named and len(self.tools) and "unread" not in sent_back and not declines(text):
+            unread = self._unread_file(run)
+            if unread is not None:
+                reader, parameter, name = unread
+                run.turns[-1].pending = [reader]  # the next action is that call
+                return "unread", (f"The task names the file {name}, and no tool has read it. Call {reader} with "
+                                  f"{parameter} {name!r} now.")
         if self.techniques.claims and len(self.tools) and "claimed" not in sent_back:
             # The whole conversation's tools: "Did you send it?" after an earlier turn's send_email.
             claims = unbacked_claims(text, [r.name for t in self.turns for r in t.results if r.ok], said)
@@ -834,6 +846,18 @@ class Agent:
                 return "unused", (f"Your answer leaves out results: {shown}. Answer the task again with "
                                   "final_answer, giving the values from every result.")
         return None
+
+    def _unread_file(self, run: Run) -> tuple[str, str, str] | None:
+        """(tool, parameter, file) for the first file the task names that no tool reading files (one that
+        asks no approval, with a file path parameter) has been given yet; None when all were, or none reads."""
+        readers = {t.name: p for t in self.tools if (not run.policy.allowed or t.name in run.policy.allowed)
+                   and not t.needs_approval and (p := file_parameter(t.parameters)) is not None}
+        if not readers:
+            return None
+        given = " ".join(_fold(v) for t in run.turns for r in t.results if r.ok and r.name in readers
+                         for v in r.arguments.values())
+        name = next((f for f in named_files(run.task) if _fold(f) not in given), None)
+        return None if name is None else (*next(iter(readers.items())), name)
 
     def _unused_results(self, text: str, run: Run) -> list[ToolResult]:
         """The results of this run that neither the answer nor a later call makes any use of.

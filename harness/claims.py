@@ -88,3 +88,44 @@ def named_tools(task: str, tools: Iterable[str], ran: Iterable[str] = ()) -> lis
         return sorted(at, key=lambda name: at[name])
     except Exception:  # model-chosen and user input: a check skipped is better than a run broken
         return []
+
+
+# A file name as people write one: a stem and an extension files commonly have ("config.ini",
+# "notes/todo.md"); "e.g." and "example.com" are none.
+_EXTENSIONS = ("txt|md|markdown|rst|ini|cfg|conf|toml|yaml|yml|json|jsonl|xml|csv|tsv|log|env|lock|py|js|ts|"
+               "java|go|rs|c|h|cpp|hpp|rb|php|sh|sql|html|css|pdf|doc|docx|xls|xlsx|ppt|pptx")
+_FILE = re.compile(rf"(?<![\w@/.\\-])((?:[\w.-]+/)*[\w-][\w.-]*\.(?:{_EXTENSIONS}))(?![\w@/\\-]|\.\w)", re.IGNORECASE)
+_FILE_PARAMETERS = frozenset({"path", "file", "filename", "file_name", "filepath", "file_path"})
+
+
+def named_files(text: str) -> list[str]:
+    """The file names ``text`` gives, in order, each once: "What port is set in config.ini?" gives
+    config.ini. Linear; never raises."""
+    try:
+        return list(dict.fromkeys(m.group(1) for m in _FILE.finditer(text[:4000])))
+    except Exception:  # user input: a check skipped is better than a run broken
+        return []
+
+
+def file_parameter(parameters: object) -> str | None:
+    """The required string parameter of a tool's JSON Schema that takes a file's path ("path", or one
+    whose description says "file path"), or None."""
+    if not isinstance(parameters, dict) or not isinstance(parameters.get("properties"), dict):
+        return None
+    required = parameters.get("required") if isinstance(parameters.get("required"), list) else []
+    for name, spec in parameters["properties"].items():
+        if name not in required or not isinstance(spec, dict) or spec.get("type") != "string":
+            continue
+        described = str(spec.get("description", ""))[:300].casefold()
+        if name.casefold() in _FILE_PARAMETERS or "file path" in described or "path of the file" in described \
+                or "file name" in described:
+            return name
+    return None
+
+
+_DECLINE = re.compile(r"\b(?:can'?t|cannot|can not|unable|not able)\b", re.IGNORECASE)
+
+
+def declines(answer: str) -> bool:
+    """Whether an answer says it can't do what was asked ("Sorry, I can't do that")."""
+    return _DECLINE.search(answer[:MAX_ANSWER].replace("\u2019", "'")) is not None

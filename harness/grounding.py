@@ -508,3 +508,51 @@ def found_value(output: str, name: str, spec: dict[str, Any]) -> str | None:
         if _topic(key[:200]) & wanted:
             return value[:200]
     return fields[0][1][:200] if len(fields) == 1 else None
+
+
+# "<value> for <what it means>" in a description: ". for the top" says the top folder is ".".
+_DESCRIBED = re.compile(r"(?:^|[;,(]\s*)([^\s;,()]{1,20}) for ((?:the |a |an )?[\w -]{1,40}?)\s*(?=$|[;,)])")
+# A span the user put in quotes: the exact text they want ('Dentist', "Book club").
+_QUOTED = re.compile(r"(?<!\w)(['\"\u2018\u201c])([^'\"\u2018\u2019\u201c\u201d\n]{1,60})['\"\u2019\u201d](?!\w)")
+
+
+def repaired_values(arguments: dict[str, Any], schema: dict[str, Any], said: str, user: str) -> dict[str, str]:
+    """{parameter: value} for string values the model wrapped around a value it was given, which is
+    what the call should carry: the well-formed part the user or a tool said of one in the wrong form
+    ("14:30" of "14:30 AM" for HH:MM), the value a description gives with its meaning copied after it
+    ("." of ". for the top"), and the span the user quoted with details added after it ('Dentist' of
+    "Dentist appointment on December 3, 2026 at 14:30"). Linear; never raises."""
+    try:
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        if not isinstance(arguments, dict) or not isinstance(properties, dict):
+            return {}
+        heard = said[:100_000].casefold()
+        quoted = [m.group(2).strip() for m in _QUOTED.finditer(user[:20_000]) if m.group(2).strip()]
+        out: dict[str, str] = {}
+        for name, value in arguments.items():
+            spec = properties.get(name)
+            if not isinstance(value, str) or not isinstance(spec, dict) or not value.strip():
+                continue
+            text = value.strip()[:200]
+            form = expected_form(spec)
+            if form is not None and form[2] and not form[0].fullmatch(text):
+                part = form[0].search(text)
+                # Not "2:30" of "2:30 PM": the afternoon is lost without the PM.
+                afternoon = form[1] == "HH:MM" and "pm" in text.casefold() and part is not None \
+                    and int(part.group().split(":")[0]) < 12
+                if part is not None and part.group().casefold() in heard and not afternoon:
+                    out[name] = part.group()
+                    continue
+            described = str(spec.get("description", ""))[:300]
+            literal = next((m.group(1) for m in _DESCRIBED.finditer(described)
+                            if f"{m.group(1)} for {m.group(2)}".casefold() == text.casefold()), None)
+            if literal is not None:
+                out[name] = literal
+                continue
+            span = next((q for q in quoted if text.casefold().startswith(q.casefold()) and len(text) > len(q)
+                         and not text[len(q)].isalnum() and _DIGITS.search(text[len(q):])), None)
+            if span is not None:  # details (a date, a time) added after the quoted words: the quoted words
+                out[name] = span
+        return out
+    except Exception:  # model text: a repair skipped is better than a run broken
+        return {}

@@ -72,6 +72,11 @@ class Techniques:
     # run is sent back once: call it now. Seen with the 0.5B model: with the share price in, it answered
     # "187.33 British pounds." instead of converting it.
     untried: bool = True
+    # A file the user names is read before the answer: an answer (one that does not decline) while no tool
+    # that reads files has been given that name is sent back once, and the next action is that tool.
+    # Seen with the 0.5B model: "Which port is set in config.ini?" answered "8080" from memory, and again
+    # when told that no tool gave it; "... described in notes.txt" put on the calendar with a made-up time.
+    read_named: bool = True
     # After tool calls, a final answer with numbers that no message contains is sent back once.
     answer_check: bool = True
     # After tool calls, an answer that uses nothing some result returned (and no later call used it

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness.agent import Agent
-from harness.claims import named_tools
+from harness.claims import named_files, named_tools
 from harness.constrained import unlooped
 from harness.grounding import said_part
 from harness.techniques import Techniques
@@ -76,6 +76,49 @@ def test_a_near_copy_of_the_users_word_is_repaired_and_runs(repair):
     else:
         assert not first.ok and "the user wrote 'Lisbon', not 'Lisboa'" in first.output
     assert result.text == "LIS"
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_a_value_wrapped_in_the_models_own_words_runs_as_given(repair):
+    """Seen with the 0.5B model: for "Put 'Dentist' on my calendar for 2026-12-03 at 14:30." it wrote
+    title "Dentist appointment on December 3, 2026 at 14:30 AM" and time "14:30 AM" (so the time, a
+    value nobody gave in that form, was left out); for the top folder, ". for the top" (asked back)."""
+    server = ScriptedServer([action(("create_event", {"title": "Dentist appointment on December 3, 2026 at 14:30 AM",
+                                                      "date": "2026-12-03", "time": "14:30 AM"})),
+                             answer("Added Dentist on 2026-12-03 at 14:30.")])
+    result = agent(server, "create_event", repair=repair).run("Put 'Dentist' on my calendar for 2026-12-03 at 14:30.")
+    first = result.turns[0].results[0]
+    if repair:
+        assert first.ok and first.arguments == {"title": "Dentist", "date": "2026-12-03", "time": "14:30"}
+    else:
+        assert first.arguments["title"].startswith("Dentist appointment") and "time" not in first.arguments
+    server = ScriptedServer([action(("list_files", {"folder": ". for the top"})), answer("notes.txt, todo.md"),
+                             answer("Which folder?")])
+    result = agent(server, "list_files", repair=repair).run("what files do i have in the top folder of my workspace")
+    assert result.turns[0].results[0].ok is repair
+    assert result.turns[0].results[0].arguments == {"folder": "." if repair else ". for the top"}
+
+
+@pytest.mark.parametrize("arguments,said,repaired", [
+    ({"title": "Yoga on 2026-12-02", "date": "2026-12-02"}, "'Yoga' on 2026-12-02 and 'Book club' on 2026-12-04",
+     {"title": "Yoga"}),
+    ({"title": "Book club, 2026-12-04 at 19:00", "date": "2026-12-04"}, "\u2018Book club\u2019 on 2026-12-04",
+     {"title": "Book club"}),
+    ({"title": "Yoga class", "date": "2026-12-02"}, "'Yoga' on 2026-12-02", {}),  # no detail added: the model's own
+    ({"title": "Yogawear 2", "date": "2026-12-02"}, "'Yoga' on 2026-12-02", {}),  # not the quoted word
+    ({"title": "Dentist", "date": "2026-12-03T09:00"}, "on 2026-12-03 at 9", {"date": "2026-12-03"}),
+    ({"title": "Dentist", "date": "2026-12-03", "time": "9:00 AM"}, "on 2026-12-03 at 9:00", {"time": "9:00"}),
+    ({"title": "Dentist", "date": "2026-12-03", "time": "2:30 PM"}, "at 2:30 pm", {}),  # 2:30 is not 2:30 pm
+    ({"title": "Dentist", "date": "2026-12-03", "time": "10:00 AM"}, "in the morning", {}),  # nobody said 10:00
+    ({"title": "Dentist", "date": "2026-12-03"}, "'Dentist' " * 5000, {}),
+])
+def test_repaired_values(arguments, said, repaired):
+    from harness.grounding import repaired_values
+
+    assert repaired_values(arguments, TOOLS["create_event"].parameters, said, said) == repaired
+    assert repaired_values({"folder": ". for the top"}, TOOLS["list_files"].parameters, "", "") == {"folder": "."}
+    assert repaired_values({"folder": ". for"}, TOOLS["list_files"].parameters, "", "") == {}
+    assert repaired_values({"folder": None}, {"properties": None}, "", "") == {}  # never raises
 
 
 @pytest.mark.parametrize("value,said,kept", [
@@ -275,6 +318,62 @@ def test_after_two_echoes_the_answer_opens_as_neither_did():
     assert not re.match(patterns[0], echo) and re.match(patterns[0], "The " + echo)
     assert not re.match(patterns[1], echo) and not re.match(patterns[1], "the " + echo)
     assert re.match(patterns[1], "Rainy in Tokyo, 23 C.")
+
+
+# --- a file the task names, not yet read ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("read_named", [True, False])
+def test_an_answer_before_the_file_the_task_names_is_read_is_sent_back(read_named):
+    """Seen with the 0.5B model: "Which port is set in config.ini?" answered "8080" from memory, and
+    again when told that no tool gave it."""
+    server = ScriptedServer([answer("8080"), action(("read_file", {"path": "config.ini"})), answer("Port 8443.")])
+    result = agent(server, "read_file", "list_files", read_named=read_named, answer_check=False).run(
+        "Which port is set in config.ini?")
+    if not read_named:
+        assert result.text == "8080" and len(server.requests) == 1
+        return
+    assert result.turns[0].rejected == "unread"
+    assert server.requests[1]["messages"][-1]["content"] == (
+        "The task names the file config.ini, and no tool has read it. Call read_file with path 'config.ini' now.")
+    assert offered(server.requests[1]) == {"read_file"}  # that call, not another answer
+    assert ran(result) == [("read_file", {"path": "config.ini"})] and result.text == "Port 8443."
+
+
+def test_a_file_named_is_read_once_every_file_and_a_decline_stands():
+    # After other calls: the file is still read before the answer ("... described in notes.txt").
+    server = ScriptedServer([action(("create_event", {"title": "Team meeting", "date": "2026-12-04"})),
+                             answer("Added the team meeting."), action(("read_file", {"path": "notes.txt"})),
+                             answer("Added; the notes say Friday at 10:00.")])
+    result = agent(server, "read_file", "create_event", coverage=False, answer_check=False).run(
+        "Put the team meeting described in notes.txt on my calendar for 2026-12-04.")
+    assert [t.rejected for t in result.turns] == [None, "unread", None, None]
+    assert [n for n, _ in ran(result)] == ["create_event", "read_file"]
+    # A file read under another spelling of its path counts; the other one named is asked for.
+    server = ScriptedServer([action(("read_file", {"path": "./TODO.md"})), answer("Passport, plumber, milk."),
+                             answer("Passport, plumber, milk; config not read.")])
+    result = agent(server, "read_file", coverage=False, answer_check=False).run("Show me todo.md and config.ini.")
+    assert "config.ini" in server.requests[2]["messages"][-1]["content"]
+    assert [t.rejected for t in result.turns] == [None, "unread", None]  # once a run: the next answer stands
+    # An answer that says it can't is not sent back to read the file: "Delete config.ini" needs no reading.
+    server = ScriptedServer([answer("Sorry, I can't delete files.")])
+    result = agent(server, "read_file").run("Delete config.ini from my workspace.")
+    assert result.text == "Sorry, I can't delete files." and len(server.requests) == 1
+    # Only a tool that reads files without asking: none here, so nothing is asked for.
+    server = ScriptedServer([answer("8080")])
+    result = agent(server, "list_files", answer_check=False).run("Which port is set in config.ini?")
+    assert result.text == "8080" and len(server.requests) == 1
+
+
+def test_named_files():
+    assert named_files("What's in todo.md and in config.ini? And todo.md again.") == ["todo.md", "config.ini"]
+    assert named_files("Open notes/todo.md, ./a.txt and REPORT.PDF.") == ["notes/todo.md", "./a.txt", "REPORT.PDF"]
+    # Not files: abbreviations, web addresses, email addresses, version numbers, unknown extensions.
+    assert named_files("e.g. example.com, bob@mail.md, v1.2, 3.14, archive.tar.gz, the.end") == []
+    for text in ("a." * 5000, "a/" * 5000, "a.b/" * 3000, "-." * 5000, ("x." * 50 + " ") * 100):
+        started = time.perf_counter()
+        assert named_files(text) == []
+        assert time.perf_counter() - started < 0.5  # a bound far above linear, far below quadratic
 
 
 # --- an answer looping until max_tokens ----------------------------------------------------------
