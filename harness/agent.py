@@ -8,6 +8,7 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
@@ -21,6 +22,7 @@ from harness.constrained import (
     FINAL_ANSWER,
     REPLAN,
     ask_user_tool,
+    answer_opening,
     decline_schema,
     fresh_answer_schema,
     FinalAnswerStream,
@@ -66,6 +68,13 @@ def _fold(value: object) -> str:
 def _call_key(name: str, arguments: dict[str, Any]) -> str:
     """A call as compared with earlier ones when an answer stands beside it ("Cairo" is "cairo")."""
     return _fold(canonical_json([name, arguments]))
+
+
+def _label(result: ToolResult) -> str:
+    """What a result is about, as an answer may open with it: its call's first text value ("Norway: "),
+    or "" when that would not read as a plain opening."""
+    value = next((v.strip() for v in result.arguments.values() if isinstance(v, str) and v.strip()), "")
+    return f"{value}: " if value and len(value) <= 60 and not any(c in value for c in '"\\\n') else ""
 
 
 def _joined(partial: str, text: str) -> str:
@@ -258,6 +267,10 @@ class Agent:
             must_call = (bool(pending) or run.policy.must_call and len(run.turns) == 1) and allowed != ("final_answer",)
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
             run.force_answer = False
+            if before is not None and before.rejected == "unused" and run.opening:
+                # Told it left a result out, the answer opens with that result's subject ("Norway: "). Seen
+                # with the 0.5B model: told Norway's population was left out, "5594000 people in Iceland."
+                options["json_schema"] = answer_opening(options["json_schema"], run.opening)
             if answer_only and before is not None and before.rejected == "echo" and run.echoed:
                 # The answer before it echoed the harness's note: this one may not open as any echo did.
                 options["json_schema"] = fresh_answer_schema(run.echoed)
@@ -790,7 +803,11 @@ class Agent:
         or (once a run each) it only says the request back with no tool run, reports an action no tool
         did, states numbers that no tool returned, or leaves a result unused."""
         turns = run.turns
-        harness_notes = [r.output for t in turns for r in t.results if not r.ok] + run.sent_back
+        # A note that quotes a result (coverage's) is the harness's words without it: copying the values
+        # it asked for is no echo. Seen with the 0.5B model: "thank you very much: Merci beaucoup / ..."
+        quoted = [r.output[:200] for t in turns for r in t.results if r.ok and r.output.strip()]
+        harness_notes = [r.output for t in turns for r in t.results if not r.ok] + \
+            [functools.reduce(lambda note, q: note.replace(q, " "), quoted, n) for n in run.sent_back]
         ran = any(r.ok for t in turns for r in t.results)
         sent_back = {t.rejected for t in turns}  # the checks below send an answer back once a run each
         said = self._grounds() if len(self.tools) else ""  # what claims and numbers are checked against
@@ -841,6 +858,7 @@ class Agent:
             if unused:
                 shown = "; ".join(f"{r.name}({canonical_json(r.arguments)}) returned {r.output[:200]}" for r in unused[:3])
                 if self.techniques.complete:
+                    run.opening = _label(unused[0]) if self.techniques.labelled else ""
                     return "unused", (f"Your answer leaves out results: {shown}. Now give the values from these "
                                       "with final_answer; they are added to what you said.")
                 return "unused", (f"Your answer leaves out results: {shown}. Answer the task again with "

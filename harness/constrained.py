@@ -68,10 +68,18 @@ def action_schema(tools: ToolSet, final_answer: bool = True, parallel: bool = Fa
 def decline_schema(opening: str) -> dict[str, Any]:
     """The final answer alone, made to open with ``opening`` ("Sorry, I can't"): the harness decided to
     decline (harness/decide.py); the model says in its own words what it cannot do."""
-    schema = action_schema(ToolSet([]))
-    answer = schema["anyOf"][0]["properties"]["arguments"]["properties"]["answer"]
-    # No quote or backslash after the opening: the answer stays one plain JSON string.
-    answer["pattern"] = "^" + re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", opening) + '[^"\\\\]*$'
+    return answer_opening(action_schema(ToolSet([])), opening)
+
+
+def answer_opening(schema: dict[str, Any], opening: str) -> dict[str, Any]:
+    """A copy of an action schema whose final answer (if it offers one) must open with ``opening``; its
+    calls are as they were."""
+    schema = copy.deepcopy(schema)
+    for option in schema.get("items", schema).get("anyOf", []):
+        if option["properties"]["name"].get("const") == FINAL_ANSWER:
+            # No quote or backslash after the opening: the answer stays one plain JSON string.
+            option["properties"]["arguments"]["properties"]["answer"]["pattern"] = \
+                "^" + re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", opening) + '[^"\\\\]*$'
     return schema
 
 

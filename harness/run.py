@@ -42,6 +42,7 @@ class Run:
     force_answer: bool = False  # the next action must be an answer (a repeated call, the last retry)
     sent_back: list[str] = field(default_factory=list)  # the harness's notes on answers it sent back
     partial: str = ""  # an answer sent back for leaving results out, kept: the next one adds to it
+    opening: str = ""  # what the answer after one sent back for leaving a result out opens with (Techniques.labelled)
     echoed: str = ""  # the first letters of the answers sent back as echoes: the answer after one opens with none
     unsure: bool = False  # the first action's answer probability was UNSURE_AT or more (Techniques.unsure)
 

@@ -85,6 +85,10 @@ class Techniques:
     # An answer that coverage sent back is kept, and the next answer, asked for only what it left out, is
     # added to it. Seen with the 0.5B model: told its answer left Norway out, it answered about Norway alone.
     complete: bool = True
+    # With complete: the answer asked for what the last one left out opens with the subject of the first
+    # result left out, its call's first text value ("Norway: "), a JSON Schema pattern. Seen with the 0.5B
+    # model: told its answer left out Norway's population, it answered "5594000 people in Iceland."
+    labelled: bool = True
     # A constrained answer cut off by max_tokens is taken as far as it goes, without the loop it ended in
     # ("23:40, 23:40, 23:40, ..." is "23:40"). Seen with the 0.5B model: sent back as an unfinished call,
     # it wrote the same loop again until the run's turns ran out.

@@ -444,6 +444,41 @@ def test_the_part_an_answer_left_out_is_added_to_it(on):
     assert ("they are added to what you said" in server.requests[2]["messages"][-1]["content"]) is on
 
 
+@pytest.mark.parametrize("labelled", [True, False])
+def test_the_answer_asked_for_what_was_left_out_opens_with_its_subject(labelled):
+    """Seen with the 0.5B model: told its answer left out Norway's population, it answered "5594000
+    people in Iceland."."""
+    import re
+
+    server = ScriptedServer([action(("get_population", {"place": "Norway"}), ("get_population", {"place": "Iceland"})),
+                             answer("393000 people in Iceland."), answer("Norway: 5594000 people.")])
+    result = agent(server, "get_population", labelled=labelled).run("Which has more people, Norway or Iceland?")
+    assert [t.rejected for t in result.turns] == [None, "unused", None]
+    assert result.text == "393000 people in Iceland.\nNorway: 5594000 people."
+    schema = server.requests[2]["response_format"]["json_schema"]["schema"]
+    answers = [o for o in schema.get("items", schema)["anyOf"] if o["properties"]["name"]["const"] == "final_answer"]
+    pattern = answers[0]["properties"]["arguments"]["properties"]["answer"].get("pattern")
+    if not labelled:
+        assert pattern is None
+        return
+    assert re.match(pattern, "Norway: 5594000 people.") and not re.match(pattern, "5594000 people in Iceland.")
+    assert offered(server.requests[2]) == offered(server.requests[1])  # a call may still come first
+    assert "pattern" not in json.dumps(server.requests[1]["response_format"])  # only after the note
+
+
+def test_the_values_a_note_asked_for_are_no_echo_of_it():
+    """Seen with the 0.5B model: told its answer left out the German translation (the note quotes the
+    result), it gave exactly those values, and was sent back as an echo of the note, twice."""
+    server = ScriptedServer([
+        action(("translate", {"text": "good morning", "target_language": "Spanish"}),
+               ("translate", {"text": "thank you very much", "target_language": "German"})),
+        answer("Buenos días."), answer("thank you very much: Merci beaucoup / Muchas gracias / Vielen Dank")])
+    result = agent(server, "translate").run("Translate 'good morning' into Spanish and 'thank you very much' into German.")
+    assert [t.rejected for t in result.turns] == [None, "unused", None]
+    assert "Vielen Dank" in server.requests[2]["messages"][-1]["content"]  # the note quotes the result
+    assert result.text == "Buenos días.\nthank you very much: Merci beaucoup / Muchas gracias / Vielen Dank"
+
+
 def test_an_answer_repeated_after_it_was_sent_back_is_not_doubled():
     server = ScriptedServer([action(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})),
                              answer("Oslo is 7 C."), answer("Oslo is 7 C.")])
