@@ -29,7 +29,9 @@ class Techniques:
     # A guessed value that is a near copy of the user's word ("Lisboa" for "Lisbon", "Toyko") becomes
     # that word, and one with a word added to theirs ("Keiko Kim" for "Keiko") their words; the call
     # runs. Seen with the 0.5B model: sent back with "Call again with city='Lisbon'", it declined, or
-    # answered "Lisboa: 121" with the same call beside it.
+    # answered "Lisboa: 121" with the same call beside it. And a value the model wrapped in words of its own
+    # runs as it was given: "14:30" of "14:30 AM" (HH:MM), "." of ". for the top" (the description's value
+    # and its meaning), the quoted 'Dentist' of "Dentist appointment on December 3, 2026 at 14:30".
     repair: bool = True
     # A required value nobody said that comes from the harness's side is a guess too: a placeholder
     # ("file_path"), the parameter's own description ("words to look for") or example, or a phrase
