@@ -517,9 +517,11 @@ def _tps(value: float | None) -> str:
 @click.option("--concurrency", default=8, show_default=True, help="cases in flight at once")
 @click.option("--sample", "per_category", type=int, default=None, help="at most N cases per category")
 @click.option("--verbose", is_flag=True, help="print each case as it finishes")
+@click.option("--transcripts", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="append each case's transcript, calls and verdict to this file (JSON lines)")
 def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, free: bool, without: tuple[str, ...],
                       compare: bool, categories: tuple[str, ...], concurrency: int, per_category: int | None,
-                      verbose: bool) -> None:
+                      verbose: bool, transcripts: str | None) -> None:
     """Tool-use accuracy per category on the harness's own cases (live server)."""
     from harness.tooluse import CATEGORIES, bench_tooluse, configurations
 
@@ -539,7 +541,7 @@ def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, fr
     with _client(base_url, model) as client:
         client.check_model()
         report = bench_tooluse(client.base_url, client.get_model(), configs, categories or CATEGORIES, concurrency, progress,
-                               per_category)
+                               per_category, Path(transcripts) if transcripts else None)
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return

@@ -10,6 +10,7 @@ no call pass only with an answer and no call at all.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import statistics
 import time
@@ -63,6 +64,13 @@ class Outcome:
     cached_tokens: int
     elapsed_s: float
     raw: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # the run's transcript after the system prompt
+
+    def record(self) -> dict[str, Any]:
+        """One JSON line of ``--transcripts``: what the case asked, what the agent did, and the verdict."""
+        return {"id": self.case.id, "category": self.case.category, "passed": self.passed, "why": self.why,
+                "user": self.case.user, "calls": [[n, a] for n, a in self.calls], "answer": self.answer,
+                "stop": self.stop_reason, "requests": self.requests, "messages": self.messages}
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -219,6 +227,7 @@ async def run_case(case: Case, tools: dict[str, Tool], make_agent: Callable[[Too
         result = await agent.arun(case.user)
     finally:
         await agent.aclose()
+    messages = [dict(m) for m in agent.messages[1:]]
     ran = [(r.name, r.arguments) for t in result.turns
            for r, refused in zip(t.results, t.refused or [False] * len(t.results), strict=True)
            if not refused and (r.ok or not r.output.startswith(("There is no tool", "The arguments for")))]
@@ -227,7 +236,7 @@ async def run_case(case: Case, tools: dict[str, Tool], make_agent: Callable[[Too
     passed, why = score(case, calls, result.text, answered, tools)
     requests = len(result.turns) + sum(t.probes for t in result.turns)  # decide's probes are requests too
     return Outcome(case, passed, why, calls, result.text, result.stop_reason, requests, result.usage.prompt_tokens,
-                   result.usage.cached_tokens, time.perf_counter() - started, [t.raw_text for t in result.turns])
+                   result.usage.cached_tokens, time.perf_counter() - started, [t.raw_text for t in result.turns], messages)
 
 
 async def run_cases(cases: list[Case], make_agent: Callable[[ToolSet], Any], concurrency: int = 8,
@@ -305,8 +314,9 @@ def sample(cases: list[Case], per_category: int | None) -> list[Case]:
 def bench_tooluse(base_url: str, model: str, configs: dict[str, dict[str, Any]],
                   categories: tuple[str, ...] = CATEGORIES, concurrency: int = 8,
                   progress: Callable[[str, Outcome], None] | None = None,
-                  per_category: int | None = None) -> dict[str, Any]:
-    """Run every case under each configuration (one after another; cases concurrently within one)."""
+                  per_category: int | None = None, transcripts: Path | None = None) -> dict[str, Any]:
+    """Run every case under each configuration (one after another; cases concurrently within one).
+    With ``transcripts``, each case's record (``Outcome.record``, labelled) is one JSON line of that file."""
     from harness.agent import Agent
     from harness.client import AsyncClient
 
@@ -322,6 +332,10 @@ def bench_tooluse(base_url: str, model: str, configs: dict[str, dict[str, Any]],
         outcomes = asyncio.run(run_cases(cases, make, concurrency,
                                          (lambda o, label=label: progress(label, o)) if progress else None))
         runs[label] = summarise(outcomes, time.perf_counter() - started)
+        if transcripts is not None:
+            with transcripts.open("a", encoding="utf-8") as out:
+                for o in outcomes:
+                    out.write(json.dumps({"label": label, **o.record()}, ensure_ascii=False) + "\n")
     first = next(iter(runs.values()))
     return {"model": model, "categories": list(categories), "concurrency": concurrency,
             **{k: first[k] for k in ("accuracy", "by_category", "cases")}, "runs": runs}

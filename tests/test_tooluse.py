@@ -287,3 +287,24 @@ def test_final_answer_stream_is_linear():
     for _ in range(500_000):
         stream.feed("abcd")
     assert len(stream.text) == 2_000_000
+
+
+def test_a_case_record_holds_the_transcript_and_the_verdict():
+    """--transcripts: each case's messages after the system prompt, its calls and why it passed or failed."""
+    import asyncio
+
+    from harness.agent import Agent
+    from harness.techniques import Techniques
+    from harness.tooluse import run_case
+    from scripted import ScriptedServer, action, answer
+
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C, cloudy.")])
+    oslo = next(c for c in load_cases() if c.id == "single-weather-oslo")
+    outcome = asyncio.run(run_case(oslo, TOOLS, lambda tools: Agent(
+        tools, client=server.client(), constrained=True, techniques=Techniques.none())))
+    record = outcome.record()
+    assert (record["id"], record["category"], record["calls"]) == ("single-weather-oslo", "single",
+                                                                    [["get_weather", {"city": "Oslo"}]])
+    assert [m["role"] for m in record["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert record["messages"][0]["content"] == oslo.user and "Oslo" in record["messages"][2]["content"]
+    assert record["passed"] == outcome.passed and record["why"] == outcome.why
