@@ -34,9 +34,9 @@ from harness.constrained import (
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, UNSURE_AT,
                             answer_probability, decline_probability, probe_options)
 from harness.errors import HarnessError
-from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, found_value, invented_numbers, made_codes,
-                               invented_optional, misshapen_arguments, provider, repaired_values, reports_error, result_used,
-                               said_part, ungrounded_arguments)
+from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, example_wording, found_value,
+                               invented_numbers, invented_optional, made_codes, misshapen_arguments, provider,
+                               repaired_values, reports_error, result_used, said_part, ungrounded_arguments)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -46,8 +46,8 @@ from harness.transcript import SUMMARY_REQUEST, Transcript
 from harness.memory import MemoryStore
 from harness.routing import ServerPool
 from harness.run import CONTINUE, RETRY, Next, Outcome, Policy, Run
-from harness.prompt import (ToolFormat, echoes_harness, parse_errors_message, question_for, render_examples,
-                            render_system, restates, tool_results_message)
+from harness.prompt import (ToolFormat, echoes_harness, example_lines, parse_errors_message, question_for,
+                            render_examples, render_system, restates, tool_results_message)
 from harness.toolcalls import ContentDelta, StreamingToolCallParser, ToolCall, calls_from_openai
 from harness.toolcalls import ThinkingDelta as ParserThinking
 from harness.tools import Approve, Tool, ToolResult, ToolSet, canonical_json, deny_all
@@ -634,6 +634,14 @@ class Agent:
                 # "OSL" (the description's example) for the user's "Oslo": look the user's word up.
                 return self._find_or_ask(call, [(copied[0], f"({value!r} is a placeholder or our wording, not theirs)",
                                                  self._user_word(value, said))], record, allowed, unsure)
+        if self.techniques.copied and tool is not None and rewrite is None:
+            # Composed of the examples' words and none of the user's ("I'm ordering a taxi to the station." as
+            # the body of "Send an email to alice.moreau@example.org."): the user never said it; ask.
+            composed = example_wording(call.arguments, tool.parameters, said, example_lines(self._system_text()))
+            if composed:
+                value = str(call.arguments[composed[0]])[:60]
+                return self._find_or_ask(call, [(composed[0], f"({value!r} is our examples' wording, not theirs)", "")],
+                                         record, allowed, unsure)
         if self.techniques.shapes and tool is not None:
             misshapen = misshapen_arguments(call.arguments, tool.parameters)
             if misshapen:

@@ -142,6 +142,15 @@ def render_examples(format: ToolFormat = "json", constrained: bool = True, call_
     return "\n".join(lines)
 
 
+def example_lines(system: str) -> str:
+    """What the users and the assistant say in the worked examples of a system prompt (render_examples'
+    "User: " and "Assistant: " lines), "" when it has none: the wording a small model copies from them."""
+    at = system.find("# Examples\n")
+    if at < 0:
+        return ""
+    return "\n".join(line for line in system[at:].splitlines() if line.startswith(("User: ", "Assistant: ")))
+
+
 _ASKING = ("where", "when", "what", "how", "which", "who")
 
 

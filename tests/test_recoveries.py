@@ -170,6 +170,25 @@ def test_a_body_in_our_examples_wording_is_written_again_after_the_lookup():
     assert result.text == "Sent to bob.l@example.net."
 
 
+@pytest.mark.parametrize("copied", [True, False])
+def test_a_text_made_of_the_examples_words_is_asked_for(copied):
+    """Seen with the 0.5B model: "Send an email to alice.moreau@example.org." sent with the body "I'm
+    ordering a taxi to the station." (the examples' "Order me a taxi to the station."): the user said
+    nothing of what to write. Not run; the next action asks."""
+    server = ScriptedServer([
+        action(("send_email", {"to": "alice.moreau@example.org", "subject": "Order for taxi to the station.",
+                               "body": "I'm ordering a taxi to the station."})),
+        action(("ask_user", {"question": "What is the message text?"})),
+    ])
+    result = agent(server, "send_email", copied=copied).run("Send an email to alice.moreau@example.org.")
+    first = result.turns[0].results[0]
+    if copied:
+        assert not first.ok and "'Order for taxi to the station.' is our examples' wording" in first.output
+        assert offered(server.requests[1]) == {"ask_user"} and result.text == "What is the message text?"
+    else:
+        assert first.ok
+
+
 @pytest.mark.parametrize("ask", [True, False])
 def test_with_no_tool_to_find_a_guessed_value_the_next_action_asks(ask):
     """Seen with the 0.5B model: create_reminder's time refused, it set a 60-minute timer, then answered

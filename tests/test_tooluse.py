@@ -235,6 +235,31 @@ def test_a_phrase_the_model_composes_is_not_a_guess():
     schema = {"properties": {"text": {"type": "string"}}, "required": ["text"]}
     assert ungrounded_arguments({"text": "Ada likes tea."}, schema, "Remember: I like tea.") == []
     assert ungrounded_arguments({"text": "Ada Lovelace"}, schema, "Remember: I like tea.") == ["text"]
+@pytest.mark.parametrize("value,said,composed", [
+    ("I'm ordering a taxi to the station.", "Send an email to alice.moreau@example.org.", True),
+    ("I'm running late.", "Translate this into Spanish.", True),
+    ("I'm running late.", "Email Bob that I'm running late.", False),  # the user's words
+    ("Please send the Q3 numbers.", "Email Priya asking for the Q3 numbers.", False),  # one of theirs is enough
+    ("Hello, how are you?", "Translate this into Spanish.", False),  # the model's own, not the examples'
+    ("Late.", "Translate this into Spanish.", False),  # one word says too little
+])
+def test_a_text_made_of_the_examples_words_and_none_of_the_users(value, said, composed):
+    from harness.grounding import example_wording
+    from harness.prompt import example_lines
+
+    examples = example_lines(render_examples("json", True, True))
+    schema = {"properties": {"body": {"type": "string"}}, "required": ["body"]}
+    assert example_wording({"body": value}, schema, said, examples) == (["body"] if composed else [])
+
+
+def test_example_lines_are_what_users_and_the_assistant_say():
+    from harness.prompt import example_lines
+
+    lines = example_lines("You are helpful.\n\n" + render_examples("json", True, True)).splitlines()
+    assert lines and all(line.startswith(("User: ", "Assistant: ")) for line in lines)
+    assert "User: Order me a taxi to the station." in lines and example_lines("No examples here.") == ""
+
+
 @pytest.mark.parametrize("value,context,close", [
     ("Lisboa", "What's the airport code for Lisbon?", "Lisbon"),
     ("Londres", "weather in Rome?", None),
