@@ -65,12 +65,15 @@ class Outcome:
     elapsed_s: float
     raw: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)  # the run's transcript after the system prompt
+    # What decide's probes read at the first action (harness/decide.py): answering, and opening with "Sorry".
+    probabilities: tuple[float | None, float | None] = (None, None)
 
     def record(self) -> dict[str, Any]:
         """One JSON line of ``--transcripts``: what the case asked, what the agent did, and the verdict."""
         return {"id": self.case.id, "category": self.case.category, "passed": self.passed, "why": self.why,
                 "user": self.case.user, "calls": [[n, a] for n, a in self.calls], "answer": self.answer,
-                "stop": self.stop_reason, "requests": self.requests, "messages": self.messages}
+                "stop": self.stop_reason, "requests": self.requests, "answer_probability": self.probabilities[0],
+                "decline_probability": self.probabilities[1], "messages": self.messages}
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -235,8 +238,11 @@ async def run_case(case: Case, tools: dict[str, Tool], make_agent: Callable[[Too
     answered = result.stop_reason in ("final_answer", "end_of_sequence", "stop_string")
     passed, why = score(case, calls, result.text, answered, tools)
     requests = len(result.turns) + sum(t.probes for t in result.turns)  # decide's probes are requests too
+    first = result.turns[0] if result.turns else None
+    probabilities = (first.answer_probability, first.decline_probability) if first is not None else (None, None)
     return Outcome(case, passed, why, calls, result.text, result.stop_reason, requests, result.usage.prompt_tokens,
-                   result.usage.cached_tokens, time.perf_counter() - started, [t.raw_text for t in result.turns], messages)
+                   result.usage.cached_tokens, time.perf_counter() - started, [t.raw_text for t in result.turns], messages,
+                   probabilities)
 
 
 async def run_cases(cases: list[Case], make_agent: Callable[[ToolSet], Any], concurrency: int = 8,

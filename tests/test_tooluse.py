@@ -323,13 +323,16 @@ def test_a_case_record_holds_the_transcript_and_the_verdict():
     from harness.tooluse import run_case
     from scripted import ScriptedServer, action, answer
 
-    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C, cloudy.")])
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C, cloudy.")],
+                            answer_probabilities=[0.03])
     oslo = next(c for c in load_cases() if c.id == "single-weather-oslo")
     outcome = asyncio.run(run_case(oslo, TOOLS, lambda tools: Agent(
-        tools, client=server.client(), constrained=True, techniques=Techniques.none())))
+        tools, client=server.client(), constrained=True,
+        techniques=Techniques(**{n: n in ("decide", "parallel") for n in Techniques.names()}))))
     record = outcome.record()
     assert (record["id"], record["category"], record["calls"]) == ("single-weather-oslo", "single",
                                                                     [["get_weather", {"city": "Oslo"}]])
     assert [m["role"] for m in record["messages"]] == ["user", "assistant", "user", "assistant"]
     assert record["messages"][0]["content"] == oslo.user and "Oslo" in record["messages"][2]["content"]
     assert record["passed"] == outcome.passed and record["why"] == outcome.why
+    assert record["answer_probability"] == pytest.approx(0.03) and record["decline_probability"] is None
