@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Seque
 from typing import Any
 
 from harness import events as ev
-from harness.claims import declines, file_parameter, named_files, named_tools, unbacked_claims
+from harness.claims import declines, described_files, file_parameter, named_files, named_tools, unbacked_claims
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -841,10 +841,10 @@ class Agent:
         if self.techniques.read_named and len(self.tools) and "unread" not in sent_back and not declines(text):
             unread = self._unread_file(run)
             if unread is not None:
-                reader, parameter, name = unread
+                reader, parameter, name, named = unread
                 run.turns[-1].pending = [reader]  # the next action is that call
-                return "unread", (f"The task names the file {name}, and no tool has read it. Call {reader} with "
-                                  f"{parameter} {name!r} now.")
+                what = f"The task names the file {name}" if named else f"The file the task speaks of is {name}"
+                return "unread", f"{what}, and no tool has read it. Call {reader} with {parameter} {name!r} now."
         if self.techniques.claims and len(self.tools) and "claimed" not in sent_back:
             # The whole conversation's tools: "Did you send it?" after an earlier turn's send_email.
             claims = unbacked_claims(text, [r.name for t in self.turns for r in t.results if r.ok], said)
@@ -880,17 +880,22 @@ class Agent:
                                   "final_answer, giving the values from every result.")
         return None
 
-    def _unread_file(self, run: Run) -> tuple[str, str, str] | None:
-        """(tool, parameter, file) for the first file the task names that no tool reading files (one that
-        asks no approval, with a file path parameter) has been given yet; None when all were, or none reads."""
+    def _unread_file(self, run: Run) -> tuple[str, str, str, bool] | None:
+        """(tool, parameter, file, named) for the first file the task names, or else describes by a listed
+        file's stem ("the todo file" when a result lists todo.md: named is False), that no tool reading files
+        (one that asks no approval, with a file path parameter) has been given yet; None when all were, or
+        none reads. Seen with the 0.5B model: "There's a todo file somewhere in my workspace. What's on
+        it?" answered with the listing."""
         readers = {t.name: p for t in self.tools if (not run.policy.allowed or t.name in run.policy.allowed)
                    and not t.needs_approval and (p := file_parameter(t.parameters)) is not None}
         if not readers:
             return None
         given = " ".join(_fold(v) for t in run.turns for r in t.results if r.ok and r.name in readers
                          for v in r.arguments.values())
-        name = next((f for f in named_files(run.task) if _fold(f) not in given), None)
-        return None if name is None else (*next(iter(readers.items())), name)
+        found = "\n".join(r.output for t in run.turns for r in t.results if r.ok)
+        named = named_files(run.task)
+        name = next((f for f in [*named, *described_files(run.task, found)] if _fold(f) not in given), None)
+        return None if name is None else (*next(iter(readers.items())), name, name in named)
 
     def _unused_results(self, text: str, run: Run) -> list[ToolResult]:
         """The results of this run that neither the answer nor a later call makes any use of.

@@ -107,6 +107,21 @@ def named_files(text: str) -> list[str]:
         return []
 
 
+def described_files(task: str, found: str) -> list[str]:
+    """The file names in ``found`` (what tools returned, a listing) whose stem a task that speaks of a file
+    says as a word of its own: "the todo file" is todo.md, "the config file" config.ini ("my notes and my
+    files" is none). Linear; never raises."""
+    try:
+        raw = set(_WORD.findall(task[:4000].casefold()))
+        if "file" not in raw:  # one file spoken of ("the todo file"), not a listing ("list my files")
+            return []
+        said = {singular(w) for w in raw}
+        return [f for f in named_files(found[:20_000])
+                if singular(re.split(r"[^\w]|_", f.rsplit("/", 1)[-1].casefold())[0] or "") in said - {""}]
+    except Exception:  # tool output and user input: a check skipped is better than a run broken
+        return []
+
+
 def file_parameter(parameters: object) -> str | None:
     """The required string parameter of a tool's JSON Schema that takes a file's path ("path", or one
     whose description says "file path"), or None."""

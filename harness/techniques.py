@@ -75,7 +75,8 @@ class Techniques:
     # "187.33 British pounds." instead of converting it.
     untried: bool = True
     # A file the user names is read before the answer: an answer (one that does not decline) while no tool
-    # that reads files has been given that name is sent back once, and the next action is that tool.
+    # that reads files has been given that name is sent back once, and the next action is that tool. So is
+    # a file the user speaks of by a listed file's stem ("the todo file" once a listing has todo.md).
     # Seen with the 0.5B model: "Which port is set in config.ini?" answered "8080" from memory, and again
     # when told that no tool gave it; "... described in notes.txt" put on the calendar with a made-up time.
     read_named: bool = True

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness.agent import Agent
-from harness.claims import named_files, named_tools
+from harness.claims import described_files, named_files, named_tools
 from harness.constrained import unlooped
 from harness.grounding import said_part
 from harness.techniques import Techniques
@@ -366,6 +366,28 @@ def test_an_answer_before_the_file_the_task_names_is_read_is_sent_back(read_name
     assert ran(result) == [("read_file", {"path": "config.ini"})] and result.text == "Port 8443."
 
 
+def test_a_file_the_task_speaks_of_that_a_listing_found_is_read_before_the_answer():
+    """Seen with the 0.5B model: "There's a todo file somewhere in my workspace. What's on it?" listed
+    the files and answered with the listing; "the config file" answered "8080" beside the listing."""
+    server = ScriptedServer([action(("list_files", {"folder": "."})), answer("notes.txt, todo.md, config.ini"),
+                             action(("read_file", {"path": "todo.md"})), answer("renew passport, call the plumber")])
+    result = agent(server, "read_file", "list_files", coverage=False, answer_check=False).run(
+        "There's a todo file somewhere in my workspace. What's on it?")
+    assert [t.rejected for t in result.turns] == [None, "unread", None, None]
+    assert server.requests[2]["messages"][-1]["content"] == (
+        "The file the task speaks of is todo.md, and no tool has read it. Call read_file with path 'todo.md' now.")
+    assert offered(server.requests[2]) == {"read_file"}
+    assert [n for n, _ in ran(result)] == ["list_files", "read_file"]
+
+
+@pytest.mark.parametrize("task", ["What files are in the top folder of my workspace?",  # no stem said
+                                  "Search my notes for the budget, and list my files."])  # "notes", but no "notes file"
+def test_a_listing_alone_asks_for_no_file_to_be_read(task):
+    server = ScriptedServer([action(("list_files", {"folder": "."})), answer("notes.txt, todo.md, config.ini")])
+    result = agent(server, "read_file", "list_files", coverage=False, answer_check=False).run(task)
+    assert [t.rejected for t in result.turns] == [None, None] and result.text == "notes.txt, todo.md, config.ini"
+
+
 def test_a_file_named_is_read_once_every_file_and_a_decline_stands():
     # After other calls: the file is still read before the answer ("... described in notes.txt").
     server = ScriptedServer([action(("create_event", {"title": "Team meeting", "date": "2026-12-04"})),
@@ -400,6 +422,24 @@ def test_named_files():
         started = time.perf_counter()
         assert named_files(text) == []
         assert time.perf_counter() - started < 0.5  # a bound far above linear, far below quadratic
+
+
+@pytest.mark.parametrize("task,files", [
+    ("There's a todo file somewhere. What's on it?", ["todo.md"]),
+    ("Find the config file and tell me the port.", ["config.ini"]),
+    ("I have a notes file with the meeting details.", ["notes.txt"]),
+    ("List my files and search my notes.", []),  # a listing, no one file spoken of
+    ("Which file is biggest?", []),  # no stem said
+])
+def test_described_files(task, files):
+    assert described_files(task, '{"files": ["notes.txt", "todo.md", "config.ini", "report.pdf"]}') == files
+
+
+def test_described_files_is_linear_and_never_raises():
+    started = time.perf_counter()
+    assert described_files("the a file " * 2000, "a." * 50_000) == []
+    assert described_files(None, None) == []  # type: ignore[arg-type]
+    assert time.perf_counter() - started < 0.5
 
 
 # --- an answer looping until max_tokens ----------------------------------------------------------
