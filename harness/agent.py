@@ -32,7 +32,7 @@ from harness.constrained import (
     unlooped,
 )
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, UNSURE_AT,
-                            answer_probability, decline_probability, probe_options)
+                            answer_probability, decline_probability, name_choices, probe_options)
 from harness.errors import HarnessError
 from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, example_wording, found_value,
                                invented_numbers, invented_optional, made_codes, misshapen_arguments, provider,
@@ -332,8 +332,9 @@ class Agent:
         and (with ``decline``) that answer opens with DECLINE_OPENING when the model gives opening with
         "Sorry" DECLINE_AT or more (harness/decide.py). The short requests that read them are the turn's
         probes (``record.probes``, ``record.probe_usage``)."""
-        record.answer_probability = answer_probability(await self._probe(record, options, PROBE_TOKENS),
-                                                       self.tools.names)
+        logprobs = await self._probe(record, options, PROBE_TOKENS)
+        record.name_choices = name_choices(logprobs)
+        record.answer_probability = answer_probability(logprobs, self.tools.names)
         if record.answer_probability is None or record.answer_probability < ANSWER_AT:
             return
         options["json_schema"] = self._action_schema(("final_answer",), may_replan)

@@ -77,6 +77,12 @@ def _first_token_choices(logprobs: object, key: str) -> list[tuple[str, float]] 
     return None
 
 
+def name_choices(logprobs: object) -> list[tuple[str, float]]:
+    """The candidates (text, probability) for the first token of the action's name, likeliest first; []
+    when they cannot be read. Never raises."""
+    return sorted(_first_token_choices(logprobs, "name") or [], key=lambda c: -c[1])
+
+
 def answer_probability(logprobs: object, tools: Collection[str], answer_tool: str = "final_answer") -> float | None:
     """The probability that the action names ``answer_tool``, read where its ``"name"`` value starts. A
     candidate counts for it when it starts ``answer_tool`` and no tool's name (a tool named "fetch"

@@ -108,6 +108,8 @@ class TurnRecord:
     # The probability of answering the model gave the run's first action, asked before it (harness/decide.py).
     answer_probability: float | None = None
     decline_probability: float | None = None  # and of opening that answer with "Sorry", when it was one
+    # The candidates (token, probability) for the first token of that action's name, as the probe read them.
+    name_choices: list[tuple[str, float]] = field(default_factory=list)
     probes: int = 0  # requests made to read those probabilities
     probe_usage: Usage = field(default_factory=Usage)  # theirs (``usage`` is the turn's own request)
     rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "untried", "numbers", "unused")

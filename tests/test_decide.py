@@ -55,6 +55,16 @@ def test_answer_probability(logprobs, tools, expected):
     assert got == expected if expected is None else got == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("logprobs,expected", [
+    (OPEN + [entry("get", ("final", 0.3), ("get", 0.6), ("find", 0.1))], [("get", 0.6), ("final", 0.3), ("find", 0.1)]),
+    (OPEN, []), (None, []), ("garbage", []),
+])
+def test_name_choices_are_read_likeliest_first(logprobs, expected):
+    from harness.decide import name_choices
+
+    assert [(t, pytest.approx(p)) for t, p in expected] == name_choices(logprobs)
+
+
 def test_answer_probability_reads_a_bounded_prefix():
     started = time.perf_counter()
     assert answer_probability([entry("x" * 1000)] * 1_000_000, ["a"]) is None
