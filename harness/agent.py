@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Seque
 from typing import Any
 
 from harness import events as ev
-from harness.claims import declines, described_files, file_parameter, named_files, named_tools, unbacked_claims
+from harness.claims import (declines, described_files, file_parameter, named_files, named_tools, unbacked_claims,
+                            uncovered_tools)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -857,6 +858,14 @@ class Agent:
             used = {r.name for t in turns for r in t.results if r.ok}
             offered = [n for n in self.tools.names if not run.policy.allowed or n in run.policy.allowed]
             untried = named_tools(run.task, offered, used)
+            # A part of the task no call covers that names a tool ("..., and what's the weather there today?" with
+            # only get_population run for Lima): the next action is that tool. Seen with the 0.5B model: it
+            # answered "Today's weather is sunny." from nothing.
+            uncovered = [] if untried else uncovered_tools(run.task, offered, [(r.name, r.arguments) for t in turns
+                                                                                for r in t.results if r.ok])
+            if uncovered:
+                run.turns[-1].pending = uncovered[:1]
+                untried = uncovered
             if untried:
                 return "untried", (f"The task asks for what {untried[0]} does, and it has not run. Call it now with "
                                    "the values the task and the results give; if it can't be done, say why.")

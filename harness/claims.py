@@ -90,6 +90,33 @@ def named_tools(task: str, tools: Iterable[str], ran: Iterable[str] = ()) -> lis
         return []
 
 
+# Where a request's parts meet: "How many people live in Lima, and what's the weather there today?"
+_CLAUSE = re.compile(r",?\s+and\s+|[,;:?!.]+(?:\s+|$)", re.IGNORECASE)
+
+
+def uncovered_tools(task: str, tools: Iterable[str], calls: Iterable[tuple[str, dict[str, object]]]) -> list[str]:
+    """The tools (of ``tools``: names) not among ``calls`` (name, arguments) whose name's noun a part of
+    ``task`` says that no call covers: "what's the weather there today" names get_weather while only
+    get_population ran with "Lima" for the part before it. A call covers a part that holds one of its
+    values' words or its name's noun. A task of one part names none (that is named_tools' verbs).
+    Linear; never raises."""
+    try:
+        def said(text: str) -> set[str]:
+            return {singular(w) for w in _WORD.findall(text[:4000].casefold())}
+
+        def nouns(name: str) -> set[str]:
+            return {singular(p) for p in re.split(r"[^a-z]+", name.casefold()) if len(p) >= 4} - _GENERIC
+
+        parts = [said(p) for p in _CLAUSE.split(task[:4000]) if p.strip()]
+        made = [(name, nouns(name) | said(" ".join(str(v)[:200] for v in list(arguments.values())[:20])))
+                for name, arguments in list(calls)[:50] if isinstance(arguments, dict)]
+        open_parts = [p for p in parts if not any(marks & p for _, marks in made)] if len(parts) > 1 else []
+        ran = {name for name, _ in made}
+        return [t for t in tools if t not in ran and any(nouns(t) & p for p in open_parts)]
+    except Exception:  # user input and model-chosen values: a check skipped is better than a run broken
+        return []
+
+
 # A file name as people write one: a stem and an extension files commonly have ("config.ini",
 # "notes/todo.md"); "e.g." and "example.com" are none.
 _EXTENSIONS = ("txt|md|markdown|rst|ini|cfg|conf|toml|yaml|yml|json|jsonl|xml|csv|tsv|log|env|lock|py|js|ts|"

@@ -71,7 +71,9 @@ class Techniques:
     # that sends or cancels run) is sent back once: call the tool that does it, or say it can't be done.
     claims: bool = True
     # After tool calls, an answer while a tool whose verb the task says ("convert", "read", "send") has not
-    # run is sent back once: call it now. Seen with the 0.5B model: with the share price in, it answered
+    # run is sent back once: call it now. So is one while a part of the task that no call covers names a
+    # tool by its noun (", and what's the weather there today?": get_weather), and that tool is the next
+    # action. Seen with the 0.5B model: with the share price in, it answered
     # "187.33 British pounds." instead of converting it.
     untried: bool = True
     # A file the user names is read before the answer: an answer (one that does not decline) while no tool

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness.agent import Agent
-from harness.claims import described_files, named_files, named_tools
+from harness.claims import described_files, named_files, named_tools, uncovered_tools
 from harness.constrained import unlooped
 from harness.grounding import said_part
 from harness.techniques import Techniques
@@ -287,6 +287,55 @@ def test_an_answer_before_the_tool_the_task_names_is_sent_back_once(untried):
     assert note.startswith("The task asks for what convert_currency does, and it has not run.")
     assert [n for n, _ in ran(result)] == ["get_stock_price", "convert_currency"]
     assert result.text == "About 146 GBP."
+
+
+@pytest.mark.parametrize("untried", [True, False])
+def test_a_part_of_the_task_no_call_covers_that_names_a_tool_is_called_for(untried):
+    """Seen with the 0.5B model: "How many people live in Lima, and what's the weather there today?" had
+    get_population run, then the answer "Lima: 10092000 people. Today's weather is sunny."."""
+    server = ScriptedServer([
+        action(("get_population", {"place": "Lima"})),
+        answer("Lima: 10092000 people. Today's weather is sunny."),
+        action(("get_weather", {"city": "Lima"})),
+        answer("Lima: 10092000 people; foggy, 17 C."),
+    ])
+    result = agent(server, "get_population", "get_weather", untried=untried, answer_check=False, coverage=False).run(
+        "How many people live in Lima, and what's the weather there today?")
+    if not untried:
+        assert result.text == "Lima: 10092000 people. Today's weather is sunny."
+        return
+    assert result.turns[1].rejected == "untried"
+    assert server.requests[2]["messages"][-1]["content"].startswith("The task asks for what get_weather does")
+    assert offered(server.requests[2]) == {"get_weather"}  # that call next
+    assert [n for n, _ in ran(result)] == ["get_population", "get_weather"]
+
+
+@pytest.mark.parametrize("task,calls,named", [
+    ("How many people live in Lima, and what's the weather there today?", [("get_population", {"place": "Lima"})],
+     ["get_weather"]),
+    ("Quick morning briefing: weather in London and the AMZN share price.", [("get_weather", {"city": "London"})],
+     ["get_stock_price"]),
+    ("Find my note about the launch plan and email its owner a reminder.", [("search_notes", {"query": "launch plan"})],
+     ["send_email"]),
+    # Every part covered: by a value ("Bob"), or by the tool's own noun ("the weather").
+    ("Give me the email addresses of Alice and Bob.", [("get_contact", {"name": "Alice"}), ("get_contact", {"name": "Bob"})],
+     []),
+    ("What's the weather in Oslo, and is it raining?", [("get_weather", {"city": "Oslo"})], []),
+    ("What has customer C-4821 ordered?", [("get_orders", {"customer_id": "C-4821"})], []),  # one part
+    ("weather in Oslo and in Rome", [("get_weather", {"city": "Oslo"})], []),  # siblings' to name
+])
+def test_uncovered_tools(task, calls, named):
+    tools = ["get_population", "get_weather", "get_stock_price", "search_notes", "get_contact", "send_email",
+             "get_orders", "lookup_customer"]
+    assert uncovered_tools(task, tools, calls) == named
+
+
+def test_uncovered_tools_is_linear_and_never_raises():
+    started = time.perf_counter()
+    assert uncovered_tools("weather and " * 1000, ["get_weather"] * 100, [("x", {"a": "b " * 10_000})] * 1000) == \
+        ["get_weather"] * 100
+    assert uncovered_tools(None, None, None) == []  # type: ignore[arg-type]
+    assert time.perf_counter() - started < 1.0
 
 
 def test_untried_waits_for_a_tool_to_run_and_asks_once():
