@@ -144,7 +144,7 @@ def described_files(task: str, found: str) -> list[str]:
             return []
         said = {singular(w) for w in raw}
         return [f for f in named_files(found[:20_000])
-                if singular(re.split(r"[^\w]|_", f.rsplit("/", 1)[-1].casefold())[0] or "") in said - {""}]
+                if singular(re.split(r"[\W_]", f.rsplit("/", 1)[-1].casefold())[0]) in said - {""}]
     except Exception:  # tool output and user input: a check skipped is better than a run broken
         return []
 

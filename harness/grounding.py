@@ -495,7 +495,8 @@ def example_wording(arguments: dict[str, Any], schema: dict[str, Any], said: str
     if not isinstance(arguments, dict) or not isinstance(schema, dict):
         return []
     properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
+    required = {r for r in schema.get("required") or [] if isinstance(r, str)} if isinstance(schema.get("required"), list) \
+        else set()
     theirs = {_stem(w) for w in words(examples[:20_000])}
     heard = {_stem(w) for w in words(said[:200_000])}
     found: list[str] = []

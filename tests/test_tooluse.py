@@ -252,6 +252,14 @@ def test_a_text_made_of_the_examples_words_and_none_of_the_users(value, said, co
     assert example_wording({"body": value}, schema, said, examples) == (["body"] if composed else [])
 
 
+def test_example_wording_never_raises():
+    from harness.grounding import example_wording
+
+    for arguments, schema in [(None, {}), ({"a": "x y"}, None), ({"a": ["x"]}, {"properties": {"a": {}}, "required": [["a"]]}),
+                              ({"a": "taxi station"}, {"properties": "x", "required": "a"})]:
+        assert example_wording(arguments, schema, "", "taxi station") == []  # type: ignore[arg-type]
+
+
 def test_example_lines_are_what_users_and_the_assistant_say():
     from harness.prompt import example_lines
 
