@@ -645,7 +645,7 @@ class Agent:
                 return self._find_or_ask(call, [(composed[0], f"({value!r} is our examples' wording, not theirs)", "")],
                                          record, allowed, unsure)
         if self.techniques.shapes and tool is not None:
-            misshapen = misshapen_arguments(call.arguments, tool.parameters)
+            misshapen = misshapen_arguments(call.arguments, tool.parameters, said)
             if misshapen:
                 name, form, rewritable = misshapen[0]
                 value = str(call.arguments[name])[:80]

@@ -339,16 +339,27 @@ def expected_form(spec: dict[str, Any]) -> tuple[re.Pattern[str], str, bool] | N
     return None
 
 
-def misshapen_arguments(arguments: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, str, bool]]:
+def misshapen_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: str = "") -> list[tuple[str, str, bool]]:
     """(name, how it should look, rewritable) for each string value not in the form its description
-    shows: a name where an email address goes ('Alice'), a city where an airport code goes ('Rome')."""
+    shows: a name where an email address goes ('Alice'), a city where an airport code goes ('Rome').
+    With ``said`` (what the user and the tools said), a word of it in capitals is no code of another
+    length than the example's: 'OSLO' for the user's "oslo" where the example is 'OSL' (a code's length
+    may vary by one, so the form alone admits it)."""
     if not isinstance(arguments, dict) or not isinstance(schema, dict):
         return []
     properties = schema.get("properties", {})
+    heard = words(said[:200_000]) if said else set()
     found = []
     for name, value in arguments.items():
-        form = expected_form(properties.get(name, {})) if isinstance(properties, dict) else None
-        if form is not None and isinstance(value, str) and not form[0].fullmatch(value.strip()[:200]):
+        spec = properties.get(name, {}) if isinstance(properties, dict) else {}
+        form = expected_form(spec)
+        if form is None or not isinstance(value, str):
+            continue
+        text = value.strip()[:200]
+        shown = _EXAMPLE.search(str(spec.get("description", ""))[:500])
+        code = shown.group(1) if shown and form[1] == f"like {shown.group(1)!r}" else ""  # the form is that example's
+        said_word = bool(code) and len(text) != len(code) and text.isalpha() and text.casefold() in heard
+        if said_word or not form[0].fullmatch(text):
             found.append((name, form[1], form[2]))
     return found
 

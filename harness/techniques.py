@@ -62,7 +62,8 @@ class Techniques:
     # the 0.5B model: it looked up Paris, then answered "Paris is warmer" (harness/siblings.py).
     siblings: bool = True
     # A value in a form its description rules out (a name where an email address goes, "Rome" where an
-    # airport code "e.g. OSL" goes, "10:00 AM" for HH:MM) is sent back: rewrite it, look it up or ask.
+    # airport code "e.g. OSL" goes, "10:00 AM" for HH:MM) is sent back: rewrite it, look it up or ask. So is
+    # a word the user said, in capitals, where a code of another length goes ("OSLO" for "e.g. CDG").
     shapes: bool = True
     # An optional argument whose short value nobody gave (a timer labelled "Timer 1") is left out, so
     # the tool's default applies.

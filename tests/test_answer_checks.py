@@ -114,6 +114,19 @@ def test_values_in_the_wrong_form(description, value, ok):
     assert (misshapen_arguments({"v": value}, {"properties": {"v": spec(description)}}) == []) is ok
 
 
+@pytest.mark.parametrize("value,said,ok", [
+    ("OSLO", "flights lisbon -> oslo, 2026-12-30?", False),  # the user's word in capitals, not a code
+    ("OSL", "flights lisbon -> oslo, 2026-12-30?", True),
+    ("ROME", "Flights from Rome to Lisbon", False),
+    ("LIS", "Flights from Rome to Lisbon", True),
+    ("ABCD", "Flights from Rome to Lisbon", True),  # a code nobody said: the form alone decides
+])
+def test_a_word_said_in_capitals_is_no_code_of_another_length(value, said, ok):
+    schema = {"properties": {"v": spec("IATA code of the arrival airport, e.g. CDG")}}
+    assert (misshapen_arguments({"v": value}, schema, said) == []) is ok
+    assert misshapen_arguments({"v": value}, schema) == []  # without what was said, as before
+
+
 def test_forms_come_from_json_schema_format_and_skip_closed_choices():
     assert expected_form(spec("", format="email")) is not None
     assert expected_form(spec("e.g. OSL", enum=["OSL", "CDG"])) is None
@@ -535,6 +548,19 @@ def test_every_value_one_tool_finds_is_named_at_once_and_filled_together(lookup)
     filled = server.requests[2]["messages"][-1]["content"]
     assert "Now call search_flights with origin 'FCO' and destination 'LIS', from these results." in filled
     assert result.text == "HX 412 leaves at 08:05."
+
+
+def test_a_city_in_capitals_where_a_code_goes_is_looked_up_with_its_neighbour():
+    """Seen with the 0.5B model: "flights lisbon -> oslo" as origin 'LISBO' and destination 'OSLO'; the
+    form of 'CDG' admits four capitals, so only Lisbon was looked up and the flights were searched to
+    'OSLO'. Both are named in one refusal now."""
+    server = ScriptedServer([
+        action(("search_flights", {"origin": "LISBO", "destination": "OSLO", "date": "2026-12-30"})),
+        answer("Which airports?"),
+    ])
+    result = agent(server, "search_flights", "get_airport_code").run("flights lisbon -> oslo, 2026-12-30?")
+    refusal = result.turns[0].results[0].output
+    assert "call get_airport_code with city 'lisbon' and with city 'oslo' first." in refusal
 
 
 def test_a_lookup_that_found_nothing_is_not_asked_for_again():
