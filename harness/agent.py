@@ -35,9 +35,9 @@ from harness.constrained import (
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, UNSURE_AT,
                             answer_probability, decline_probability, name_choices, probe_options)
 from harness.errors import HarnessError
-from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, example_wording, found_value,
-                               invented_numbers, invented_optional, made_codes, misshapen_arguments, provider,
-                               repaired_values, reports_error, result_used, said_part, ungrounded_arguments)
+from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, example_wording, expected_form,
+                               found_value, invented_numbers, invented_optional, made_codes, misshapen_arguments,
+                               provider, repaired_values, reports_error, result_used, said_part, ungrounded_arguments)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -702,6 +702,13 @@ class Agent:
         value. Measured with the 0.5B model: told "with what the user gave", it looked up the origin's
         city again for the destination. Further values the same tool finds are named too ("with city
         'Rome' and with city 'Lisbon'"), so one action makes both lookups."""
+        known = [(parameter, value) for parameter, _, _ in wanted if (value := self._known(call.name, parameter))]
+        if self.techniques.fill and known and len(known) == len(wanted):
+            # A result already holds it (get_contact's email, before send_email was called with a guess). Seen
+            # with the 0.5B model: told to call get_contact first, it declined with Bob's address in view.
+            record.pending = [call.name]
+            values = " and ".join(f"{parameter} {value!r}" for parameter, value in known)
+            return f"Not run: {wanted[0][0]} {wanted[0][1]}. A result above gives it: call {call.name} again with {values}."
         others = self._others(call.name, allowed)
 
         def finder_of(parameter: str) -> str | None:
@@ -733,6 +740,15 @@ class Agent:
             return (f"{GUESSED} {reasons}. If none of your tools can do what the user asked, say you can't; if "
                     f"the user must give it, ask: \"{question}\"")
         return f"{GUESSED} {reasons}. {look_up}{'Else ask' if look_up else 'Ask'} with ask_user: \"{question}\""
+
+    def _known(self, tool_name: str, parameter: str) -> str | None:
+        """The one value for ``parameter`` that this conversation's results give in a field named like it
+        and in its form (the email of the contact looked up); None when none does, or several differ."""
+        spec = self._parameter(tool_name, parameter)
+        form = expected_form(spec)
+        values = {v for t in self.turns for r in t.results if r.ok and r.name != tool_name
+                  and (v := found_value(r.output, parameter, spec, named=True)) and (form is None or form[0].fullmatch(v))}
+        return values.pop() if len(values) == 1 else None
 
     @staticmethod
     def _newest_refusal(run: Run) -> int | None:

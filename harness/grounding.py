@@ -544,16 +544,16 @@ def _fields(output: str, limit: int = 200) -> list[tuple[str, str]]:
             if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip()]
 
 
-def found_value(output: str, name: str, spec: dict[str, Any]) -> str | None:
+def found_value(output: str, name: str, spec: dict[str, Any], named: bool = False) -> str | None:
     """The value in a lookup's JSON result for parameter ``name``: the field named like the parameter
     or its description ("code" for "IATA code of the departure airport", "email" for "the recipient's
-    email address"), or the only field there is. None otherwise. Linear; never raises."""
+    email address"), or (unless ``named``) the only field there is. None otherwise. Linear; never raises."""
     fields = _fields(output)
     wanted = _parameter_topic(name, spec)
     for key, value in fields:
         if _topic(key[:200]) & wanted:
             return value[:200]
-    return fields[0][1][:200] if len(fields) == 1 else None
+    return fields[0][1][:200] if len(fields) == 1 and not named else None
 
 
 # "<value> for <what it means>" in a description: ". for the top" says the top folder is ".".

@@ -55,7 +55,9 @@ class Techniques:
     # When the tool named by lookup has run, the line after its result names the refused call and the
     # value to use now ("Now call search_flights with origin 'LIS'"). Seen with the 0.5B model: without
     # it, it made the refused call again unchanged, or answered with the looked-up value. Once that call
-    # has run, it is not offered next turn (the model made it again, with the answer due).
+    # has run, it is not offered next turn (the model made it again, with the answer due). And a value
+    # refused as a guess that a result already gave (the contact's email, looked up before the call) is
+    # named in the refusal, and that call is the next action.
     fill: bool = True
     # After a call used one of several values the user listed together ("Paris or Madrid"), the line after
     # its result names the calls still to make ("Now call get_weather with city 'Madrid' too"). Seen with

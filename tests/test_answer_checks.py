@@ -563,6 +563,37 @@ def test_a_city_in_capitals_where_a_code_goes_is_looked_up_with_its_neighbour():
     assert "call get_airport_code with city 'lisbon' and with city 'oslo' first." in refusal
 
 
+@pytest.mark.parametrize("fill", [True, False])
+def test_a_guess_for_a_value_a_result_already_gave_is_pointed_at_it(fill):
+    """Seen with the 0.5B model: with Bob's contact looked up, send_email to '+1 555 0100' (the examples'
+    number); told to call get_contact first, it declined."""
+    server = ScriptedServer([
+        action(("get_contact", {"name": "Bob"})),
+        action(("send_email", {"to": "+1 555 0100", "subject": "Port", "body": "The port is 8443."})),
+        action(("send_email", {"to": "bob.l@example.net", "subject": "Port", "body": "The port is 8443."})),
+        answer("Sent to bob.l@example.net."),
+    ])
+    result = agent(server, "get_contact", "send_email", fill=fill).run("Email Bob that the port is 8443.")
+    refusal = result.turns[1].results[0].output
+    if not fill:
+        assert "get_contact can find it" in refusal
+        return
+    assert refusal == ("Not run: to ('+1 555 0100' is a guess). A result above gives it: call send_email again with "
+                       "to 'bob.l@example.net'.")
+    assert offered(server.requests[2]) == {"send_email"}
+    assert result.turns[2].results[0].ok and result.text == "Sent to bob.l@example.net."
+
+
+def test_two_results_that_differ_point_at_neither():
+    server = ScriptedServer([
+        action(("get_contact", {"name": "Bob"}), ("get_contact", {"name": "Alice"})),
+        action(("send_email", {"to": "+1 555 0100", "subject": "Port", "body": "The port is 8443."})),
+        answer("Whom to?"),
+    ])
+    result = agent(server, "get_contact", "send_email").run("Email Bob and Alice that the port is 8443.")
+    assert "A result above gives it" not in result.turns[1].results[0].output
+
+
 def test_a_lookup_that_found_nothing_is_not_asked_for_again():
     """ "Atlantis" has no airport: its lookup ran and found nothing, so the hint names no lookup to make
     (the user may be asked), and fill names the code that was found."""
