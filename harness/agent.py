@@ -702,13 +702,15 @@ class Agent:
         value. Measured with the 0.5B model: told "with what the user gave", it looked up the origin's
         city again for the destination. Further values the same tool finds are named too ("with city
         'Rome' and with city 'Lisbon'"), so one action makes both lookups."""
-        known = [(parameter, value) for parameter, _, _ in wanted if (value := self._known(call.name, parameter))]
-        if self.techniques.fill and known and len(known) == len(wanted):
+        known = [(parameter, value) for parameter, _, _ in wanted
+                 if self.techniques.fill and (value := self._known(call.name, parameter))]
+        if known and len(known) == len(wanted):
             # A result already holds it (get_contact's email, before send_email was called with a guess). Seen
             # with the 0.5B model: told to call get_contact first, it declined with Bob's address in view.
             record.pending = [call.name]
             values = " and ".join(f"{parameter} {value!r}" for parameter, value in known)
-            return f"Not run: {wanted[0][0]} {wanted[0][1]}. A result above gives it: call {call.name} again with {values}."
+            return (f"Not run: {wanted[0][0]} {wanted[0][1]}. A result above gives it: call {call.name} again "
+                    f"with {values}.")
         others = self._others(call.name, allowed)
 
         def finder_of(parameter: str) -> str | None:
@@ -747,7 +749,8 @@ class Agent:
         spec = self._parameter(tool_name, parameter)
         form = expected_form(spec)
         values = {v for t in self.turns for r in t.results if r.ok and r.name != tool_name
-                  and (v := found_value(r.output, parameter, spec, named=True)) and (form is None or form[0].fullmatch(v))}
+                  and (v := found_value(r.output, parameter, spec, named=True))
+                  and (form is None or form[0].fullmatch(v))}
         return values.pop() if len(values) == 1 else None
 
     @staticmethod

@@ -339,7 +339,8 @@ def expected_form(spec: dict[str, Any]) -> tuple[re.Pattern[str], str, bool] | N
     return None
 
 
-def misshapen_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: str = "") -> list[tuple[str, str, bool]]:
+def misshapen_arguments(arguments: dict[str, Any], schema: dict[str, Any],
+                        said: str = "") -> list[tuple[str, str, bool]]:
     """(name, how it should look, rewritable) for each string value not in the form its description
     shows: a name where an email address goes ('Alice'), a city where an airport code goes ('Rome').
     With ``said`` (what the user and the tools said), a word of it in capitals is no code of another
@@ -506,8 +507,8 @@ def example_wording(arguments: dict[str, Any], schema: dict[str, Any], said: str
     if not isinstance(arguments, dict) or not isinstance(schema, dict):
         return []
     properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = {r for r in schema.get("required") or [] if isinstance(r, str)} if isinstance(schema.get("required"), list) \
-        else set()
+    listed = schema.get("required")
+    required = {r for r in listed if isinstance(r, str)} if isinstance(listed, list) else set()
     theirs = {_stem(w) for w in words(examples[:20_000])}
     heard = {_stem(w) for w in words(said[:200_000])}
     found: list[str] = []

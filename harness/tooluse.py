@@ -244,8 +244,8 @@ async def run_case(case: Case, tools: dict[str, Tool], make_agent: Callable[[Too
     first = result.turns[0] if result.turns else None
     probabilities = (first.answer_probability, first.decline_probability) if first is not None else (None, None)
     return Outcome(case, passed, why, calls, result.text, result.stop_reason, requests, result.usage.prompt_tokens,
-                   result.usage.cached_tokens, time.perf_counter() - started, [t.raw_text for t in result.turns], messages,
-                   probabilities, first.name_choices if first is not None else [])
+                   result.usage.cached_tokens, time.perf_counter() - started, [t.raw_text for t in result.turns],
+                   messages, probabilities, first.name_choices if first is not None else [])
 
 
 async def run_cases(cases: list[Case], make_agent: Callable[[ToolSet], Any], concurrency: int = 8,
