@@ -912,9 +912,11 @@ class Agent:
                    and not t.needs_approval and (p := file_parameter(t.parameters)) is not None}
         if not readers:
             return None
-        given = " ".join(_fold(v) for t in run.turns for r in t.results if r.ok and r.name in readers
+        # The whole conversation's reads: a plan's last request ("All steps are done. Now give the final answer
+        # ...") is a run of its own, and its answer was sent back for notes.txt, read in the step before.
+        given = " ".join(_fold(v) for t in self.turns for r in t.results if r.ok and r.name in readers
                          for v in r.arguments.values())
-        found = "\n".join(r.output for t in run.turns for r in t.results if r.ok)
+        found = "\n".join(r.output for t in self.turns for r in t.results if r.ok)
         named = named_files(run.task)
         name = next((f for f in [*named, *described_files(run.task, found)] if _fold(f) not in given), None)
         return None if name is None else (*next(iter(readers.items())), name, name in named)

@@ -408,6 +408,18 @@ def test_an_answer_before_the_file_the_task_names_is_read_is_sent_back(read_name
     assert ran(result) == [("read_file", {"path": "config.ini"})] and result.text == "Port 8443."
 
 
+def test_a_file_read_earlier_in_the_conversation_is_read():
+    """The live plan test: the plan's step read notes.txt and answered "Friday at 10:00 in room 4."; the
+    final request (a run of its own) gave the same answer, was sent back as if notes.txt were unread,
+    and answered "notes.txt: read"."""
+    server = ScriptedServer([action(("read_file", {"path": "notes.txt"})), answer("Friday at 10:00 in room 4."),
+                             answer("Friday at 10:00 in room 4.")])
+    a = agent(server, "read_file", answer_check=False, coverage=False)
+    assert a.run("Find the day in notes.txt.").text == "Friday at 10:00 in room 4."
+    result = a.run("All steps are done. Now give the final answer to the task: the day in notes.txt.")
+    assert result.text == "Friday at 10:00 in room 4." and [t.rejected for t in result.turns] == [None]
+
+
 def test_a_file_the_task_speaks_of_that_a_listing_found_is_read_before_the_answer():
     """Seen with the 0.5B model: "There's a todo file somewhere in my workspace. What's on it?" listed
     the files and answered with the listing; "the config file" answered "8080" beside the listing."""
