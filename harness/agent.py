@@ -273,8 +273,10 @@ class Agent:
                 # with the 0.5B model: told Norway's population was left out, "5594000 people in Iceland."
                 options["json_schema"] = answer_opening(options["json_schema"], run.opening)
             if answer_only and before is not None and before.rejected == "echo" and run.echoed:
-                # The answer before it echoed the harness's note: this one may not open as any echo did.
-                options["json_schema"] = fresh_answer_schema(run.echoed)
+                # The answer before it echoed the harness's note: this one opens with the first result's subject
+                # ("Tokyo: "), as the worked examples' answers do, or else not as any echo did.
+                options["json_schema"] = answer_opening(options["json_schema"], run.opening) if run.opening \
+                    else fresh_answer_schema(run.echoed)
             if self.techniques.decide and len(run.turns) == 1 and not (must_call or guessed or pending) \
                     and allowed != ("final_answer",):
                 await self._decide(record, options, run.policy.may_replan)
@@ -845,6 +847,11 @@ class Agent:
                 # Every echo's opening, not just the last: seen with the 0.5B model, "Weather check for ...",
                 # "The weather check for ...", "Weather check for ..." (the task and our note, each time).
                 run.force_answer, run.echoed = True, run.echoed + text.strip()[:1]
+                # Seen with the 0.5B model, three cities' weather in: the task and our note back, then "The
+                # weather check for ...", then the examples' decline. Opened with "Tokyo: ", it has only values
+                # left to write.
+                first = next((r for t in turns for r in t.results if r.ok and not reports_error(r.output)), None)
+                run.opening = _label(first) if first is not None else ""
             return "echo", ("That repeats the harness's note instead of answering. Answer the user's question "
                             "with final_answer, in your own words, from the results above.")
         if self.techniques.echo_guard and not ran and len(self.tools) and restates(text, run.task) and \

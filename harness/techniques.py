@@ -101,9 +101,11 @@ class Techniques:
     # ("23:40, 23:40, 23:40, ..." is "23:40"). Seen with the 0.5B model: sent back as an unfinished call,
     # it wrote the same loop again until the run's turns ran out.
     unloop: bool = True
-    # After tool results, the answer after one sent back as an echo is an answer that may not open with
-    # the same letter (a JSON Schema pattern). Seen with the 0.5B model: it wrote the task and the note
-    # after it back, word for word, turn after turn, with all three cities' weather in.
+    # After tool results, the answer after one sent back as an echo is an answer that opens with the first
+    # result's subject ("Tokyo: "), or, where no result has one, not with the letter any echo opened with (a
+    # JSON Schema pattern). Seen with the 0.5B model: it wrote the task and the note after it back, word for
+    # word, turn after turn, with all three cities' weather in; kept off the letter, it wrote "The weather
+    # check for ..." and then the examples' decline.
     unecho: bool = True
     # A final answer that only repeats the harness's own notes is rejected and retried.
     echo_guard: bool = True

@@ -350,42 +350,49 @@ def test_untried_waits_for_a_tool_to_run_and_asks_once():
     assert [t.rejected for t in result.turns] == [None, "untried", None] and result.text == "Playing jazz; no translation."
 
 
+def _answer_pattern(request: dict) -> str:
+    return request["response_format"]["json_schema"]["schema"]["anyOf"][0]["properties"]["arguments"]["properties"][
+        "answer"]["pattern"]
+
+
 @pytest.mark.parametrize("unecho", [True, False])
-def test_after_an_echo_the_answer_may_not_open_the_same_way(unecho):
+def test_after_an_echo_the_answer_opens_with_the_first_results_subject(unecho):
     """Seen with the 0.5B model: with all three cities' weather in, it wrote the task and the note after
-    it back as its answer, three times over."""
+    it back as its answer; kept off the echo's first letter, it wrote "The weather check for ...", then
+    the examples' decline. Opened with the first result's subject, it has only values left to write."""
     from harness.prompt import FOLLOW_UP
 
-    echo = answer(FOLLOW_UP)
-    server = ScriptedServer([action(("get_weather", {"city": "Tokyo"})), echo, answer("Tokyo: rainy, 23 C.")])
-    result = agent(server, "get_weather", unecho=unecho).run("Weather check for Tokyo please!")
-    assert result.turns[1].rejected == "echo" and result.text == "Tokyo: rainy, 23 C."
-    schema = server.requests[2]["response_format"]["json_schema"]["schema"]
-    if unecho:  # an answer alone, not opening as the echo did
-        pattern = schema["anyOf"][0]["properties"]["arguments"]["properties"]["answer"]["pattern"]
+    cities = [("get_weather", {"city": c}) for c in ("Tokyo", "Sydney", "Nairobi")]
+    echo = answer(f"Weather check for Tokyo, Sydney and Nairobi please! {FOLLOW_UP}")
+    whole = "Tokyo: rainy, 23. Sydney: clear, 26. Nairobi: clear, 21."
+    server = ScriptedServer([action(*cities), echo, answer(whole)])
+    result = agent(server, "get_weather", unecho=unecho).run("Weather check for Tokyo, Sydney and Nairobi please!")
+    assert result.turns[1].rejected == "echo" and result.text == whole
+    if unecho:  # an answer alone, opening with "Tokyo: "
+        pattern = _answer_pattern(server.requests[2])
         assert offered(server.requests[2]) == {"final_answer"}
-        assert re.match(pattern, "Tokyo: rainy") and not re.match(pattern, FOLLOW_UP)
+        assert re.match(pattern, whole) and not re.match(pattern, "Sydney: clear, 26.")
+        assert not re.match(pattern, "The weather check for Tokyo, Sydney and Nairobi please!")
         assert "pattern" not in json.dumps(server.requests[1]["response_format"])  # only after the echo
     else:
-        assert "pattern" not in json.dumps(schema)
+        assert "pattern" not in json.dumps(server.requests[2]["response_format"])
 
 
 def test_after_two_echoes_the_answer_opens_as_neither_did():
-    """Seen with the 0.5B model: "Weather check for ...", "The weather check for ...", "Weather check
-    for ..." (the task and the note after it each time): banned only the last opening, it went back to
-    the first, and the run ended with no answer."""
+    """Seen with the 0.5B model: "Set two timers...", "The harness's note ...", then our note back (the
+    task and the note after it each time): banned only the last opening, it went back to the first, and
+    the run ended with no answer. A timer's result has no subject to open with: the letters are banned."""
     from harness.prompt import FOLLOW_UP
 
-    echo = f"Weather check for Tokyo please! {FOLLOW_UP}"
-    server = ScriptedServer([action(("get_weather", {"city": "Tokyo"})), answer(echo), answer("The " + echo),
-                             answer("Rainy in Tokyo, 23 C.")])
-    result = agent(server, "get_weather").run("Weather check for Tokyo please!")
-    assert [t.rejected for t in result.turns] == [None, "echo", "echo", None] and result.text == "Rainy in Tokyo, 23 C."
-    patterns = [r["response_format"]["json_schema"]["schema"]["anyOf"][0]["properties"]["arguments"]["properties"]
-                ["answer"]["pattern"] for r in server.requests[2:]]
+    echo = f"Set a timer for 5 minutes. {FOLLOW_UP}"
+    server = ScriptedServer([action(("set_timer", {"minutes": 5})), answer(echo), answer("The " + echo),
+                             answer("A 5-minute timer is running.")])
+    result = agent(server, "set_timer").run("Set a timer for 5 minutes.")
+    assert [t.rejected for t in result.turns] == [None, "echo", "echo", None] and result.text == "A 5-minute timer is running."
+    patterns = [_answer_pattern(r) for r in server.requests[2:]]
     assert not re.match(patterns[0], echo) and re.match(patterns[0], "The " + echo)
     assert not re.match(patterns[1], echo) and not re.match(patterns[1], "the " + echo)
-    assert re.match(patterns[1], "Rainy in Tokyo, 23 C.")
+    assert re.match(patterns[1], "A 5-minute timer is running.")
 
 
 # --- a file the task names, not yet read ---------------------------------------------------------
