@@ -8,6 +8,7 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
+import json
 import functools
 import time
 import uuid
@@ -16,7 +17,7 @@ from typing import Any
 
 from harness import events as ev
 from harness.claims import (declines, described_files, file_parameter, named_files, named_tools, unbacked_claims,
-                            uncovered_tools)
+                            uncovered_tools, unfit_action)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -35,9 +36,10 @@ from harness.constrained import (
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, UNSURE_AT,
                             answer_probability, decline_probability, name_choices, probe_options)
 from harness.errors import HarnessError
-from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, example_wording, expected_form,
+from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, exact_codes, example_wording, expected_form,
                                found_value, invented_numbers, invented_optional, made_codes, misshapen_arguments,
-                               provider, repaired_values, reports_error, result_used, said_part, ungrounded_arguments)
+                               provider, repaired_values, reports_error, result_used, said_part, ungrounded_arguments,
+                               words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -279,7 +281,7 @@ class Agent:
                     else fresh_answer_schema(run.echoed)
             if self.techniques.decide and len(run.turns) == 1 and not (must_call or guessed or pending) \
                     and allowed != ("final_answer",):
-                await self._decide(record, options, run.policy.may_replan)
+                await self._decide(record, options, run)
                 run.unsure = self.techniques.unsure and (record.answer_probability or 0.0) >= UNSURE_AT
             elif self.techniques.decline and answer_only and before is not None and not run.policy.may_replan \
                     and (before.rejected == "restated" or before.guessed and run.unsure):
@@ -328,18 +330,32 @@ class Agent:
         record.content = parser.result.content
         record.streamed_answer = answer.text
 
-    async def _decide(self, record: ev.TurnRecord, options: dict[str, Any], may_replan: bool) -> None:
+    async def _decide(self, record: ev.TurnRecord, options: dict[str, Any], run: Run) -> None:
         """The first action of a run becomes an answer when the model gives answering ANSWER_AT or more,
         and (with ``decline``) that answer opens with DECLINE_OPENING when the model gives opening with
         "Sorry" DECLINE_AT or more (harness/decide.py). The short requests that read them are the turn's
         probes (``record.probes``, ``record.probe_usage``)."""
+        may_replan = run.policy.may_replan
         logprobs = await self._probe(record, options, PROBE_TOKENS)
         record.name_choices = name_choices(logprobs)
         record.answer_probability = answer_probability(logprobs, self.tools.names)
-        if record.answer_probability is None or record.answer_probability < ANSWER_AT:
+        if record.answer_probability is None or record.answer_probability < DECLINE_AT:
+            return
+        unfit = unfit_action(run.task, [text for t in self.tools for text in (
+            t.name.replace("_", " "), t.description, json.dumps(t.parameters))]) \
+            if self.techniques.unfit and not may_replan else ""
+        if record.answer_probability < ANSWER_AT and not unfit:
+            return
+        coded = self._coded(run.task) if not unfit else None
+        if coded is not None:  # the user gave a code that only this tool takes ("NVDA"): it is called
+            record.coded = coded
+            options["json_schema"] = self._action_schema((coded,), may_replan, must_call=True)
             return
         options["json_schema"] = self._action_schema(("final_answer",), may_replan)
-        if self.techniques.decline and not may_replan:
+        if unfit:  # an action no tool does: say so (the model's greedy answer says it done)
+            record.unfit = unfit
+            options["json_schema"] = decline_schema(DECLINE_OPENING)
+        elif self.techniques.decline and not may_replan:
             await self._decline(record, options)
 
     async def _decline(self, record: ev.TurnRecord, options: dict[str, Any]) -> None:
@@ -605,6 +621,9 @@ class Agent:
         if allowed and call.name not in allowed:
             return f"Not run: {call.name!r} is not one of this step's tools ({', '.join(allowed)})."
         tool = self.tools.get(call.name)
+        home = self._home(call, said, allowed)
+        if home is not None:
+            return self._send_home(call, *home, record)
         if self.techniques.grounding and tool is not None:
             guessed = ungrounded_arguments(call.arguments, tool.parameters, said)
             for name in guessed:
@@ -665,6 +684,61 @@ class Agent:
         if made:
             return self._find_or_ask(call, made, record, allowed, unsure)
         return rewrite  # after any lookup: that is named first, and the text is asked for again later
+
+    def _coded(self, task: str) -> str | None:
+        """With shapes: the one tool whose one required parameter shows a code's form by an example ("the
+        ticker symbol, e.g. AAPL") that a word of ``task`` has exactly (its pattern, and the example's
+        length: "NVDA"); None when no tool, or several, take such a word. Measured with the 0.5B model:
+        "What's NVDA trading at?" gave answering 82%, and the answer "NVDA trading at the stock market."."""
+        if not self.techniques.shapes:
+            return None
+        takers = set()
+        for tool in self.tools:
+            required = list(tool.parameters.get("required") or [])
+            if len(required) == 1 and not tool.needs_approval and exact_codes(task, self._parameter(tool.name, required[0])):
+                takers.add(tool.name)
+        return takers.pop() if len(takers) == 1 else None
+
+    def _home(self, call: ToolCall, said: str,
+              allowed: tuple[str, ...] | None) -> tuple[str, str, list[tuple[str, str, str]]] | None:
+        """With shapes and lookup: (tool, its parameter, [(parameter, form, value)]) where values the user gave
+        are not in the form of the call's parameters but are in the form of the one required parameter of
+        exactly one other tool: 'MSFT' for get_exchange_rate's base ("three-letter code, e.g. USD") is a
+        symbol for get_stock_price ("e.g. AAPL"). None otherwise."""
+        tool = self.tools.get(call.name)
+        if not (self.techniques.shapes and self.techniques.lookup) or tool is None:
+            return None
+        heard = words(self._user_said())
+        wrong = [(name, form, str(call.arguments[name])) for name, form, rewritable in
+                 misshapen_arguments(call.arguments, tool.parameters, said)
+                 if not rewritable and str(call.arguments[name]).strip().casefold() in heard]
+        if not wrong:
+            return None
+        homes = []
+        for other in self._others(call.name, allowed):
+            required = list(other.parameters.get("required") or [])
+            if len(required) == 1 and not other.needs_approval and \
+                    expected_form(self._parameter(other.name, required[0])) is not None and \
+                    not misshapen_arguments({required[0]: wrong[0][2]}, other.parameters, said):
+                homes.append((other, required[0]))
+        if len(homes) != 1:
+            return None
+        other, parameter = homes[0]
+        fits = [w for w in wrong if not misshapen_arguments({parameter: w[2]}, other.parameters, said)]
+        return other.name, parameter, fits
+
+    def _send_home(self, call: ToolCall, home: str, parameter: str, wrong: list[tuple[str, str, str]],
+                   record: ev.TurnRecord) -> str:
+        """The refusal for values that are another tool's (``_home``): that tool, called with them, is the next
+        action (``record.lookup_for``), and the refused call's values it returns are named after it (fill).
+        Seen with the 0.5B model: "Which one trades higher, MSFT or AMZN?" called get_exchange_rate with base
+        'MSFT' and quote 'AMZN'; "one AAPL share in euros", convert_currency from 'AAPL' with amount 1.4."""
+        for name, _, value in wrong:
+            record.lookup_for.append((home, call.name, name, value))
+        reasons = " or ".join(f"{name} {form} ({value!r} is not)" for name, form, value in wrong)
+        values = " and with ".join(f"{parameter} {value!r}" for _, _, value in wrong)
+        return (f"{GUESSED} {reasons}: {'they are' if len(wrong) > 1 else 'it is'} {home}'s {parameter}. "
+                f"Call {home} with {values} first.")
 
     def _made(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None) -> list[tuple[str, str, str]]:
         """With lookup, the values made from a word the user said (grounding.made_codes) that another tool

@@ -171,3 +171,47 @@ _DECLINE = re.compile(r"\b(?:can'?t|cannot|can not|unable|not able)\b", re.IGNOR
 def declines(answer: str) -> bool:
     """Whether an answer says it can't do what was asked ("Sorry, I can't do that")."""
     return _DECLINE.search(answer[:MAX_ANSWER].replace("\u2019", "'")) is not None
+
+
+# Verbs that ask for an action in the world (a booking, a purchase, a change), each with the stems of
+# words a tool that does it would carry in its name or description. Verbs of asking ("get", "find",
+# "show", "tell") are not here: a lookup tool fits them all.
+_ACTIONS: dict[str, tuple[str, ...]] = {
+    "book": ("book", "reser"), "reserve": ("reser", "book"), "buy": ("buy", "purch", "order"),
+    "purchase": ("purch", "buy", "order"), "order": ("order", "buy", "purch"), "rent": ("rent", "hire"),
+    "pay": ("pay", "payme"), "record": ("recor",), "add": ("add", "appen", "inser", "creat", "write"),
+    "append": ("appen", "add", "write"), "delete": ("delet", "remov"), "remove": ("remov", "delet"),
+    "cancel": ("cance",), "refund": ("refun",), "lock": ("lock",), "unlock": ("unloc", "lock"),
+    "turn": ("turn", "switc", "set"), "switch": ("switc", "turn", "set"), "start": ("start", "begin", "launc"),
+    "stop": ("stop", "cance", "end"), "call": ("call", "dial", "phone", "ring"), "dial": ("dial", "call", "phone"),
+    "text": ("text", "sms", "messa"), "post": ("post", "publi", "share"), "tweet": ("tweet", "post"),
+    "schedule": ("sched", "creat", "add", "event", "calen"), "install": ("insta",), "scan": ("scan",),
+    "sell": ("sell", "order"), "transfer": ("trans", "pay"), "upload": ("uploa",), "download": ("downl",),
+    "print": ("print",), "rename": ("renam", "move"), "move": ("move", "renam"), "charge": ("charg", "pay"),
+}
+# Words before the verb that leave it a request: "Please book ...", "Can you book ...".
+_LEAD_INS = frozenset("""please pls hey hi hello ok okay so now then also just kindly can could would will you
+go ahead and i want need would like to me for""".split())
+_PART = re.compile(r"[,;:.!?()\n]+|\s+(?:and|then)\s+", re.IGNORECASE)
+_LEADING_WORD = re.compile(r"[A-Za-z']+")
+
+
+def unfit_action(task: str, tool_texts: Iterable[str]) -> str:
+    """The verb of a request for an action that no tool's text (name, description, parameters) carries:
+    "Book me a hotel room" where the tools find restaurants, "Reserve a table" where find_restaurants
+    only finds. A verb counts where a part of the request opens with it (after "please", "can you"), so
+    "the AMZN share price" and "to call the plumber" ask for no action. "" when there is none.
+    Linear; never raises."""
+    try:
+        carried = {w[:5] for text in list(tool_texts)[:200] for w in re.findall(r"[a-z]+", str(text)[:4000].casefold())}
+        for part in _PART.split(task[:4000])[:100]:
+            for word in _LEADING_WORD.findall(part.strip())[:8]:
+                word = word.casefold()
+                if word in _LEAD_INS:
+                    continue
+                if word in _ACTIONS and not any(stem in carried for stem in _ACTIONS[word]):
+                    return word
+                break  # the part opens with some other word: no request for an action
+        return ""
+    except Exception:  # user input: a check skipped is better than a run broken
+        return ""

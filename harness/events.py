@@ -110,6 +110,8 @@ class TurnRecord:
     decline_probability: float | None = None  # and of opening that answer with "Sorry", when it was one
     # The candidates (token, probability) for the first token of that action's name, as the probe read them.
     name_choices: list[tuple[str, float]] = field(default_factory=list)
+    coded: str | None = None  # the tool decide made the first action for a code the user gave (Agent._coded)
+    unfit: str = ""  # the request's action no offered tool does (claims.unfit_action), when decide declined for it
     probes: int = 0  # requests made to read those probabilities
     probe_usage: Usage = field(default_factory=Usage)  # theirs (``usage`` is the turn's own request)
     rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "untried", "numbers", "unused")

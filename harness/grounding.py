@@ -339,6 +339,22 @@ def expected_form(spec: dict[str, Any]) -> tuple[re.Pattern[str], str, bool] | N
     return None
 
 
+_CODE_WORD = re.compile(r"(?<![\w-])[A-Z0-9][A-Z0-9-]*[A-Z0-9](?![\w-])")  # "NVDA", "C-4821", not "Nvidia"
+
+
+def exact_codes(text: str, spec: dict[str, Any]) -> list[str]:
+    """The words of ``text`` in the form of a code a parameter's description shows by example, and of the
+    example's length: "NVDA" for "the ticker symbol, e.g. AAPL" (not "HX" or "Nvidia"). Linear; never raises."""
+    try:
+        form = expected_form(spec)
+        shown = _EXAMPLE.search(str(spec.get("description", ""))[:500]) if form is not None else None
+        if form is None or shown is None or form[1] != f"like {shown.group(1)!r}":
+            return []
+        return [w for w in _CODE_WORD.findall(text[:4000]) if len(w) == len(shown.group(1)) and form[0].fullmatch(w)]
+    except Exception:  # user input: nothing found is better than a run broken
+        return []
+
+
 def misshapen_arguments(arguments: dict[str, Any], schema: dict[str, Any],
                         said: str = "") -> list[tuple[str, str, bool]]:
     """(name, how it should look, rewritable) for each string value not in the form its description

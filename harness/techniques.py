@@ -23,6 +23,12 @@ class Techniques:
     # or more (read the same way), the answer opens with "Sorry, I can't". Measured with the 0.5B model:
     # asked for something no tool does, it answered "Turned on the living room lights."
     decline: bool = True
+    # With decide: a request that opens with an action no offered tool's text carries ("Book me a hotel
+    # room" where the tools find restaurants; claims.unfit_action), where the model gives answering 2% or
+    # more, is answered, opening "Sorry, I can't". Measured with the 0.5B model over the benchmark: those
+    # requests put 4-98% there, and it called the look-alike (find_restaurants for a hotel, get_stock_price
+    # to buy shares); no request a tool fits opened so.
+    unfit: bool = True
     # A required short value (a name, an id, a number) must appear in what the user wrote or a tool
     # returned; a guessed one is sent back with "ask the user or look it up".
     grounding: bool = True

@@ -689,3 +689,38 @@ def test_a_code_made_from_the_users_word_is_looked_up_with_a_misshapen_value_bes
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_airport_code", "get_airport_code",
                                                                         "search_flights"]
     assert result.text == "HX 412 leaves at 08:05."
+
+
+@pytest.mark.parametrize("lookup", [True, False])
+def test_a_users_code_in_another_tools_form_is_sent_to_that_tool(lookup):
+    """Seen with the 0.5B model: "Which one trades higher, MSFT or AMZN?" called get_exchange_rate with base
+    'MSFT' and quote 'AMZN' (three-letter codes), was told to ask for the code, and answered from the
+    worked examples. They are tickers: get_stock_price's symbol is like 'AAPL'."""
+    server = ScriptedServer([
+        action(("get_exchange_rate", {"base": "MSFT", "quote": "AMZN"})),
+        action(("get_stock_price", {"symbol": "MSFT"}), ("get_stock_price", {"symbol": "AMZN"})),
+        answer("MSFT: 418.07 USD, AMZN: 187.33 USD. So MSFT trades higher."),
+    ], answer_probabilities=[0.05])
+    result = agent(server, "get_exchange_rate", "get_stock_price", "get_news", lookup=lookup).run(
+        "Which one trades higher, MSFT or AMZN?")
+    refusal = result.turns[0].results[0].output
+    if not lookup:
+        assert "get_stock_price" not in refusal
+        return
+    assert refusal == ("Not run: the user never gave base like 'USD' ('MSFT' is not) or quote like 'JPY' ('AMZN' "
+                       "is not): they are get_stock_price's symbol. Call get_stock_price with symbol 'MSFT' and "
+                       "with symbol 'AMZN' first.")
+    assert "get_stock_price" in offered(server.requests[1]) and "get_exchange_rate" not in offered(server.requests[1])
+    assert [r.output for r in result.turns[1].results] == [
+        '{"currency": "USD", "price": 418.07, "symbol": "MSFT"}', '{"currency": "USD", "price": 187.33, "symbol": "AMZN"}']
+    assert result.text.endswith("So MSFT trades higher.")
+
+
+def test_a_code_that_fits_no_other_tool_or_several_is_asked_for_as_before():
+    # 'OSLO' is in no other tool's form; a tool whose parameter shows no form is no home.
+    server = ScriptedServer([action(("get_exchange_rate", {"base": "NOK", "quote": "OSLO"})), answer("Which?")])
+    result = agent(server, "get_exchange_rate", "get_weather").run("Rate from NOK to OSLO?")
+    assert "get_weather" not in result.turns[0].results[0].output
+    server = ScriptedServer([action(("get_exchange_rate", {"base": "MSFT", "quote": "USD"})), answer("Which?")])
+    result = agent(server, "get_exchange_rate", "get_stock_price", "track_package").run("MSFT in USD?")
+    assert "it is get_stock_price's symbol" in result.turns[0].results[0].output

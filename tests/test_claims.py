@@ -64,3 +64,45 @@ def test_an_action_reported_without_the_tool_that_does_it_is_sent_back_once(on):
 ])
 def test_what_is_no_claim(answer, said):
     assert unbacked_claims(answer, [], said) == []
+
+
+def _texts(*names: str) -> list[str]:
+    import json
+
+    return [text for n in names for text in (n.replace("_", " "), TOOLS[n].description, json.dumps(TOOLS[n].parameters))]
+
+
+@pytest.mark.parametrize("task,tools,verb", [
+    ("Book me a hotel room in Rome for the 12th to the 15th of December.", ["find_restaurants", "get_weather"], "book"),
+    ("Reserve a table for 8 people at Casa Lumen in Lisbon.", ["find_restaurants"], "reserve"),
+    ("Find and reserve me a parking spot near the Louvre.", ["find_restaurants", "get_directions"], "reserve"),
+    ("Please buy 10 shares of AAPL for me.", ["get_stock_price"], "buy"),
+    ("Can you record tonight's match on my TV?", ["play_music"], "record"),
+    ("It's chilly, turn the thermostat up to 21 degrees.", ["convert_units"], "turn"),
+    ("Add 'buy eggs' to the end of todo.md.", ["read_file", "list_files"], "add"),
+    # A tool that does it, by its own word or a word for the same thing.
+    ("Start a 20 minute timer.", ["set_timer"], ""),
+    ("Schedule 'Team lunch' in my calendar.", ["create_event"], ""),
+    ("Add two things to my calendar: 'Yoga' and 'Book club'.", ["create_event"], ""),
+    ("Call Priya for me.", ["get_contact"], ""),  # "phone number": a phone is there to call
+    # No action asked for: a question, a noun, a verb inside the request.
+    ("MSFT share price pls", ["get_stock_price"], ""),
+    ("Remind me tomorrow at 8am to call the plumber.", ["create_reminder"], ""),
+    ("What's the weather in Oslo?", ["get_weather"], ""),
+    ("Write a haiku about autumn.", ["send_email"], ""),
+    ("", ["get_weather"], ""),
+])
+def test_unfit_action(task, tools, verb):
+    from harness.claims import unfit_action
+
+    assert unfit_action(task, _texts(*tools)) == verb
+
+
+def test_unfit_action_never_raises_and_stays_linear():
+    from harness.claims import unfit_action
+
+    assert unfit_action(None, [None]) == ""  # type: ignore[arg-type]
+    started = time.perf_counter()
+    assert unfit_action("please " * 500_000 + "book it", ["x" * 1_000_000]) == ""  # cut at 4000 characters
+    assert unfit_action(", and " * 500_000, ["book"] * 1_000_000) == ""
+    assert time.perf_counter() - started < 2

@@ -219,3 +219,49 @@ def test_a_server_that_refuses_the_probe_still_answers():
     assert result.turns[0].answer_probability is None and result.turns[0].probes == 0
     assert "400" in (a.probe_error or "") or "logprobs" in (a.probe_error or "")
     assert a.run("Hello").text == "Hi." and len(server.probes) == 1  # not asked again
+
+
+@pytest.mark.parametrize("p,unfit,declines", [(0.18, True, True), (DECLINE_AT, True, True), (0.01, True, False),
+                                              (0.18, False, False)])
+def test_an_action_no_tool_does_is_declined(p, unfit, declines):
+    """Seen with the 0.5B model: "Reserve a table for 8 people at Casa Lumen in Lisbon" (answering 18%) called
+    find_restaurants, and answered with the restaurants it found. No offered tool's text says reserve."""
+    replies = [answer("Sorry, I can't reserve tables: none of my tools can.")] if declines else \
+        [action(("find_restaurants", {"city": "Lisbon"})), answer("Lisbon: Casa Lumen.")]
+    server = ScriptedServer(replies, answer_probabilities=[p], decline_probabilities=[0.0])
+    result = agent(server, "find_restaurants", "get_weather", unfit=unfit).run(
+        "Reserve a table for 8 people at Casa Lumen in Lisbon tomorrow at 8pm.")
+    schema = server.requests[0]["response_format"]["json_schema"]["schema"]
+    assert (schema == decline_schema("Sorry, I can't")) is declines
+    assert result.turns[0].unfit == ("reserve" if declines else "")
+    assert len(server.probes) == 1  # the opening is not probed: it is the decline
+    assert result.text.startswith("Sorry, I can't") is declines
+
+
+def test_an_action_a_tool_does_is_not_declined():
+    server = ScriptedServer([action(("set_timer", {"minutes": 20})), answer("Timer: 20 minutes.")],
+                            answer_probabilities=[0.18])
+    result = agent(server, "set_timer", "play_music").run("Start a 20 minute timer.")
+    assert result.turns[0].unfit == "" and result.text == "Timer: 20 minutes."
+
+
+@pytest.mark.parametrize("task,shapes,calls", [
+    ("What's NVDA trading at?", True, True),
+    ("What's NVDA trading at?", False, False),
+    ("What does HTTP stand for?", True, False),  # a code of that form, but no offered tool takes one
+    ("What's Nvidia trading at?", True, False),  # a name, not the code
+])
+def test_a_code_only_one_tool_takes_is_looked_up_not_answered(task, shapes, calls):
+    """Seen with the 0.5B model: "What's NVDA trading at?" gave answering 82%, and the answer "NVDA trading
+    at the stock market."; NVDA has the form of get_stock_price's symbol ("e.g. AAPL")."""
+    names = ("get_stock_price", "get_news") if "trading" in task else ("get_definition", "search_notes")
+    replies = [action(("get_stock_price", {"symbol": "NVDA"})), answer("NVDA: 139.85 USD.")] if calls else \
+        [answer("Hypertext Transfer Protocol." if "HTTP" in task else "NVDA is a ticker.")]
+    server = ScriptedServer(replies, answer_probabilities=[0.82], decline_probabilities=[0.0])
+    result = agent(server, *names, shapes=shapes).run(task)
+    assert offered(server.requests[0]) == ({"get_stock_price"} if calls else {"final_answer"})
+    assert result.turns[0].coded == ("get_stock_price" if calls else None)
+    if calls:
+        assert result.turns[0].results[0].output == '{"currency": "USD", "price": 139.85, "symbol": "NVDA"}'
+    assert result.text == ("NVDA: 139.85 USD." if calls else "Hypertext Transfer Protocol." if "HTTP" in task
+                           else "NVDA is a ticker.")
