@@ -23,6 +23,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,7 +53,17 @@ class ServerSpec:
                     on_tick(0.0)  # launched by another worker: nothing for this one to wait for
                 fcntl.flock(lock, fcntl.LOCK_EX)
             info, _ = server.start(self.model, self.port, on_tick=on_tick)
+            if not info.reused:  # this session's to stop: not a server someone else started meanwhile
+                started_file(self.port).write_text(os.environ.get(SESSION, ""))
         return info
+
+
+SESSION = "HARNESS_TEST_SESSION"  # set by the controller, inherited by the xdist workers
+
+
+def started_file(port: int) -> Path:
+    """Names the test session that started the server on ``port``."""
+    return Path(tempfile.gettempdir()) / f"harness-tests-{port}.session"
 
 
 def server_specs() -> dict[str, ServerSpec]:
@@ -101,7 +112,6 @@ class Servers:
 
 
 _early: Servers | None = None
-_running_before: set[int] = set()  # test ports where a harness server ran before this session
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -109,9 +119,8 @@ def _is_worker(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _running_before
     if not _is_worker(config):
-        _running_before = {spec.port for spec in server_specs().values() if server.probe(spec.port) != "free"}
+        os.environ[SESSION] = uuid.uuid4().hex
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -143,9 +152,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if _early is not None:  # stopped here even if no test asked for them (all skipped, or interrupted)
         _early.stop()
         return
-    for spec in server_specs().values():  # the xdist controller: what its workers started
-        if not spec.base_url and spec.port not in _running_before:
+    # The xdist controller: what its workers started. Not a server that was starting when this session began
+    # (its port still free then): seen, a unit-test run stopped `harness serve` and another session's servers.
+    for spec in server_specs().values():
+        marker = started_file(spec.port)
+        if not spec.base_url and marker.is_file() and marker.read_text() == os.environ.get(SESSION):
             server.stop(spec.port)
+            marker.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
