@@ -39,7 +39,7 @@ from harness.errors import HarnessError
 from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, exact_codes, example_wording, expected_form,
                                found_value, invented_numbers, invented_optional, made_codes, misshapen_arguments,
                                provider, repaired_values, reports_error, result_used, said_part, ungrounded_arguments,
-                               words)
+                               message_words, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -441,8 +441,13 @@ class Agent:
                     stop, error = "max_retries", (f"the model's last {retries} replies could not be used (calls "
                                                   "refused or invalid, or answers sent back)")
                     break
-                # One retry left: let it be an answer, so a stuck run still ends with one.
-                run.force_answer |= retries == self.max_retries and self.techniques.last_chance
+                # One retry left: let it be an answer, so a stuck run still ends with one. Not where the note
+                # named the next action exactly: a question to the user (which ends the run too), or the refused
+                # call with the value a result gave. Seen with the 0.5B model: made to answer instead, it
+                # declined ("Pull up the recent orders for my customer.") or answered without the email sent.
+                last = run.turns[-1]
+                pinned = last.filled or bool(last.guessed) and not last.lookup and self.techniques.ask and not run.unsure
+                run.force_answer |= retries == self.max_retries and self.techniques.last_chance and not pinned
         except HarnessError as exc:
             stop, text, error = "error", "", str(exc)
         yield ev.Final(ev.Result.from_turns(run.turns, stop, text, session_id=self.session_id, error=error))
@@ -632,7 +637,9 @@ class Agent:
                 close = close_words(value, said) if isinstance(value, str) else None
                 kept = said_part(value, self._user_said()) if isinstance(value, str) and not close \
                     and self.techniques.repair else None
-                if kept:  # "Keiko Kim" for "Write to Keiko": the surname was made up
+                kept = kept or (self._unused_code(call, name) if isinstance(value, str) and not close
+                                and self.techniques.repair else None)
+                if kept:  # "Keiko Kim" for "Write to Keiko": the surname was made up; 'AAPL' for "AMZN"
                     call.arguments[name] = kept
                 elif not close:
                     return self._find_or_ask(call, [(name, f"({str(value)!r} is a guess)", "")], record, allowed, unsure)
@@ -648,8 +655,12 @@ class Agent:
                 # Text the model composes (an email body) with our examples' wording in it: the tool stays on
                 # offer, to write it again. Seen with the 0.5B model: asked to find or ask for a body
                 # ("I'm sorry, but I can't do that: none of my tools can."), it gave up.
+                # Where the user said what the message is to say, those words. Seen with the 0.5B model: told to
+                # write the body "from the user's request", it wrote the examples' decline again, twice.
+                said_message = message_words(self._user_said()) if self.techniques.repair else ""
                 rewrite = (f"Not run: {prose[0]} is wording from our examples, not what the user asked for. Call "
-                           f"{call.name} again with {prose[0]} written from the user's request.")
+                           f"{call.name} again with {prose[0]} " + (f"saying what the user said: {said_message!r}."
+                                                                    if said_message else "written from the user's request."))
             elif copied:
                 value = str(call.arguments[copied[0]])[:60]
                 # "OSL" (the description's example) for the user's "Oslo": look the user's word up.
@@ -684,6 +695,15 @@ class Agent:
         if made:
             return self._find_or_ask(call, made, record, allowed, unsure)
         return rewrite  # after any lookup: that is named first, and the text is asked for again later
+
+    def _unused_code(self, call: ToolCall, parameter: str) -> str | None:
+        """The one code in the parameter's form and length the user gave that no call of the conversation
+        has used yet: 'AMZN' for get_stock_price's guessed 'AAPL' (the description's example) in "weather
+        in London and the AMZN share price". None when there is none, or several."""
+        codes = set(exact_codes(self._user_said(), self._parameter(call.name, parameter)))
+        used = {_fold(v) for t in self.turns for c in t.calls for v in c.arguments.values()}
+        fresh = [c for c in codes if _fold(c) not in used]
+        return fresh[0] if len(fresh) == 1 else None
 
     def _coded(self, task: str) -> str | None:
         """With shapes: the one tool whose one required parameter shows a code's form by an example ("the
@@ -776,12 +796,16 @@ class Agent:
         value. Measured with the 0.5B model: told "with what the user gave", it looked up the origin's
         city again for the destination. Further values the same tool finds are named too ("with city
         'Rome' and with city 'Lisbon'"), so one action makes both lookups."""
+        # Not a value the call already gives another parameter: a stock's "currency": "USD" is no target
+        # currency for the convert_currency call that converts from it. (Seen with the 0.5B model.)
+        used = {_fold(v) for v in call.arguments.values()}
         known = [(parameter, value) for parameter, _, _ in wanted
-                 if self.techniques.fill and (value := self._known(call.name, parameter))]
+                 if self.techniques.fill and (value := self._known(call.name, parameter))
+                 and _fold(value) not in used]
         if known and len(known) == len(wanted):
             # A result already holds it (get_contact's email, before send_email was called with a guess). Seen
             # with the 0.5B model: told to call get_contact first, it declined with Bob's address in view.
-            record.pending = [call.name]
+            record.pending, record.filled = [call.name], True
             values = " and ".join(f"{parameter} {value!r}" for parameter, value in known)
             return (f"Not run: {wanted[0][0]} {wanted[0][1]}. A result above gives it: call {call.name} again "
                     f"with {values}.")

@@ -105,6 +105,7 @@ class TurnRecord:
     pending: list[str] = field(default_factory=list)  # tools still to call for values the user listed (siblings)
     # Tools whose refused call has now run with the values looked up (fill): not offered next turn.
     finished: list[str] = field(default_factory=list)
+    filled: bool = False  # a refusal here named the value a result gave, and its call is the next action (fill)
     # The probability of answering the model gave the run's first action, asked before it (harness/decide.py).
     answer_probability: float | None = None
     decline_probability: float | None = None  # and of opening that answer with "Sorry", when it was one

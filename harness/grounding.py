@@ -66,16 +66,29 @@ def _digit_runs(text: str) -> set[str]:
     return {run.lstrip("0") for run in _DIGITS.findall(text)} - {""}
 
 
+def _in_order(letters: str, word: str) -> bool:
+    """Whether ``letters`` open ``word`` and the rest of them come in it in order ("jp" in "japanese")."""
+    if not letters or word[:1] != letters[0]:
+        return False
+    at = 1
+    for letter in letters[1:]:
+        at = word.find(letter, at) + 1
+        if at == 0:
+            return False
+    return True
+
+
 def _initials(word: str, sequence: list[str]) -> bool:
     """Whether ``word`` (3-6 letters) is the starts of two or three words in a row of ``sequence``
-    joined up: "usd" for "US dollars", "nok" for "Norwegian kroner", "nyc" for "New York City"."""
+    joined up: "usd" for "US dollars", "nok" for "Norwegian kroner", "nyc" for "New York City"; the first
+    word may give letters from inside it, in order: "jpy" for "Japanese yen"."""
     if not 3 <= len(word) <= 6 or not word.isalpha():
         return False
     for i, first in enumerate(sequence[:-1]):
         if first[:1] != word[0]:
             continue
         for a in range(1, len(word)):
-            if not first.startswith(word[:a]):
+            if not _in_order(word[:a], first):
                 break
             rest = word[a:]
             if sequence[i + 1].startswith(rest):
@@ -234,6 +247,21 @@ def said_part(value: str, context: str) -> str | None:
                 and not (i > 0 and said[i - 1][:1].isupper() and said[i - 1].casefold() not in _SENTENCE_OPENERS):
             return " ".join(kept)
     return None
+
+
+# What a message the user asks for is to say: the words after "that", "saying" or "to say" ("send Bob a
+# note that Friday's game is cancelled"), to the end of that sentence.
+_MESSAGE = re.compile(r"\b(?:that|saying|to say)\s+([^.?!\n]{3,300})", re.IGNORECASE)
+
+
+def message_words(text: str) -> str:
+    """The last message ``text`` (the user's words) says what it is to say ("Friday's game is cancelled"),
+    or "". Linear; never raises."""
+    try:
+        found = [m.group(1).strip() for m in _MESSAGE.finditer(text[-4000:])]
+        return found[-1] if found else ""
+    except Exception:  # user input: nothing found is better than a run broken
+        return ""
 
 
 def _leaves(value: Any, out: list[Any], limit: int = 500) -> list[Any]:

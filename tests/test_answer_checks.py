@@ -724,3 +724,48 @@ def test_a_code_that_fits_no_other_tool_or_several_is_asked_for_as_before():
     server = ScriptedServer([action(("get_exchange_rate", {"base": "MSFT", "quote": "USD"})), answer("Which?")])
     result = agent(server, "get_exchange_rate", "get_stock_price", "track_package").run("MSFT in USD?")
     assert "it is get_stock_price's symbol" in result.turns[0].results[0].output
+
+
+def test_a_value_the_call_already_gives_is_no_known_value_for_another_parameter():
+    """Seen with the 0.5B model: with NVDA's price in ({"currency": "USD", ...}), convert_currency from 'USD'
+    to 'JPY' ("Japanese yen" then read as no one's) was told "A result above gives it: call convert_currency
+    again with to_currency 'USD'", twice. USD is the currency it converts from."""
+    server = ScriptedServer([
+        action(("get_stock_price", {"symbol": "NVDA"})),
+        action(("convert_currency", {"amount": 139.85, "from_currency": "USD", "to_currency": "CHF"})),
+        answer("Which currency?"),
+    ])
+    result = agent(server, "get_stock_price", "convert_currency").run("Convert the price of one NVDA share.")
+    refusal = result.turns[1].results[0].output
+    assert "'CHF' is a guess" in refusal and "A result above gives it" not in refusal
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_a_guessed_code_becomes_the_one_code_of_its_form_the_user_gave(repair):
+    """Seen with the 0.5B model: "weather in London and the AMZN share price" ran get_weather, then
+    get_stock_price with 'AAPL' (the description's example); told it was a guess, it declined."""
+    server = ScriptedServer([
+        action(("get_weather", {"city": "London"})),
+        action(("get_stock_price", {"symbol": "AAPL"})),
+        answer("London: rainy, 11 C. AMZN: 187.33 USD." if repair else "Which symbol?"),
+    ])
+    result = agent(server, "get_weather", "get_stock_price", untried=False, repair=repair).run(
+        "Quick morning briefing: weather in London and the AMZN share price.")
+    second = result.turns[1].results[0]
+    assert second.ok is repair
+    if repair:
+        assert second.arguments == {"symbol": "AMZN"} and result.text.endswith("AMZN: 187.33 USD.")
+
+
+def test_a_question_the_harness_asked_for_is_not_overridden_by_the_last_chance():
+    """Seen with the 0.5B model: "Pull up the recent orders for my customer." called get_orders with 'C-1234'
+    and then lookup_customer with it, each refused as a guess; the second refusal asked for the name, but
+    with its retries spent the run was made to answer, and it declined."""
+    server = ScriptedServer([
+        action(("get_orders", {"customer_id": "C-1234"})),
+        action(("lookup_customer", {"name": "C-1234"})),
+        action(("ask_user", {"question": "What is the customer's full name?"})),
+    ], answer_probabilities=[0.01])
+    result = agent(server, "get_orders", "lookup_customer").run("Pull up the recent orders for my customer.")
+    assert offered(server.requests[2]) == {"ask_user"}
+    assert result.text == "What is the customer's full name?" and result.stop_reason == "final_answer"

@@ -165,6 +165,10 @@ def test_a_body_in_our_examples_wording_is_written_again_after_the_lookup():
     assert "get_contact can find it" in result.turns[0].results[0].output  # the address first
     again = result.turns[2].results[0]
     assert not again.ok and again.output.startswith("Not run: body is wording from our examples")
+    # What the user said the note is to say, quoted: told only "from the user's request", the model wrote the
+    # examples' decline again, twice.
+    assert again.output.endswith("Call send_email again with body saying what the user said: "
+                                 "\"Friday's game is cancelled\".")
     assert "send_email" in offered(server.requests[3])
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
     assert result.text == "Sent to bob.l@example.net."
@@ -545,3 +549,29 @@ def test_an_answer_cut_off_without_a_loop_is_sent_back_as_before():
     server = ScriptedServer([action(("get_time", {"city": "Sydney"})), cut, answer("HX 412 at 08:05.")])
     result = agent(server, "get_time", coverage=False, answer_check=False).run("What time is it in Sydney?")
     assert result.turns[1].problems and result.text == "HX 412 at 08:05."
+
+
+@pytest.mark.parametrize("text,said", [
+    ("Could you send Bob a note that Friday's game is cancelled?", "Friday's game is cancelled"),
+    ("pls email tomas that im out sick today and wont make the standup", "im out sick today and wont make the standup"),
+    ("Text Keiko saying happy birthday!", "happy birthday"),
+    ("Send an email to alice.moreau@example.org.", ""),
+    ("Email Bob.\nTell him that the port is 8443.", "the port is 8443"),
+    ("", ""),
+])
+def test_message_words(text, said):
+    from harness.grounding import message_words
+
+    assert message_words(text) == said
+
+
+def test_message_words_never_raise_and_stay_linear():
+    import time
+
+    from harness.grounding import message_words
+
+    assert message_words(None) == ""  # type: ignore[arg-type]
+    started = time.perf_counter()
+    assert len(message_words("that " * 1_000_000)) <= 300
+    assert message_words("say that " + "x" * 1_000_000) == ""
+    assert time.perf_counter() - started < 2

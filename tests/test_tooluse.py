@@ -145,6 +145,11 @@ def test_a_code_made_of_the_users_words_is_grounded():
     assert ungrounded_arguments({"v": "SFO"}, free, "fly me somewhere") == ["v"]
     # Initials are read only for a value in capitals: "Tom" is no initials of "to our meeting".
     assert ungrounded_arguments({"v": "Tom"}, free, "who is coming to our meeting") == ["v"]
+    # The first word may give letters from inside it, in order: JPY for "Japanese yen" (seen refused, then asked
+    # for). Not GBP for "british pounds" (no G), nor JPY for "yen" alone.
+    assert ungrounded_arguments({"v": "JPY"}, free, "one NVDA share in Japanese yen") == []
+    assert ungrounded_arguments({"v": "GBP"}, free, "share price in british pounds") == ["v"]
+    assert ungrounded_arguments({"v": "JPY"}, free, "how many yen") == ["v"]
 
 
 def test_initials_are_read_in_linear_time():
