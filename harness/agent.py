@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Seque
 from typing import Any
 
 from harness import events as ev
-from harness.claims import (declines, described_files, file_parameter, named_files, named_tools, unbacked_claims,
-                            uncovered_tools, unfit_action)
+from harness.claims import (asked_tools, declines, described_files, file_parameter, named_files, named_tools,
+                            unbacked_claims, uncovered_tools, unfit_action)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -39,7 +39,7 @@ from harness.errors import HarnessError
 from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, exact_codes, example_wording, expected_form,
                                found_value, invented_numbers, invented_optional, made_codes, misshapen_arguments,
                                provider, repaired_values, reports_error, result_used, said_part, ungrounded_arguments,
-                               message_words, words)
+                               mentions, message_words, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -350,6 +350,11 @@ class Agent:
         if coded is not None:  # the user gave a code that only this tool takes ("NVDA"): it is called
             record.coded = coded
             options["json_schema"] = self._action_schema((coded,), may_replan, must_call=True)
+            return
+        asked = asked_tools(run.task, self.tools.names) if self.techniques.unfit and not unfit else []
+        if asked:  # "..., and translate 'good morning' into German": a request to call, not a question
+            record.coded = asked[0]
+            options["json_schema"] = self._action_schema(tuple(run.policy.allowed or ()), may_replan, must_call=True)
             return
         options["json_schema"] = self._action_schema(("final_answer",), may_replan)
         if unfit:  # an action no tool does: say so (the model's greedy answer says it done)
@@ -1032,6 +1037,7 @@ class Agent:
         Measured with the 0.5B model: after two lookups it often answers from one ("07:40" for the time
         in New York and in London), or from none ("Madrid is warmer" without either temperature)."""
         unused, seen = [], set()
+        ok = [r for t in run.turns for r in t.results if r.ok and not reports_error(r.output)]
         for i, turn in enumerate(run.turns):
             later = " ".join(canonical_json(c.arguments) for t in run.turns[i + 1:] for c in t.calls
                              if c.name not in (FINAL_ANSWER, ASK_USER))  # an earlier answer is no call
@@ -1041,7 +1047,15 @@ class Agent:
                     continue
                 seen.add(key)
                 given = f"{run.task}\n{canonical_json(r.arguments)}"
-                if not result_used(r.output, given, f"{text}\n{later}"):
+                # One tool called with different values ("football" and "climate" headlines): each result is
+                # named by a value that sets it apart. Seen with the 0.5B model: "Climate: regulators publish a
+                # new report ..." read as using the football headlines too, which say the same after "football:".
+                others = [o for o in ok if o.name == r.name and canonical_json(o.arguments) != canonical_json(r.arguments)]
+                apart = [v for k, v in r.arguments.items() if isinstance(v, str) and v.strip()
+                         and all(_fold(o.arguments.get(k)) != _fold(v) for o in others)] if others else []
+                fed = bool(later) and result_used(r.output, given, later)  # a lookup a later call used
+                if not result_used(r.output, given, f"{text}\n{later}") or \
+                        apart and not fed and not any(mentions(text, v) for v in apart):
                     unused.append(r)
         return unused
 

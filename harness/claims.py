@@ -204,14 +204,27 @@ def unfit_action(task: str, tool_texts: Iterable[str]) -> str:
     Linear; never raises."""
     try:
         carried = {w[:5] for text in list(tool_texts)[:200] for w in re.findall(r"[a-z]+", str(text)[:4000].casefold())}
-        for part in _PART.split(task[:4000])[:100]:
-            for word in _LEADING_WORD.findall(part.strip())[:8]:
-                word = word.casefold()
-                if word in _LEAD_INS:
-                    continue
-                if word in _ACTIONS and not any(stem in carried for stem in _ACTIONS[word]):
-                    return word
-                break  # the part opens with some other word: no request for an action
-        return ""
+        return next((word for word in _openings(task) if word in _ACTIONS
+                     and not any(stem in carried for stem in _ACTIONS[word])), "")
     except Exception:  # user input: a check skipped is better than a run broken
         return ""
+
+
+def _openings(task: str) -> list[str]:
+    """The word each part of a request opens with, after "please", "can you" and the like, casefolded."""
+    out = []
+    for part in _PART.split(task[:4000])[:100]:
+        word = next((w.casefold() for w in _LEADING_WORD.findall(part.strip())[:8] if w.casefold() not in _LEAD_INS), "")
+        if word:
+            out.append(word)
+    return out
+
+
+def asked_tools(task: str, tools: Iterable[str]) -> list[str]:
+    """The tools (of ``tools``: names) whose name's verb opens a part of the request: "Define 'sonder', and
+    translate 'good morning' into German." asks for translate. Linear; never raises."""
+    try:
+        opened = {singular(w) for w in _openings(task)}
+        return [name for name in tools if (verb := _verb(name)) and singular(verb) in opened]
+    except Exception:  # user input: a check skipped is better than a run broken
+        return []

@@ -111,7 +111,9 @@ class TurnRecord:
     decline_probability: float | None = None  # and of opening that answer with "Sorry", when it was one
     # The candidates (token, probability) for the first token of that action's name, as the probe read them.
     name_choices: list[tuple[str, float]] = field(default_factory=list)
-    coded: str | None = None  # the tool decide made the first action for a code the user gave (Agent._coded)
+    # The tool that made decide's first action a call: a code only it takes (Agent._coded), or its verb
+    # opening a part of the request (claims.asked_tools).
+    coded: str | None = None
     unfit: str = ""  # the request's action no offered tool does (claims.unfit_action), when decide declined for it
     probes: int = 0  # requests made to read those probabilities
     probe_usage: Usage = field(default_factory=Usage)  # theirs (``usage`` is the turn's own request)

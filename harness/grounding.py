@@ -321,6 +321,17 @@ def result_used(output: str, given: str, text: str) -> bool:
     return distinctive <= 1
 
 
+def mentions(text: str, value: str) -> bool:
+    """Whether ``text`` says ``value`` as a phrase, without regard to case or punctuation ("Football" in
+    "Football: a new report"). Linear; never raises."""
+    try:
+        parts = _WORD.findall(unicodedata.normalize("NFKC", str(value)[:200]).casefold())
+        plain = " ".join(_WORD.findall(unicodedata.normalize("NFKC", text[:100_000]).casefold()))
+        return bool(parts) and f" {' '.join(parts)} " in f" {plain} "
+    except Exception:  # model text: a check skipped is better than a run broken
+        return True
+
+
 # --- the form a value must take, read from its parameter's description -----------------------------
 
 _EXAMPLE = re.compile(r"\be\.g\.,?\s+([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)(?![\w-])")

@@ -27,7 +27,8 @@ class Techniques:
     # room" where the tools find restaurants; claims.unfit_action), where the model gives answering 2% or
     # more, is answered, opening "Sorry, I can't". Measured with the 0.5B model over the benchmark: those
     # requests put 4-98% there, and it called the look-alike (find_restaurants for a hotel, get_stock_price
-    # to buy shares); no request a tool fits opened so.
+    # to buy shares); no request a tool fits opened so. And the other way: a request a part of which opens with
+    # a tool's verb ("..., and translate 'good morning' into German") has a call as its first action.
     unfit: bool = True
     # A required short value (a name, an id, a number) must appear in what the user wrote or a tool
     # returned; a guessed one is sent back with "ask the user or look it up".
@@ -71,7 +72,10 @@ class Techniques:
     siblings: bool = True
     # A value in a form its description rules out (a name where an email address goes, "Rome" where an
     # airport code "e.g. OSL" goes, "10:00 AM" for HH:MM) is sent back: rewrite it, look it up or ask. So is
-    # a word the user said, in capitals, where a code of another length goes ("OSLO" for "e.g. CDG").
+    # a word the user said, in capitals, where a code of another length goes ("OSLO" for "e.g. CDG"). A value
+    # the user gave in the form of another tool's one required parameter goes to that tool first ('MSFT' for
+    # get_exchange_rate's base is get_stock_price's symbol), and a code only one tool takes ("NVDA") makes the
+    # run's first action that tool's call, though the model gave answering 25% or more (decide).
     shapes: bool = True
     # An optional argument whose short value nobody gave (a timer labelled "Timer 1") is left out, so
     # the tool's default applies.

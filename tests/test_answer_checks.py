@@ -769,3 +769,22 @@ def test_a_question_the_harness_asked_for_is_not_overridden_by_the_last_chance()
     result = agent(server, "get_orders", "lookup_customer").run("Pull up the recent orders for my customer.")
     assert offered(server.requests[2]) == {"ask_user"}
     assert result.text == "What is the customer's full name?" and result.stop_reason == "final_answer"
+
+
+@pytest.mark.parametrize("coverage", [True, False])
+def test_one_tools_results_are_each_named_by_the_value_that_sets_them_apart(coverage):
+    """Seen with the 0.5B model: headlines on football and on climate, answered "Climate: regulators publish a
+    new report, markets react calmly.": the football headlines say the same words after "football:"."""
+    server = ScriptedServer([
+        action(("get_news", {"topic": "football"}), ("get_news", {"topic": "climate"})),
+        answer("Climate: regulators publish a new report, markets react calmly."),
+        answer("football: regulators publish a new report, markets react calmly."),
+    ])
+    result = agent(server, "get_news", coverage=coverage).run("Headlines on football and on climate, please.")
+    if not coverage:
+        assert result.text == "Climate: regulators publish a new report, markets react calmly."
+        return
+    assert result.turns[1].rejected == "unused"
+    assert 'get_news({"topic":"football"})' in server.requests[2]["messages"][-1]["content"]
+    assert "climate" not in server.requests[2]["messages"][-1]["content"].split("returned")[0]
+    assert "Climate:" in result.text and "football:" in result.text

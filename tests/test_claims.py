@@ -106,3 +106,17 @@ def test_unfit_action_never_raises_and_stays_linear():
     assert unfit_action("please " * 500_000 + "book it", ["x" * 1_000_000]) == ""  # cut at 4000 characters
     assert unfit_action(", and " * 500_000, ["book"] * 1_000_000) == ""
     assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("task,tools,asked", [
+    ("Define 'sonder', and translate 'good morning' into German.", ["get_definition", "translate"], ["translate"]),
+    ("Please convert 5 miles to km", ["convert_units", "get_weather"], ["convert_units"]),
+    ("How would I say good morning in French?", ["translate"], []),  # a question: the model's to decide
+    ("Write a haiku about autumn.", ["send_email"], []),
+    ("Get me the weather", ["get_weather"], []),  # "get" says nothing of a tool in particular
+    ("", ["translate"], []),
+])
+def test_asked_tools(task, tools, asked):
+    from harness.claims import asked_tools
+
+    assert asked_tools(task, tools) == asked

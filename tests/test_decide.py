@@ -265,3 +265,18 @@ def test_a_code_only_one_tool_takes_is_looked_up_not_answered(task, shapes, call
         assert result.turns[0].results[0].output == '{"currency": "USD", "price": 139.85, "symbol": "NVDA"}'
     assert result.text == ("NVDA: 139.85 USD." if calls else "Hypertext Transfer Protocol." if "HTTP" in task
                            else "NVDA is a ticker.")
+
+
+@pytest.mark.parametrize("unfit", [True, False])
+def test_a_request_that_opens_with_a_tools_verb_is_a_call(unfit):
+    """Seen with the 0.5B model: "Define 'sonder', and translate 'good morning' into German." gave answering
+    33%, and the answer "Good morning, Sonder.". A part of it opens with translate's verb."""
+    replies = [action(("get_definition", {"word": "sonder"}), ("translate", {"text": "good morning", "target_language": "German"})),
+               answer("sonder: the awareness that others have lives as vivid as yours. German: Guten Morgen.")] \
+        if unfit else [answer("Good morning, Sonder.")]
+    server = ScriptedServer(replies, answer_probabilities=[0.33], decline_probabilities=[0.0])
+    result = agent(server, "get_definition", "translate", unfit=unfit, coverage=False).run(
+        "Define 'sonder', and translate 'good morning' into German.")
+    assert offered(server.requests[0]) == ({"get_definition", "translate"} if unfit else {"final_answer"})
+    assert result.turns[0].coded == ("translate" if unfit else None)
+    assert result.text.startswith("sonder: " if unfit else "Good morning")
