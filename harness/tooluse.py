@@ -69,6 +69,7 @@ class Outcome:
     # the likeliest first tokens of the action's name.
     probabilities: tuple[float | None, float | None] = (None, None)
     name_choices: list[tuple[str, float]] = field(default_factory=list)
+    error: str | None = None  # why the run stopped, when it was an error (a timeout, the server gone)
 
     def record(self) -> dict[str, Any]:
         """One JSON line of ``--transcripts``: what the case asked, what the agent did, and the verdict."""
@@ -76,7 +77,8 @@ class Outcome:
                 "user": self.case.user, "calls": [[n, a] for n, a in self.calls], "answer": self.answer,
                 "stop": self.stop_reason, "requests": self.requests, "answer_probability": self.probabilities[0],
                 "decline_probability": self.probabilities[1],
-                "name_choices": [[t, round(p, 4)] for t, p in self.name_choices[:5]], "messages": self.messages}
+                "name_choices": [[t, round(p, 4)] for t, p in self.name_choices[:5]], "error": self.error,
+                "messages": self.messages}
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -245,7 +247,7 @@ async def run_case(case: Case, tools: dict[str, Tool], make_agent: Callable[[Too
     probabilities = (first.answer_probability, first.decline_probability) if first is not None else (None, None)
     return Outcome(case, passed, why, calls, result.text, result.stop_reason, requests, result.usage.prompt_tokens,
                    result.usage.cached_tokens, time.perf_counter() - started, [t.raw_text for t in result.turns],
-                   messages, probabilities, first.name_choices if first is not None else [])
+                   messages, probabilities, first.name_choices if first is not None else [], result.error)
 
 
 async def run_cases(cases: list[Case], make_agent: Callable[[ToolSet], Any], concurrency: int = 8,

@@ -350,3 +350,4 @@ def test_a_case_record_holds_the_transcript_and_the_verdict():
     assert record["passed"] == outcome.passed and record["why"] == outcome.why
     assert record["answer_probability"] == pytest.approx(0.03) and record["decline_probability"] is None
     assert record["name_choices"][0][0] == "get" and record["name_choices"][0][1] == pytest.approx(0.97)
+    assert record["error"] is None  # a run that stopped on an error says why (a timeout under load)
