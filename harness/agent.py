@@ -80,6 +80,24 @@ def _label(result: ToolResult) -> str:
     return f"{value}: " if value and len(value) <= 60 and not any(c in value for c in '"\\\n') else ""
 
 
+def _twins(one: ToolResult, other: ToolResult) -> bool:
+    """Whether two results of one tool, called with different values, say the same but for those values
+    ("football: markets react calmly" and "climate: markets react calmly"), which they do say."""
+    differ = [k for k in one.arguments if _fold(one.arguments.get(k)) != _fold(other.arguments.get(k))]
+    if not differ or one.arguments.keys() != other.arguments.keys():
+        return False
+
+    def without(result: ToolResult) -> str:
+        text = result.output[:10_000].casefold()
+        for k in differ:
+            value = _fold(result.arguments[k])
+            text = text.replace(value, "") if value else text
+        return text
+
+    # Outputs alike through and through (a tool that ignores the value) hold nothing to tell apart.
+    return one.output != other.output and without(one) == without(other)
+
+
 def _joined(partial: str, text: str) -> str:
     """An answer so far and the part it left out, given next; one of them when it holds the other."""
     if _fold(text) in _fold(partial):
@@ -1050,7 +1068,8 @@ class Agent:
                 # One tool called with different values ("football" and "climate" headlines): each result is
                 # named by a value that sets it apart. Seen with the 0.5B model: "Climate: regulators publish a
                 # new report ..." read as using the football headlines too, which say the same after "football:".
-                others = [o for o in ok if o.name == r.name and canonical_json(o.arguments) != canonical_json(r.arguments)]
+                # Only where the results read alike but for those values: translations differ all through.
+                others = [o for o in ok if o.name == r.name and _twins(r, o)]
                 apart = [v for k, v in r.arguments.items() if isinstance(v, str) and v.strip()
                          and all(_fold(o.arguments.get(k)) != _fold(v) for o in others)] if others else []
                 fed = bool(later) and result_used(r.output, given, later)  # a lookup a later call used

@@ -788,3 +788,15 @@ def test_one_tools_results_are_each_named_by_the_value_that_sets_them_apart(cove
     assert 'get_news({"topic":"football"})' in server.requests[2]["messages"][-1]["content"]
     assert "climate" not in server.requests[2]["messages"][-1]["content"].split("returned")[0]
     assert "Climate:" in result.text and "football:" in result.text
+
+
+def test_results_that_differ_all_through_need_no_label():
+    # The benchmark's translate returns one text for both languages: nothing sets the results apart, and
+    # "Merci beaucoup / Vielen Dank" uses them (seen sent back, then answered without "Vielen Dank").
+    server = ScriptedServer([
+        action(("translate", {"text": "thank you very much", "target_language": "French"}),
+               ("translate", {"text": "thank you very much", "target_language": "German"})),
+        answer("Merci beaucoup / Vielen Dank"),
+    ])
+    result = agent(server, "translate").run("Translate 'thank you very much' into French and into German.")
+    assert [t.rejected for t in result.turns] == [None, None] and result.text == "Merci beaucoup / Vielen Dank"
