@@ -8,8 +8,8 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
-import json
 import functools
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
@@ -37,9 +37,9 @@ from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKE
                             answer_probability, decline_probability, name_choices, probe_options)
 from harness.errors import HarnessError
 from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, exact_codes, example_wording, expected_form,
-                               found_value, invented_numbers, invented_optional, made_codes, misshapen_arguments,
-                               provider, repaired_values, reports_error, result_used, said_part, ungrounded_arguments,
-                               mentions, message_words, words)
+                               found_value, invented_numbers, invented_optional, made_codes, mentions, message_words,
+                               misshapen_arguments, provider, repaired_values, reports_error, result_used, said_part,
+                               ungrounded_arguments, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -735,12 +735,17 @@ class Agent:
         "What's NVDA trading at?" gave answering 82%, and the answer "NVDA trading at the stock market."."""
         if not self.techniques.shapes:
             return None
-        takers = set()
-        for tool in self.tools:
-            required = list(tool.parameters.get("required") or [])
-            if len(required) == 1 and not tool.needs_approval and exact_codes(task, self._parameter(tool.name, required[0])):
-                takers.add(tool.name)
+        takers = {tool.name for tool in self.tools
+                  if (sole := self._sole_parameter(tool)) and exact_codes(task, self._parameter(tool.name, sole))}
         return takers.pop() if len(takers) == 1 else None
+
+    def _sole_parameter(self, tool: Tool) -> str | None:
+        """The one required parameter of a tool that asks no approval (a lookup such as get_stock_price's
+        symbol), when its description shows a form; None otherwise."""
+        required = self._required(tool.name)
+        if len(required) != 1 or tool.needs_approval or expected_form(self._parameter(tool.name, required[0])) is None:
+            return None
+        return required[0]
 
     def _home(self, call: ToolCall, said: str,
               allowed: tuple[str, ...] | None) -> tuple[str, str, list[tuple[str, str, str]]] | None:
@@ -757,13 +762,8 @@ class Agent:
                  if not rewritable and str(call.arguments[name]).strip().casefold() in heard]
         if not wrong:
             return None
-        homes = []
-        for other in self._others(call.name, allowed):
-            required = list(other.parameters.get("required") or [])
-            if len(required) == 1 and not other.needs_approval and \
-                    expected_form(self._parameter(other.name, required[0])) is not None and \
-                    not misshapen_arguments({required[0]: wrong[0][2]}, other.parameters, said):
-                homes.append((other, required[0]))
+        homes = [(other, sole) for other in self._others(call.name, allowed) if (sole := self._sole_parameter(other))
+                 and not misshapen_arguments({sole: wrong[0][2]}, other.parameters, said)]
         if len(homes) != 1:
             return None
         other, parameter = homes[0]
@@ -1072,9 +1072,8 @@ class Agent:
                 others = [o for o in ok if o.name == r.name and _twins(r, o)]
                 apart = [v for k, v in r.arguments.items() if isinstance(v, str) and v.strip()
                          and all(_fold(o.arguments.get(k)) != _fold(v) for o in others)] if others else []
-                fed = bool(later) and result_used(r.output, given, later)  # a lookup a later call used
-                if not result_used(r.output, given, f"{text}\n{later}") or \
-                        apart and not fed and not any(mentions(text, v) for v in apart):
+                if not result_used(r.output, given, f"{text}\n{later}") or apart and not any(mentions(text, v) for v in apart) \
+                        and not (later and result_used(r.output, given, later)):  # not a lookup a later call used
                     unused.append(r)
         return unused
 
