@@ -27,6 +27,7 @@ from harness.constrained import (
     answer_opening,
     decline_schema,
     fresh_answer_schema,
+    pinned,
     FinalAnswerStream,
     action_schema,
     replan_tool,
@@ -36,10 +37,10 @@ from harness.constrained import (
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, UNSURE_AT,
                             answer_probability, decline_probability, name_choices, probe_options)
 from harness.errors import HarnessError
-from harness.grounding import (PHRASE_WORDS, close_words, copied_arguments, exact_codes, example_wording, expected_form,
+from harness.grounding import (MAX_WORDS, PHRASE_WORDS, close_words, copied_arguments, exact_codes, example_wording, expected_form,
                                found_value, invented_numbers, invented_optional, made_codes, mentions, message_words,
                                misshapen_arguments, provider, repaired_values, reports_error, result_used, said_part,
-                               ungrounded_arguments, words)
+                               spans, ungrounded_arguments, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -283,10 +284,21 @@ class Agent:
             if pending:
                 allowed = pending  # the calls the user's list still needs (siblings)
             elif before is not None and before.finished and not answer_only and not guessed:
-                # The refused call has run with the values looked up: anything but that tool again.
-                allowed = tuple(n for n in (allowed or self.tools.names) if n not in before.finished) or ("final_answer",)
+                # The refused call has run with the values looked up: anything but that tool again; with pin,
+                # only a tool a part of the task still asks for (its verb, or its noun in a part no call
+                # covers), else the answer. Seen with the 0.5B model: with the Madrid-Berlin flights found, it
+                # called get_weather for Berlin.
+                rest = [n for n in (allowed or self.tools.names) if n not in before.finished]
+                if self.techniques.pin:
+                    made = [(r.name, r.arguments) for t in run.turns for r in t.results if r.ok]
+                    asked = set(named_tools(run.task, rest, [name for name, _ in made])) | \
+                        set(uncovered_tools(run.task, rest, made))
+                    rest = [n for n in rest if n in asked]
+                allowed = tuple(rest) or ("final_answer",)
             must_call = (bool(pending) or run.policy.must_call and len(run.turns) == 1) and allowed != ("final_answer",)
             options["json_schema"] = self._action_schema(allowed, run.policy.may_replan, guessed, must_call)
+            if self.techniques.pin and before is not None and before.pins and not answer_only:
+                options["json_schema"] = pinned(options["json_schema"], before.pins)  # the values a note named
             run.force_answer = False
             if before is not None and before.rejected == "unused" and run.opening:
                 # Told it left a result out, the answer opens with that result's subject ("Norway: "). Seen
@@ -681,6 +693,8 @@ class Agent:
                 # Where the user said what the message is to say, those words. Seen with the 0.5B model: told to
                 # write the body "from the user's request", it wrote the examples' decline again, twice.
                 said_message = message_words(self._user_said()) if self.techniques.repair else ""
+                if said_message:
+                    self._pin(record, call.name, prose[0], [said_message])
                 rewrite = (f"Not run: {prose[0]} is wording from our examples, not what the user asked for. Call "
                            f"{call.name} again with {prose[0]} " + (f"saying what the user said: {said_message!r}."
                                                                     if said_message else "written from the user's request."))
@@ -778,6 +792,7 @@ class Agent:
         'MSFT' and quote 'AMZN'; "one AAPL share in euros", convert_currency from 'AAPL' with amount 1.4."""
         for name, _, value in wrong:
             record.lookup_for.append((home, call.name, name, value))
+        self._pin(record, home, parameter, [value for _, _, value in wrong])
         reasons = " or ".join(f"{name} {form} ({value!r} is not)" for name, form, value in wrong)
         values = " and with ".join(f"{parameter} {value!r}" for _, _, value in wrong)
         return (f"{GUESSED} {reasons}: {'they are' if len(wrong) > 1 else 'it is'} {home}'s {parameter}. "
@@ -829,6 +844,8 @@ class Agent:
             # A result already holds it (get_contact's email, before send_email was called with a guess). Seen
             # with the 0.5B model: told to call get_contact first, it declined with Bob's address in view.
             record.pending, record.filled = [call.name], True
+            for parameter, value in known:
+                self._pin(record, call.name, parameter, [value])
             values = " and ".join(f"{parameter} {value!r}" for parameter, value in known)
             return (f"Not run: {wanted[0][0]} {wanted[0][1]}. A result above gives it: call {call.name} again "
                     f"with {values}.")
@@ -848,6 +865,8 @@ class Agent:
                 record.lookup_for.append((finder, call.name, parameter, given if len(required) == 1 else ""))
             reasons = " or ".join(f"{parameter} {why}" for parameter, why, _ in named)
             givens = [given for _, _, given in named if given] if len(required) == 1 else []
+            if len(required) == 1:  # the lookup takes the user's words for it, or else a piece of what was said
+                self._pin(record, finder, required[0], givens or self._pieces(finder, required[0], used))
             look_up = (f"{finder} can find {'them' if len(givens) > 1 else 'it'}: call {finder} with "
                        + " and with ".join(f"{required[0]} {given!r}" for given in givens) + " first. ") if givens else \
                 f"{finder} can find it: call {finder} first, with what the user gave. "
@@ -901,9 +920,13 @@ class Agent:
         required = self._required(missing[0][0]) if missing else []
         if missing and len(required) == 1:
             record.pending = [missing[0][0]]
+            self._pin(record, missing[0][0], required[0], [missing[0][1]])
             return f"Now call {missing[0][0]} with {required[0]} {missing[0][1]!r} too, for the task."
         if not found:
             return ""
+        for tool_name, parameter, value in found:
+            self._pin(record, tool_name, parameter, [value])
+        self._pin_rest(record, run.turns[at], found[0][0], {parameter for _, parameter, _ in found})
         values = " and ".join(f"{parameter} {value!r}" for _, parameter, value in found)
         return f"Now call {found[0][0]} with {values}, from {'these results' if len(found) > 1 else 'this result'}."
 
@@ -926,7 +949,7 @@ class Agent:
         # Never a tool that changes things: "Email Bob or Alice" asks for one email, not two.
         params = {t.name: list((t.parameters.get("properties") or {})) for t in self.tools
                   if (not run.policy.allowed or t.name in run.policy.allowed) and not t.needs_approval}
-        todo: dict[tuple[str, str, str], str] = {}
+        todo: dict[tuple[str, str, str], tuple[str, str, str]] = {}
         for result in (r for t in run.turns for r in t.results if r.ok):
             # Values one call used together are a pair, not a list: "USD/JPY" is base and quote.
             together = {_fold(v) for v in result.arguments.values()}
@@ -934,11 +957,67 @@ class Agent:
                 for found, tool_name in siblings(run.task, value, result.name, params):
                     key = (tool_name, parameter, _fold(found))
                     if parameter in params.get(tool_name, ()) and key not in made and _fold(found) not in together:
-                        todo[key] = f"{tool_name} with {parameter} {found!r}"
+                        todo[key] = (tool_name, parameter, found)
         if not todo:
             return ""
+        for tool_name, parameter, value in list(todo.values())[:4]:
+            self._pin(record, tool_name, parameter, [value])
         record.pending = sorted({tool_name for tool_name, _, _ in todo} | set(record.pending))
-        return f"Now call {' and '.join(list(todo.values())[:4])} too, for the task."
+        return f"Now call {' and '.join(f'{t} with {p} {v!r}' for t, p, v in list(todo.values())[:4])} too, for the task."
+
+    def _pin(self, record: ev.TurnRecord, tool_name: str, parameter: str, values: list[Any]) -> None:
+        """With pin: the next action's call of ``tool_name`` may give ``parameter`` only one of ``values`` (in the
+        parameter's type; a value that is not of it, or not among the parameter's own enum, is left out)."""
+        spec = self._parameter(tool_name, parameter)
+        if not self.techniques.pin or not spec:
+            return
+        kind, typed = spec.get("type", "string"), []
+        for value in values:
+            if kind in ("number", "integer"):
+                try:
+                    number = float(str(value).replace(",", ""))
+                except ValueError:
+                    continue
+                if kind == "integer" and not number.is_integer():
+                    continue
+                value = int(number) if kind == "integer" or number.is_integer() else number
+            elif kind == "string":
+                value = str(value)
+            else:
+                continue
+            if "enum" not in spec or value in spec["enum"]:
+                typed.append(value)
+        pinned_values = record.pins.setdefault(tool_name, {}).setdefault(parameter, [])
+        pinned_values += [v for v in typed if v not in pinned_values]
+        if not pinned_values:
+            del record.pins[tool_name][parameter]
+
+    def _pin_rest(self, record: ev.TurnRecord, refused_turn: ev.TurnRecord, tool_name: str, found: set[str]) -> None:
+        """With pin: the refused call's other required values that were not the trouble (said, and in their
+        form) stay as they were when it is made again with the values found. Seen with the 0.5B model: with
+        the destination's code looked up, it called search_flights again with origin 'Berlin' (it had 'MAD')."""
+        call = next((c for c in refused_turn.calls if c.name == tool_name), None)
+        tool = self.tools.get(tool_name)
+        if call is None or tool is None:
+            return
+        said = self._grounds()
+        wrong = set(ungrounded_arguments(call.arguments, tool.parameters, said)) | \
+            {name for name, _, _ in misshapen_arguments(call.arguments, tool.parameters, said)}
+        for name, value in call.arguments.items():
+            if name in self._required(tool_name) and name not in wrong | found and not isinstance(value, bool) \
+                    and isinstance(value, str | int | float) and len(str(value).split()) <= MAX_WORDS:
+                self._pin(record, tool_name, name, [value])
+
+    def _pieces(self, tool_name: str, parameter: str, avoid: set[str]) -> list[str]:
+        """What a lookup named "with what the user gave" may be called with: pieces of the user's messages, then
+        of the results (grounding.spans), in the parameter's form if it has one, none of them ``avoid``ed nor one
+        the tool was called with before. Seen with the 0.5B model: with Madrid's code found, it looked up Madrid
+        again for the destination, Berlin."""
+        form = expected_form(self._parameter(tool_name, parameter))
+        before = {w for t in self.turns for c in t.calls if c.name == tool_name for w in words(str(c.arguments.get(parameter, "")))}
+        said = spans(self._user_said()) + spans("\n".join(r.output for t in self.turns for r in t.results if r.ok))
+        return [p for p in dict.fromkeys(said) if _fold(p) not in avoid and not words(p) & before
+                and (form is None or form[0].fullmatch(p))][:200]
 
     def _required(self, tool_name: str) -> list[str]:
         """A tool's required parameters ([] when there is no such tool)."""
@@ -963,7 +1042,7 @@ class Agent:
         ran = any(r.ok for t in turns for r in t.results)
         sent_back = {t.rejected for t in turns}  # the checks below send an answer back once a run each
         said = self._grounds() if len(self.tools) else ""  # what claims and numbers are checked against
-        if self.techniques.echo_guard and echoes_harness(text, harness_notes, ran):
+        if self.techniques.echo_guard and echoes_harness(text, harness_notes, ran, self._user_said()):
             if self.techniques.unecho and ran and text.strip():
                 # Every echo's opening, not just the last: seen with the 0.5B model, "Weather check for ...",
                 # "The weather check for ...", "Weather check for ..." (the task and our note, each time).

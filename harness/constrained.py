@@ -65,6 +65,19 @@ def action_schema(tools: ToolSet, final_answer: bool = True, parallel: bool = Fa
     return schema
 
 
+def pinned(schema: dict[str, Any], pins: dict[str, dict[str, list[Any]]]) -> dict[str, Any]:
+    """A copy of an action schema in which each pinned parameter of a tool, ``{tool: {parameter: [values]}}``,
+    may take only those values (a JSON Schema enum); the other tools and parameters are as they were."""
+    schema = copy.deepcopy(schema)
+    for option in schema.get("items", schema).get("anyOf", []):
+        wanted = pins.get(option["properties"]["name"].get("const"), {})
+        properties = option["properties"]["arguments"].get("properties", {})
+        for name, values in wanted.items():
+            if name in properties and values:
+                properties[name] = {"enum": list(values)}
+    return schema
+
+
 def decline_schema(opening: str) -> dict[str, Any]:
     """The final answer alone, made to open with ``opening`` ("Sorry, I can't"): the harness decided to
     decline (harness/decide.py); the model says in its own words what it cannot do."""

@@ -106,6 +106,9 @@ class TurnRecord:
     # Tools whose refused call has now run with the values looked up (fill): not offered next turn.
     finished: list[str] = field(default_factory=list)
     filled: bool = False  # a refusal here named the value a result gave, and its call is the next action (fill)
+    # The values a note here named for the next action's calls, {tool: {parameter: [values]}}: with ``pin``,
+    # guided decoding lets those parameters take nothing else (constrained.pinned).
+    pins: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     # The probability of answering the model gave the run's first action, asked before it (harness/decide.py).
     answer_probability: float | None = None
     decline_probability: float | None = None  # and of opening that answer with "Sorry", when it was one

@@ -61,6 +61,19 @@ def _date_and_time(value: str) -> bool:
     return 2 <= digits and len(parts) <= 8 and all(any(ch.isdigit() for ch in p) or p.casefold() in _CLOCK for p in parts)
 
 
+_MONTHS = {name: n for n, names in enumerate(["jan january", "feb february", "mar march", "apr april", "may",
+                                                "jun june", "jul july", "aug august", "sep sept september",
+                                                "oct october", "nov november", "dec december"], 1)
+           for name in names.split()}
+
+
+def _date_parts(known: set[str]) -> set[str]:
+    """The numbers a date the user wrote in words stands for in digits: "01" for "January", "05" for "5"
+    ("2027-01-05" for "5 January 2027")."""
+    parts = {f"{_MONTHS[w]:02d}" for w in known if w in _MONTHS}
+    return parts | {f"{int(w):02d}" for w in known if w.isdigit() and len(w) == 1}
+
+
 def _digit_runs(text: str) -> set[str]:
     """The numbers in ``text`` as digit runs without leading zeros ("08:00" → 8, 0), zeros left out."""
     return {run.lstrip("0") for run in _DIGITS.findall(text)} - {""}
@@ -150,6 +163,7 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
     if not isinstance(arguments, dict):
         return []
     known = words(context) | _numbers(context)
+    known |= _date_parts(known)
     sequence: list[str] | None = None  # the context's words in order, read when initials need them
     digits: set[str] | None = None  # the context's digit runs, read when a date and time needs them
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
@@ -658,3 +672,41 @@ def repaired_values(arguments: dict[str, Any], schema: dict[str, Any], said: str
         return out
     except Exception:  # model text: a repair skipped is better than a run broken
         return {}
+
+
+# Words a looked-up value neither opens nor closes with: "email tomas" and "tomas that" are not names.
+_SPAN_EDGE = _FILLER | _COMMON | frozenset("""i im i'm me my we us you he she they him it's pls plz hi hey yes no
+not do does did done want wants need needs like let know tell give show find send write email mail call ring
+text ask make put set check some any all what's whats how who whom where when why which there here today now
+yet again more most last next new got get use wont dont cant isnt""".split())
+# Words that join two things rather than name one: "Madrid to Berlin" is two cities ("Bank of America" is one).
+_BETWEEN = frozenset("to from and or on at in for with by via vs versus than then into onto".split())
+_CLAUSE = re.compile(r"[,.;:!?()\[\]{}<>=|/\\\"“”]+|\s[-–—>]+\s|->|\n")
+
+
+def spans(text: str, longest: int = MAX_WORDS, limit: int = 200) -> list[str]:
+    """The pieces of ``text`` a lookup may be called with, in order and each once: quoted phrases, and runs of
+    one to ``longest`` words within a clause that neither open nor close with a common word ("tomas", "John
+    Smith", "Madrid"; never "email tomas" or "pls"). A possessive "'s" is left off. At most ``limit``;
+    linear in the text (the last 4,000 characters are read); never raises."""
+    try:
+        text = unicodedata.normalize("NFKC", text[-4000:])
+        found: list[str] = [q for m in _QUOTED.finditer(text) if (q := m.group(2).strip())]
+        for clause in _CLAUSE.split(text):
+            raw = [t.strip("`‘-") for t in clause.split()]
+            # A possessive ends its run: "John Smith" of "John Smith's last order", never "Smith last order".
+            ends = [bool(re.search(r"(?:'s|’s|s')$", t)) for t in raw]
+            tokens = [re.sub(r"(?:'s|’s|')$", "", t).strip("'’") for t in raw]
+            for i, first in enumerate(tokens):
+                if not first or first.casefold() in _SPAN_EDGE:
+                    continue
+                for n in range(1, longest + 1):
+                    run = tokens[i:i + n]
+                    if len(run) < n or any(not t for t in run) or any(ends[i:i + n - 1]) \
+                            or n > 1 and run[-1].casefold() in _BETWEEN:
+                        break
+                    if run[-1].casefold() not in _SPAN_EDGE:
+                        found.append(" ".join(run))
+        return list(dict.fromkeys(found))[:limit]
+    except Exception:  # model or user text: no pieces is better than a run broken
+        return []

@@ -192,11 +192,12 @@ FOLLOW_UP = ("If the request needs another call (for a part these results do not
              "found here), make it now. Otherwise answer with final_answer, copying the exact values from the results.")
 
 
-def echoes_harness(answer: str, notes: list[str], tools_ran: bool = False) -> bool:
-    """True when an answer merely repeats the harness's own text (a nudge, an error, a note).
+def echoes_harness(answer: str, notes: list[str], tools_ran: bool = False, user: str = "") -> bool:
+    """True when an answer merely repeats the harness's own text (a nudge, an error, a note). A sentence of a
+    note that quotes the ``user``'s words ("saying what the user said: "Friday's game is cancelled"") is theirs.
 
     A small model sometimes hands a nudge back as its answer ("You already made this exact call...")."""
-    said = _plain(answer)
+    said, theirs = _plain(answer), _plain(user[:20_000])
     # Numbers alone are no parroted prose: "123, 456, 7890" is what a note that quoted them asked for
     # ("If you worked it out yourself, give the same answer again"), and was taken for an echo of it.
     if len(said.split()) < 3 or not re.search(r"[^\W\d_]", said):
@@ -206,7 +207,8 @@ def echoes_harness(answer: str, notes: list[str], tools_ran: bool = False) -> bo
         plain = _plain(note)
         if said in plain:
             return True
-        sentences = [s for s in (_plain(x) for x in re.split(r"[.!?:\n]", note)) if len(s.split()) >= 5]
+        sentences = [s for s in (_plain(x) for x in re.split(r"[.!?:\n]", note))
+                     if len(s.split()) >= 5 and s not in theirs]
         if any(s in said for s in sentences) and len(said) < 2 * len(plain):
             return True
     return False

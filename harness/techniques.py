@@ -66,6 +66,14 @@ class Techniques:
     # refused as a guess that a result already gave (the contact's email, looked up before the call) is
     # named in the refusal, and that call is the next action.
     fill: bool = True
+    # The values a note names for the next call ("call get_airport_code with city 'lisbon'", "Now call
+    # get_orders with customer_id 'C-4821'", an email body "saying what the user said") are the only values
+    # guided decoding lets that call's parameter take; and a lookup named "with what the user gave" takes a
+    # piece of what the user or a result said (grounding.spans), not a word of its own. Seen with the 0.5B
+    # model: told to look up city 'lisbon', it looked up 'LISBO'; told to write the body the user said, it
+    # pasted the examples' decline twice; told to look up the contact "with what the user gave", it looked
+    # up the email address it had guessed.
+    pin: bool = True
     # After a call used one of several values the user listed together ("Paris or Madrid"), the line after
     # its result names the calls still to make ("Now call get_weather with city 'Madrid' too"). Seen with
     # the 0.5B model: it looked up Paris, then answered "Paris is warmer" (harness/siblings.py).

@@ -401,23 +401,24 @@ def test_found_value_never_raises_and_stays_linear():
     assert time.perf_counter() - started < 2
 
 
-@pytest.mark.parametrize("fill", [True, False])
-def test_after_the_named_lookup_the_refused_call_is_named_with_the_value(fill):
+@pytest.mark.parametrize("fill,pin", [(True, True), (True, False), (False, False)])
+def test_after_the_named_lookup_the_refused_call_is_named_with_the_value(fill, pin):
     server = ScriptedServer([
         action(("send_email", {"to": "Alice", "subject": "Report", "body": "The report is ready."})),
         action(("get_contact", {"name": "Alice"})),
         action(("send_email", {"to": "alice.moreau@example.org", "subject": "Report", "body": "The report is ready."})),
         answer("Sent to alice.moreau@example.org."),
     ])
-    result = agent(server, "get_contact", "send_email", fill=fill).run("Email Alice that the report is ready.")
+    result = agent(server, "get_contact", "send_email", fill=fill, pin=pin).run("Email Alice that the report is ready.")
     after_lookup = server.requests[2]["messages"][-1]["content"]
     assert ("Now call send_email with to 'alice.moreau@example.org', from this result." in after_lookup) is fill
     assert "Tool result for get_contact" in after_lookup
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
     # No hint where no lookup was named: the send's own result is plain.
     assert "Now call" not in server.requests[3]["messages"][-1]["content"]
-    # The refused call has run with the value found: anything but it next (the model searched again, seen).
-    assert offered(server.requests[3]) == ({"get_contact", "final_answer"} if fill else
+    # The refused call has run with the value found: anything but it next (the model searched again, seen);
+    # with pin, only a tool the task still asks for, and this task asks for none.
+    assert offered(server.requests[3]) == ({"final_answer"} if pin else {"get_contact", "final_answer"} if fill else
                                            {"get_contact", "send_email", "final_answer"})
     assert result.turns[2].finished == (["send_email"] if fill else [])
 

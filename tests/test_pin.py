@@ -1,0 +1,182 @@
+"""pin: the values a note names for the next call are the only ones guided decoding lets it take, and a lookup
+named "with what the user gave" takes a piece of what was said (no live server)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from harness import events as ev
+from harness.agent import Agent
+from harness.constrained import action_schema, pinned
+from harness.grounding import spans, ungrounded_arguments
+from harness.prompt import echoes_harness
+from harness.techniques import Techniques
+from harness.tools import ToolSet
+from harness.tooluse import load_tools
+from scripted import ScriptedServer, action, answer, offered
+
+TOOLS = load_tools()
+FLIGHTS = ("search_flights", "get_airport_code")
+CONTACT = '{"email": "t.novak@example.cz", "name": "Tomas Novak", "phone": "+420 601 222 333"}'
+
+
+def agent(server: ScriptedServer, *names: str, **techniques: bool) -> Agent:
+    return Agent([TOOLS[n] for n in names], client=server.client(), constrained=True,
+                 techniques=Techniques(**techniques))
+
+
+def choices(request: dict[str, Any], tool: str, parameter: str) -> Any:
+    """What a request's guided-decoding schema lets ``tool``'s ``parameter`` take: its enum, or None if free."""
+    schema = request["response_format"]["json_schema"]["schema"]
+    option = next(o for o in schema.get("items", schema)["anyOf"] if o["properties"]["name"]["const"] == tool)
+    return option["properties"]["arguments"]["properties"][parameter].get("enum")
+
+
+# --- the schema, and the pieces of what was said ----------------------------------------------------
+
+
+def test_pinned_lets_a_parameter_take_only_the_named_values_and_leaves_the_rest():
+    schema = action_schema(ToolSet([TOOLS["search_flights"], TOOLS["get_airport_code"]]), parallel=True)
+    pins = {"get_airport_code": {"city": ["lisbon", "oslo"]}, "search_flights": {"nope": ["x"]}}
+    out = pinned(schema, pins)
+    request = {"response_format": {"json_schema": {"schema": out}}}
+    assert choices(request, "get_airport_code", "city") == ["lisbon", "oslo"]
+    assert choices(request, "search_flights", "origin") is None  # other tools as they were
+    assert "nope" not in out["items"]["anyOf"][0]["properties"]["arguments"]["properties"]
+    assert schema == action_schema(ToolSet([TOOLS["search_flights"], TOOLS["get_airport_code"]]), parallel=True)
+
+
+@pytest.mark.parametrize("text,some,none", [
+    ("pls email tomas that im out sick today and wont make the standup", ["tomas"], ["pls", "email tomas", "tomas that"]),
+    ("Has John Smith's last order arrived yet?", ["John Smith"], ["Smith last order", "John Smith's"]),
+    ("I need to get from Madrid to Berlin on 5 January 2027.", ["Madrid", "Berlin", "5 January 2027"],
+     ["Madrid to Berlin", "from Madrid"]),
+    ("flights lisbon -> oslo, 2026-12-30?", ["lisbon", "oslo", "2026-12-30"], ["lisbon -> oslo"]),
+    ("Translate 'good morning' into German", ["good morning", "German"], ["into German"]),
+    ("Who runs Bank of America?", ["Bank of America"], ["Who", "Who runs", "America?"]),
+    ("", [], [""]),
+])
+def test_spans_are_the_pieces_a_lookup_may_take(text, some, none):
+    found = spans(text)
+    assert all(s in found for s in some), found
+    assert not any(s in found for s in none), found
+
+
+def test_spans_are_linear_bounded_and_never_raise():
+    started = time.perf_counter()
+    assert len(spans("word " * 1_000_000)) <= 200
+    for garbage in ["'" * 100_000, "\"a" * 50_000, "’s " * 100_000, "\x00\n" * 10_000]:
+        assert isinstance(spans(garbage), list)
+    assert time.perf_counter() - started < 5
+
+
+def test_a_date_the_user_wrote_in_words_grounds_the_same_date_in_digits():
+    schema = TOOLS["search_flights"].parameters
+    said = "I need to get from Madrid to Berlin on 5 January 2027."
+    assert "date" not in ungrounded_arguments({"origin": "MAD", "destination": "BER", "date": "2027-01-05"}, schema,
+                                              said + " MAD BER")
+    assert "date" in ungrounded_arguments({"origin": "MAD", "destination": "BER", "date": "2027-02-05"}, schema,
+                                          said + " MAD BER")
+
+
+def test_a_sentence_of_a_note_that_quotes_the_user_is_no_echo_of_the_harness():
+    note = ('Not run: body is wording from our examples. Call send_email again with body saying what the user said: '
+            '"Friday\'s game is cancelled".')
+    answer_text = "Sent to bob.l@example.net: Friday's game is cancelled."
+    assert echoes_harness(answer_text, [note])  # without the user's words, it reads as ours
+    assert not echoes_harness(answer_text, [note], user="Could you send Bob a note that Friday's game is cancelled?")
+    assert echoes_harness("Call send_email again with body saying what the user said", [note],
+                          user="Could you send Bob a note that Friday's game is cancelled?")
+
+
+# --- the agent: each note's values pinned next turn ---------------------------------------------------
+
+
+@pytest.mark.parametrize("pin", [True, False])
+def test_the_cities_a_lookup_is_named_with_are_the_only_ones_it_takes(pin):
+    """Seen with the 0.5B model: told to call get_airport_code with city 'lisbon', it called it with 'LISBO'."""
+    server = ScriptedServer([
+        action(("search_flights", {"origin": "LISBO", "destination": "OSLO", "date": "2026-12-30"})),
+        action(("get_airport_code", {"city": "lisbon"}), ("get_airport_code", {"city": "oslo"})),
+        answer("Which day?"),
+    ])
+    result = agent(server, *FLIGHTS, pin=pin).run("flights lisbon -> oslo, 2026-12-30?")
+    assert result.turns[0].pins == ({"get_airport_code": {"city": ["lisbon", "oslo"]}} if pin else {})
+    assert choices(server.requests[1], "get_airport_code", "city") == (["lisbon", "oslo"] if pin else None)
+    # With both codes found: the flights' call takes them, and the date it gave before stays.
+    assert choices(server.requests[2], "search_flights", "origin") == (["LIS"] if pin else None)
+    assert choices(server.requests[2], "search_flights", "destination") == (["OSL"] if pin else None)
+    assert choices(server.requests[2], "search_flights", "date") == (["2026-12-30"] if pin else None)
+
+
+@pytest.mark.parametrize("pin", [True, False])
+def test_a_lookup_with_what_the_user_gave_takes_a_piece_of_what_they_said(pin):
+    """Seen with the 0.5B model: told to call get_contact "with what the user gave", it looked up the email
+    address it had guessed, 'matas@mycompany.com'."""
+    server = ScriptedServer([
+        action(("send_email", {"to": "matas@mycompany.com", "subject": "Sick", "body": "I'm out sick today."})),
+        action(("get_contact", {"name": "tomas"})),
+        action(("send_email", {"to": "t.novak@example.cz", "subject": "Sick", "body": "I'm out sick today."})),
+        answer("Sent to t.novak@example.cz."),
+    ])
+    result = agent(server, "get_contact", "send_email", pin=pin).run(
+        "pls email tomas that im out sick today and wont make the standup")
+    assert "call get_contact first, with what the user gave" in result.turns[0].results[0].output
+    names = choices(server.requests[1], "get_contact", "name")
+    if not pin:
+        assert names is None
+        return
+    assert "tomas" in names and "matas@mycompany.com" not in names and "pls" not in names
+    assert choices(server.requests[2], "send_email", "to") == ["t.novak@example.cz"]  # fill's value
+    assert offered(server.requests[3]) == {"final_answer"}  # the task asks for no other tool
+    assert result.text == "Sent to t.novak@example.cz."
+
+
+def test_a_second_lookup_takes_none_of_the_words_looked_up_before():
+    """Seen with the 0.5B model: with Madrid's code found, it looked Madrid up again for the destination, and
+    then 'Madrid to Berlin'; the flights' call after it took origin 'Berlin' (it had 'MAD')."""
+    server = ScriptedServer([
+        action(("search_flights", {"origin": "CDG", "destination": "OBL", "date": "2027-01-05"})),
+        action(("get_airport_code", {"city": "Madrid"})),
+        action(("search_flights", {"origin": "MAD", "destination": "OBL", "date": "2027-01-05"})),
+        action(("get_airport_code", {"city": "Berlin"})),
+        action(("search_flights", {"origin": "MAD", "destination": "BER", "date": "2027-01-05"})),
+        answer("HX 412, 129 EUR."),
+    ])
+    result = agent(server, *FLIGHTS).run("I need to get from Madrid to Berlin on 5 January 2027. What flights are "
+                                         "there, and how much?")
+    first, second = choices(server.requests[1], "get_airport_code", "city"), \
+        choices(server.requests[3], "get_airport_code", "city")
+    assert "Madrid" in first and "Berlin" in first
+    assert "Berlin" in second and not any("Madrid" in c for c in second)
+    assert choices(server.requests[4], "search_flights", "destination") == ["BER"]
+    assert choices(server.requests[4], "search_flights", "origin") == ["MAD"]  # as the refused call had it
+    assert result.turns[4].results[0].ok and result.text == "HX 412, 129 EUR."
+
+
+def test_a_body_rewritten_from_the_users_words_takes_those_words():
+    """Seen with the 0.5B model: told to write the body the user said, it pasted the examples' decline twice."""
+    decline = "I'm sorry, but I can't do that: none of my tools can."
+    server = ScriptedServer([
+        action(("get_contact", {"name": "Bob"})),
+        action(("send_email", {"to": "bob.l@example.net", "subject": "Game", "body": decline})),
+        action(("send_email", {"to": "bob.l@example.net", "subject": "Game", "body": "Friday's game is cancelled"})),
+        answer("Sent to bob.l@example.net: Friday's game is cancelled."),
+    ])
+    result = agent(server, "get_contact", "send_email").run("Could you send Bob a note that Friday's game is cancelled?")
+    assert "saying what the user said" in result.turns[1].results[0].output
+    assert choices(server.requests[2], "send_email", "body") == ["Friday's game is cancelled"]
+    # The answer quotes the user's words, which the note quoted too: it is no echo.
+    assert result.turns[-1].rejected is None and result.text == "Sent to bob.l@example.net: Friday's game is cancelled."
+
+
+def test_a_pinned_number_takes_the_parameters_type():
+    a = agent(ScriptedServer([answer("x")]), "convert_currency")
+    turn = ev.TurnRecord(raw_text="")
+    a._pin(turn, "convert_currency", "amount", ["187.33", "1,200", "many"])
+    a._pin(turn, "convert_currency", "from_currency", ["USD"])
+    a._pin(turn, "convert_currency", "nope", ["x"])
+    assert turn.pins == {"convert_currency": {"amount": [187.33, 1200], "from_currency": ["USD"]}}
