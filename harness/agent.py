@@ -163,8 +163,6 @@ class Agent:
         self.turns: list[ev.TurnRecord] = []  # every model request in this agent's life (for /trace)
         self._schemas: dict[tuple[tuple[str, ...], bool, tuple[str, ...], bool], dict[str, Any]] = {}
         self._authored: set[int] = set()  # ids of the messages in self.messages the harness wrote
-        # The conversation as the user sees it (their messages, the answers they got): a plain answer's prompt.
-        self._dialogue: list[Message] = []
         self._runner: asyncio.Runner | None = None  # made by the first sync call
         self.probe_error: str | None = None  # why the server refused a probe (harness/decide.py), if it did
 
@@ -322,10 +320,6 @@ class Agent:
                 await self._decline(record, options)
         elif self.server_tools and len(self.tools):
             options.update(tools=self.tools.specs(), tool_choice="auto")
-        if record.plain:
-            async for event in self._plain_answer(record, options):
-                yield event
-            return
         messages = list(self.messages)
         server_calls: list[ToolCall | str] = []
         answer = FinalAnswerStream()
@@ -398,30 +392,6 @@ class Agent:
             options["json_schema"] = decline_schema(DECLINE_OPENING)
         elif self.techniques.decline and not may_replan:
             await self._decline(record, options)
-        if self.techniques.plain_answer and not unfit and not may_replan and self._dialogue \
-                and (record.decline_probability is None or record.decline_probability < DECLINE_AT):
-            record.plain = True
-
-    async def _plain_answer(self, record: ev.TurnRecord, options: dict[str, Any]) -> AsyncIterator[ev.Event]:
-        """Stream the answer decide chose as plain text, asked of the conversation alone (Techniques.plain_answer),
-        into ``record`` as the final_answer action a constrained reply would be (the transcript reads the same)."""
-        text, result = "", None
-        plain = {k: v for k, v in options.items() if k in ("max_tokens", "temperature", "stop", "cache_salt")}
-        async for item in self.client.stream_chat(list(self._dialogue), **plain):
-            if isinstance(item, ChatDelta):
-                piece = item.text if text else item.text.lstrip()
-                text += piece
-                if piece:
-                    yield ev.TextDelta(piece)
-            else:
-                result = item
-        assert result is not None
-        text = text.rstrip()
-        record.calls, record.streamed_answer = [ToolCall(FINAL_ANSWER, {"answer": text})], text
-        record.raw_text = json.dumps({"name": FINAL_ANSWER, "arguments": {"answer": text}}, ensure_ascii=False,
-                                     separators=(",", ":"))
-        record.usage, record.ttft_s, record.elapsed_s = result.usage, result.ttft_s, result.elapsed_s
-        record.finish_reason, record.stop_reason = result.finish_reason, result.stop_reason
 
     async def _decline(self, record: ev.TurnRecord, options: dict[str, Any]) -> None:
         """An answer about to be written opens with DECLINE_OPENING when the model gives opening it
@@ -461,16 +431,6 @@ class Agent:
         """Events of one run: the loop below, or plan-and-execute (harness/planner.py)."""
         self.transcript.name(task or f"/{skill}")  # the user's words, not a plan or skill prompt
         content = self.user_turn(task, skill)
-        async for event in self._converse(content, plan):
-            if isinstance(event, ev.Final) and event.result.text:  # a plan's last Final is its answer
-                if self._dialogue[-1]["role"] == "assistant":
-                    self._dialogue.pop()
-                self._dialogue.append({"role": "assistant", "content": event.result.text})
-            yield event
-
-    async def _converse(self, content: str, plan: bool) -> AsyncIterator[ev.Event]:
-        """astream's events, with the user's message in the conversation a plain answer is asked of."""
-        self._dialogue.append({"role": "user", "content": content})
         if self.pool is not None:
             self.client = await self.pool.client_for(self.session_id)
         await self._ensure_system()

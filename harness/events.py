@@ -117,8 +117,6 @@ class TurnRecord:
     # The tool that made decide's first action a call: a code only it takes (Agent._coded), or its verb
     # opening a part of the request (claims.asked_tools).
     coded: str | None = None
-    # The answer decide chose was written as plain text to the conversation alone (Techniques.plain_answer).
-    plain: bool = False
     unfit: str = ""  # the request's action no offered tool does (claims.unfit_action), when decide declined for it
     probes: int = 0  # requests made to read those probabilities
     probe_usage: Usage = field(default_factory=Usage)  # theirs (``usage`` is the turn's own request)

@@ -30,12 +30,6 @@ class Techniques:
     # to buy shares); no request a tool fits opened so. And the other way: a request a part of which opens with
     # a tool's verb ("..., and translate 'good morning' into German") has a call as its first action.
     unfit: bool = True
-    # With decide: an answer decided before any tool ran, that does not decline, is written as plain text to
-    # the conversation alone (the user's messages and the answers they got): no tools, no worked examples, no
-    # action grammar. It goes into the transcript as the final_answer action, as a constrained answer would.
-    # Measured with the 0.5B model: inside the action it answered "Mercury" for the largest planet and
-    # "recieve" for the spelling; asked plainly, "Jupiter" and "receive".
-    plain_answer: bool = True
     # A required short value (a name, an id, a number) must appear in what the user wrote or a tool
     # returned; a guessed one is sent back with "ask the user or look it up".
     grounding: bool = True

@@ -8,21 +8,13 @@ import math
 import time
 
 import pytest
-from test_answer_checks import action, answer, offered
-from test_answer_checks import agent as checks_agent
+from test_answer_checks import action, agent, answer, offered
 
-from harness.agent import GUESSED, Agent
+from harness.agent import GUESSED
 from harness.constrained import decline_schema
 from harness.decide import ANSWER_AT, DECLINE_AT, UNSURE_AT, answer_probability, decline_probability, probe_options
 from harness.run import Policy
-from scripted import Reply, ScriptedServer
-
-
-def agent(server: ScriptedServer, *names: str, **techniques: bool) -> Agent:
-    """The agent of these tests: the answer decide chose is written under the grammar (read off the request),
-    unless a test turns plain_answer on."""
-    techniques.setdefault("plain_answer", False)
-    return checks_agent(server, *names, **techniques)
+from scripted import ScriptedServer
 
 
 def entry(token: str, *top: tuple[str, float]) -> dict:
@@ -288,53 +280,3 @@ def test_a_request_that_opens_with_a_tools_verb_is_a_call(unfit):
     assert offered(server.requests[0]) == ({"get_definition", "translate"} if unfit else {"final_answer"})
     assert result.turns[0].coded == ("translate" if unfit else None)
     assert result.text.startswith("sonder: " if unfit else "Good morning")
-
-
-# --- plain_answer: the answer decide chose, asked of the conversation alone -----------------------------
-
-
-@pytest.mark.parametrize("plain", [True, False])
-def test_an_answer_decided_first_is_written_plainly_to_the_conversation_alone(plain):
-    """Measured with the 0.5B model: inside the action it answered "Mercury" for the largest planet; asked the
-    question alone, "Jupiter"."""
-    from harness.tools import canonical_json
-
-    reply = Reply("  The largest planet is Jupiter.\n") if plain else answer("Mercury")
-    server = ScriptedServer([reply, Reply("Saturn has 146 known moons.")], answer_probabilities=[0.6, 0.6],
-                            decline_probabilities=[0.0, 0.0])
-    a = agent(server, "get_weather", "get_population", plain_answer=plain)
-    result = a.run("Which is the largest planet in our solar system?")
-    first = server.requests[0]
-    if not plain:
-        assert offered(first) == {"final_answer"} and result.text == "Mercury" and not result.turns[0].plain
-        return
-    # No tools, no examples, no grammar: the user's message alone.
-    assert "response_format" not in first and "tools" not in first
-    assert first["messages"] == [{"role": "user", "content": "Which is the largest planet in our solar system?"}]
-    assert result.text == "The largest planet is Jupiter." and result.stop_reason == "final_answer"
-    assert result.turns[0].plain and result.turns[0].calls[0].name == "final_answer"
-    # The transcript holds it as the action a constrained answer is, so the next prompt extends this one.
-    said = a.messages[-1]
-    assert said["role"] == "assistant"
-    assert json.loads(said["content"]) == {"name": "final_answer", "arguments": {"answer": result.text}}
-    assert canonical_json(json.loads(said["content"])) == canonical_json(
-        {"name": "final_answer", "arguments": {"answer": "The largest planet is Jupiter."}})
-    # A second question is asked with the conversation before it: the user's message and the answer it got.
-    a.run("And how many moons does Saturn have?")
-    assert server.requests[1]["messages"] == [
-        {"role": "user", "content": "Which is the largest planet in our solar system?"},
-        {"role": "assistant", "content": "The largest planet is Jupiter."},
-        {"role": "user", "content": "And how many moons does Saturn have?"}]
-
-
-def test_a_decline_and_a_call_are_never_written_plainly():
-    # Likely to decline: the decline's grammar, as before.
-    server = ScriptedServer([answer("Sorry, I can't turn on lights.")], answer_probabilities=[0.6],
-                            decline_probabilities=[0.3])
-    result = agent(server, "play_music", "set_timer", plain_answer=True).run("Turn on the living room lights.")
-    assert "response_format" in server.requests[0] and not result.turns[0].plain
-    # Likely to call: the action's grammar.
-    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C.")],
-                            answer_probabilities=[0.1])
-    result = agent(server, "get_weather", plain_answer=True).run("Weather in Oslo?")
-    assert all("response_format" in r for r in server.requests) and not any(t.plain for t in result.turns)
