@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Seque
 from typing import Any
 
 from harness import events as ev
-from harness.claims import (asked_tools, declines, described_files, file_parameter, named_files, named_tools,
+from harness.claims import (GENERIC_VERBS, asked_tools, declines, described_files, file_parameter, named_files, named_tools,
                             unbacked_claims, uncovered_tools, unfit_action)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
@@ -39,7 +39,7 @@ from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKE
 from harness.errors import HarnessError
 from harness.grounding import (MAX_WORDS, PHRASE_WORDS, close_words, copied_arguments, exact_codes, example_wording, expected_form,
                                found_value, invented_numbers, invented_optional, made_codes, mentions, message_words,
-                               misshapen_arguments, provider, repaired_values, reports_error, result_used, said_part,
+                               misshapen_arguments, own_values, provider, repaired_values, asks_time, clock_times, reports_error, result_used, said_part,
                                spans, ungrounded_arguments, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
@@ -309,8 +309,14 @@ class Agent:
                 # ("Tokyo: "), as the worked examples' answers do, or else not as any echo did.
                 options["json_schema"] = answer_opening(options["json_schema"], run.opening) if run.opening \
                     else fresh_answer_schema(run.echoed)
-            if self.techniques.decide and len(run.turns) == 1 and not (must_call or guessed or pending) \
-                    and allowed != ("final_answer",):
+            first = len(run.turns) == 1 and not (must_call or guessed or pending) and allowed != ("final_answer",)
+            read = self._read_first(run) if first and self.techniques.read_named and self.techniques.pin else None
+            if read is not None:  # the files the task names are read first (no probe: it is a call)
+                reader, parameter, files = read
+                record.coded = reader
+                options["json_schema"] = pinned(self._action_schema((reader,), run.policy.may_replan, must_call=True),
+                                                {reader: {parameter: files}})
+            elif self.techniques.decide and first:
                 await self._decide(record, options, run)
                 run.unsure = self.techniques.unsure and (record.answer_probability or 0.0) >= UNSURE_AT
             elif self.techniques.decline and answer_only and before is not None and not run.policy.may_replan \
@@ -961,7 +967,7 @@ class Agent:
         if not todo:
             return ""
         for tool_name, parameter, value in list(todo.values())[:4]:
-            self._pin(record, tool_name, parameter, [value])
+            self._pin(record, tool_name, parameter, self._phrases([value]))
         record.pending = sorted({tool_name for tool_name, _, _ in todo} | set(record.pending))
         return f"Now call {' and '.join(f'{t} with {p} {v!r}' for t, p, v in list(todo.values())[:4])} too, for the task."
 
@@ -992,6 +998,14 @@ class Agent:
         if not pinned_values:
             del record.pins[tool_name][parameter]
 
+    def _phrases(self, values: list[str]) -> list[str]:
+        """``values`` (the user's words a note names), each in lower case with the user's longer phrases that
+        hold it: "new york" beside "york". A lower-case name is read a word at a time; seen with the 0.5B model,
+        pinned to 'york' alone for "what time is it in new york and in london"."""
+        said = spans(self._user_said())
+        return list(dict.fromkeys(p for v in values for p in [v, *([s for s in said if _fold(s) != _fold(v)
+                                                                    and mentions(s, v)][:3] if v == v.lower() else [])]))
+
     def _pin_rest(self, record: ev.TurnRecord, refused_turn: ev.TurnRecord, tool_name: str, found: set[str]) -> None:
         """With pin: the refused call's other required values that were not the trouble (said, and in their
         form) stay as they were when it is made again with the values found. Seen with the 0.5B model: with
@@ -1017,7 +1031,7 @@ class Agent:
         before = {w for t in self.turns for c in t.calls if c.name == tool_name for w in words(str(c.arguments.get(parameter, "")))}
         said = spans(self._user_said()) + spans("\n".join(r.output for t in self.turns for r in t.results if r.ok))
         return [p for p in dict.fromkeys(said) if _fold(p) not in avoid and not words(p) & before
-                and (form is None or form[0].fullmatch(p))][:200]
+                and len(p.split()) <= MAX_WORDS and (form is None or form[0].fullmatch(p))][:200]
 
     def _required(self, tool_name: str) -> list[str]:
         """A tool's required parameters ([] when there is no such tool)."""
@@ -1097,6 +1111,13 @@ class Agent:
                 return "numbers", (f"Your answer says {', '.join(invented)}, which neither the user nor a tool "
                                    "gave. If a tool can look it up, call it. If you worked it out yourself, "
                                    "give the same answer again.")
+        if self.techniques.coverage and ran and "untimed" not in sent_back and asks_time(run.task):
+            # Asked what time, answered with none of the times the results give. Seen with the 0.5B model: "What
+            # time does it leave?" answered "No flights from Rome to Lisbon ... priced at 129 euros." (08:05 in).
+            times = list(dict.fromkeys(t for tr in turns for r in tr.results if r.ok for t in clock_times(r.output)))
+            if times and not any(t in clock_times(text) for t in times):
+                return "untimed", (f"The user asked what time, and your answer gives none. The results give "
+                                   f"{', '.join(times[:3])}. Answer again with final_answer, with that time.")
         if self.techniques.coverage and ran and "unused" not in sent_back:
             unused = self._unused_results(text, run)
             if unused:
@@ -1128,6 +1149,26 @@ class Agent:
         name = next((f for f in [*named, *described_files(run.task, found)] if _fold(f) not in given), None)
         return None if name is None else (*next(iter(readers.items())), name, name in named)
 
+    def _read_first(self, run: Run) -> tuple[str, str, list[str]] | None:
+        """(reader, its path parameter, the files) when the run's first action is to read the files the task
+        names: a tool that reads files may run (read_named), and the task asks for no other tool first (no
+        other tool's verb, unless it says the reader's too: "Read todo.md and set a reminder") nor for an
+        action no tool does (claims.unfit_action: "Delete config.ini"). Seen with the 0.5B model: "What's on
+        my list in todo.md?" listed the folder; "Put the team meeting described in notes.txt on my calendar"
+        made the event with a time of its own, then read the file."""
+        unread = self._unread_file(run)
+        if unread is None or not unread[3]:
+            return None
+        reader, parameter = unread[0], unread[1]
+        others = [n for n in self.tools.names if n != reader and (not run.policy.allowed or n in run.policy.allowed)]
+        if named_tools(run.task, others) and not named_tools(run.task, [reader]):
+            return None
+        if self.techniques.unfit and unfit_action(run.task, [text for t in self.tools for text in (
+                t.name.replace("_", " "), t.description, json.dumps(t.parameters))]):
+            return None
+        read = {_fold(v) for t in self.turns for r in t.results if r.ok and r.name == reader for v in r.arguments.values()}
+        return reader, parameter, [f for f in named_files(run.task) if _fold(f) not in read][:4]
+
     def _unused_results(self, text: str, run: Run) -> list[ToolResult]:
         """The results of this run that neither the answer nor a later call makes any use of.
 
@@ -1154,7 +1195,22 @@ class Agent:
                 if not result_used(r.output, given, f"{text}\n{later}") or apart and not any(mentions(text, v) for v in apart) \
                         and not (later and result_used(r.output, given, later)):  # not a lookup a later call used
                     unused.append(r)
+                elif self.techniques.pin and len({o.name for o in ok}) > 1 and result_used(r.output, given, "") \
+                        and not any(mentions(text, m) for m in self._marks(r)) \
+                        and not any(mentions(later, v) for v in own_values(r.output, given)):  # a code a later call took
+                    # An acknowledgement ("started") beside another tool's result: the answer says what was done
+                    # by a value of the call or the tool's noun. Seen with the 0.5B model: "Start a 20 minute
+                    # timer and play some lo-fi beats" answered "Playing lo-fi beats while I study."
+                    unused.append(r)
         return unused
+
+    @staticmethod
+    def _marks(result: ToolResult) -> list[str]:
+        """What an answer may name a call by: its short values (20, "lo-fi beats") and its tool's nouns
+        ("timer" of set_timer)."""
+        values = [str(v) for v in result.arguments.values() if isinstance(v, str | int | float)
+                  and not isinstance(v, bool) and str(v).strip() and len(str(v).split()) <= MAX_WORDS]
+        return values + [p for p in result.name.split("_") if len(p) >= 3 and p not in GENERIC_VERBS]
 
     async def _run_calls(self, calls: list[ToolCall], refusals: list[str | None], run: Run) -> list[ToolResult]:
         """Run the calls the harness let through; a call repeated verbatim from earlier in this run is

@@ -63,24 +63,28 @@ def unbacked_claims(answer: str, ran: Iterable[str], said: str = "") -> list[str
 
 # Verbs that say nothing of what a tool does in particular: "set" in set_timer would match "set a
 # reminder", "get" matches every question, "search" and "lookup" any question a result answers.
-_GENERIC = frozenset("""get set find lookup look search fetch list show check do run make create add query""".split())
+GENERIC_VERBS = frozenset("""get set find lookup look search fetch list show check do run make create add query""".split())
 
 
 def _verb(tool_name: str) -> str:
     """The first word of a tool's name when it says what the tool does ("send" of send_email, "convert"
     of convert_units), else ""."""
     first = re.split(r"[^a-z]+", tool_name.casefold().strip("_- "), maxsplit=1)[0]
-    return "" if first in _GENERIC else first
+    return "" if first in GENERIC_VERBS else first
+
+
+_QUOTES = re.compile(r"(?<!\w)'[^'\n]{1,200}'(?!\w)|\"[^\"\n]{1,200}\"|“[^”\n]{1,200}”")
 
 
 def named_tools(task: str, tools: Iterable[str], ran: Iterable[str] = ()) -> list[str]:
     """The tools (of ``tools``: names) whose verb ``task`` says and no tool that ran (``ran``) shares:
     "Convert the price ... into yen" names convert_currency until a convert_ tool has run, "Read todo.md"
     read_file, "send it to Bob" send_email. A noun names nothing: "Bob's email address" is no request to
-    send. In the order the task says them. Linear; never raises."""
+    send. Words in quotes are what the user wants done something with, not a request ("Rewrite this: 'Send me
+    the file now.'" asks for no email). In the order the task says them. Linear; never raises."""
     try:
         said: dict[str, int] = {}
-        for i, word in enumerate(_WORD.findall(task[:4000].casefold())):
+        for i, word in enumerate(_WORD.findall(_QUOTES.sub(" ", task[:4000]).casefold())):
             said.setdefault(singular(word), i)
         done = {_verb(name) for name in ran}
         at = {name: said[verb] for name in tools if (verb := singular(_verb(name))) and verb in said
@@ -94,6 +98,20 @@ def named_tools(task: str, tools: Iterable[str], ran: Iterable[str] = ()) -> lis
 _CLAUSE = re.compile(r",?\s+and\s+|[,;:?!.]+(?:\s+|$)", re.IGNORECASE)
 
 
+def _root(word: str) -> str:
+    """A word without the ending a verb or plural adds ("define" → "defin", "reminds" → "remind")."""
+    for ending in ("ing", "ed", "es", "e", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 5:
+            return word[:-len(ending)]
+    return word
+
+
+def _names(noun: str, said: set[str]) -> bool:
+    """Whether one of the ``said`` words is ``noun``, or (five letters or more) the start of it, once its ending
+    is off: "define" names a definition, "translate" a translation; "popular" no population."""
+    return noun in said or any(len(r := _root(w)) >= 5 and noun.startswith(r) for w in said)
+
+
 def uncovered_tools(task: str, tools: Iterable[str], calls: Iterable[tuple[str, dict[str, object]]]) -> list[str]:
     """The tools (of ``tools``: names) not among ``calls`` (name, arguments) whose name's noun a part of
     ``task`` says that no call covers: "what's the weather there today" names get_weather while only
@@ -105,14 +123,14 @@ def uncovered_tools(task: str, tools: Iterable[str], calls: Iterable[tuple[str, 
             return {singular(w) for w in _WORD.findall(text[:4000].casefold())}
 
         def nouns(name: str) -> set[str]:
-            return {singular(p) for p in re.split(r"[^a-z]+", name.casefold()) if len(p) >= 4} - _GENERIC
+            return {singular(p) for p in re.split(r"[^a-z]+", name.casefold()) if len(p) >= 4} - GENERIC_VERBS
 
         parts = [said(p) for p in _CLAUSE.split(task[:4000]) if p.strip()]
         made = [(name, nouns(name) | said(" ".join(str(v)[:200] for v in list(arguments.values())[:20])))
                 for name, arguments in list(calls)[:50] if isinstance(arguments, dict)]
         open_parts = [p for p in parts if not any(marks & p for _, marks in made)] if len(parts) > 1 else []
         ran = {name for name, _ in made}
-        return [t for t in tools if t not in ran and any(nouns(t) & p for p in open_parts)]
+        return [t for t in tools if t not in ran and any(_names(noun, p) for noun in nouns(t) for p in open_parts)]
     except Exception:  # user input and model-chosen values: a check skipped is better than a run broken
         return []
 

@@ -120,7 +120,7 @@ class TurnRecord:
     unfit: str = ""  # the request's action no offered tool does (claims.unfit_action), when decide declined for it
     probes: int = 0  # requests made to read those probabilities
     probe_usage: Usage = field(default_factory=Usage)  # theirs (``usage`` is the turn's own request)
-    rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "untried", "numbers", "unused")
+    rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "untried", "numbers", "untimed", "unused")
 
     @property
     def lookup(self) -> list[str]:

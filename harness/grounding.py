@@ -292,6 +292,19 @@ def _leaves(value: Any, out: list[Any], limit: int = 500) -> list[Any]:
     return out
 
 
+def own_values(output: str, given: str) -> list[str]:
+    """The short values (three words at most) a JSON result holds that ``given`` (the user's words and the call's
+    own arguments) did not say: "FCO" of {"code": "FCO"} for city 'Rome', "started" of a timer's result. Linear;
+    never raises."""
+    try:
+        data: Any = json.loads(output[:100_000])
+    except (ValueError, RecursionError):
+        return []
+    known = words(given)
+    return [str(leaf) for leaf in _leaves(data, []) if isinstance(leaf, str | int | float) and not isinstance(leaf, bool)
+            and 0 < len(_WORD.findall(str(leaf))) <= MAX_WORDS and not set(_WORD.findall(str(leaf).casefold())) <= known]
+
+
 def result_used(output: str, given: str, text: str) -> bool:
     """Whether ``text`` (an answer, or the arguments of later calls) uses anything a tool's ``output``
     holds that ``given`` (the user's words and the call's own arguments) did not already say.
@@ -678,7 +691,7 @@ def repaired_values(arguments: dict[str, Any], schema: dict[str, Any], said: str
 _SPAN_EDGE = _FILLER | _COMMON | frozenset("""i im i'm me my we us you he she they him it's pls plz hi hey yes no
 not do does did done want wants need needs like let know tell give show find send write email mail call ring
 text ask make put set check some any all what's whats how who whom where when why which there here today now
-yet again more most last next new got get use wont dont cant isnt""".split())
+yet again more most last next got get use wont dont cant isnt""".split())
 # Words that join two things rather than name one: "Madrid to Berlin" is two cities ("Bank of America" is one).
 _BETWEEN = frozenset("to from and or on at in for with by via vs versus than then into onto".split())
 _CLAUSE = re.compile(r"[,.;:!?()\[\]{}<>=|/\\\"“”]+|\s[-–—>]+\s|->|\n")
@@ -710,3 +723,21 @@ def spans(text: str, longest: int = MAX_WORDS, limit: int = 200) -> list[str]:
         return list(dict.fromkeys(found))[:limit]
     except Exception:  # model or user text: no pieces is better than a run broken
         return []
+
+
+_CLOCK_TIME = re.compile(r"(?<![\d:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
+_ASKS_TIME = re.compile(r"\b(?:what|which) time\b|\bwhen (?:does|do|is|will|did|are)\b|\bhow (?:late|early)\b",
+                        re.IGNORECASE)
+
+
+def clock_times(text: str) -> list[str]:
+    """The clock times in ``text`` as HH:MM ("8:05" is "08:05"), in order. Linear; never raises."""
+    try:
+        return [f"{int(m.group(1)):02d}:{m.group(2)}" for m in _CLOCK_TIME.finditer(text[:100_000])]
+    except Exception:  # tool output and model text: nothing found is better than a run broken
+        return []
+
+
+def asks_time(task: str) -> bool:
+    """Whether the user asks what time (or when) something is: "What time does it leave?"."""
+    return bool(_ASKS_TIME.search(task[:4000])) if isinstance(task, str) else False

@@ -221,11 +221,12 @@ def restates(answer: str, request: str) -> bool:
     """True when an answer only says the user's request back ("Turned on the living room lights." for
     "Turn on the living room lights"): measured with the 0.5B model, that is how it "does" what no
     tool can do. It adds no word of its own (four letters or more; "turned" counts as "turn") and
-    repeats most of the request. "The capital of Norway is Oslo." adds "Oslo": an answer."""
+    repeats most of the request. "The capital of Norway is Oslo." adds "Oslo", "There are 7 days in a week."
+    adds 7: answers."""
     said, asked = _plain(answer).split(), {w[:4] for w in _plain(request).split()}
     if len(said) < 4 or not asked or said[0] in ("yes", "no"):
         return False
-    if any(len(w) >= 4 and w[:4] not in asked and w not in _FILLER for w in said):
+    if any(len(w) >= 4 and w[:4] not in asked and w not in _FILLER or w.isdigit() and w[:4] not in asked for w in said):
         return False
     return len(asked & {w[:4] for w in said}) / len(asked) >= 0.6
 

@@ -28,6 +28,8 @@ _TOKEN = re.compile(r"""'[^'\n]{1,80}'|"[^"\n]{1,80}"|[^\W_](?:[\w@+'-]*[\w@+])?
 _CONNECTORS = frozenset({",", "and", "or", "&", "/", "vs", "versus", "plus"})
 _FILLERS = frozenset({"in", "on", "for", "to", "the", "a", "an", "of", "at", "from", "with", "about", "both",
                       "also", "then", "as", "well", "into"})
+# Words that count what a number is of, between listed numbers ("one for 5 minutes and one for 45 minutes").
+_COUNTERS = frozenset({"one", "another", "other", "second", "first", "each"})
 _ENDS = frozenset({"?", "!", ".", ";", ":"})  # the end of a sentence ends a list
 # Words that may follow a lone lower-case value and still end its clause ("in oslo rn?").
 _CLOSERS = frozenset({",", "?", "!", ".", ";", ":", "please", "pls", "now", "rn", "today", "tonight", "thanks"})
@@ -82,11 +84,21 @@ def _value_at(tokens: list[str], i: int, shape: str, step: int) -> tuple[int, in
     return (min(i, j), max(i, j) + 1)
 
 
+def _unit(tokens: list[str], i: int) -> str:
+    """The word after a number at token i, without a plural "s" ("minutes" → "minute"), or ""."""
+    word = _fold(tokens[i]) if 0 <= i < len(tokens) else ""
+    if not word[:1].isalpha() or word in _CONNECTORS:
+        return ""
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
 def _walk(tokens: list[str], start: int, end: int, shape: str, step: int,
           tool_words: dict[str, set[str]]) -> list[tuple[str, str | None, bool]]:
     """Values listed after (step 1) or before (step -1) the span [start, end): (value, other tool or
-    None, whether a word joined it: "and", "or", not a comma alone)."""
+    None, whether a word joined it: "and", "or", not a comma alone). Numbers are listed with their unit
+    between them: "one for 5 minutes and one for 45 minutes" (a number with another unit is none)."""
     found: list[tuple[str, str | None, bool]] = []
+    unit = _unit(tokens, end) if shape == "number" else ""
     i = end if step == 1 else start - 1
     while len(found) < 10:
         joined, worded, content, other, span = False, False, False, None, None
@@ -100,12 +112,15 @@ def _walk(tokens: list[str], start: int, end: int, shape: str, step: int,
                 return found
             elif joined and (span := _value_at(tokens, i, shape, step)) is not None:
                 break
-            elif word not in _FILLERS:
+            elif word not in _FILLERS and not (shape == "number" and (
+                    word in _COUNTERS or unit and _unit(tokens, i) == unit)):
                 content = True
                 named = [t for t, w in tool_words.items() if word in w]
                 other = named[0] if len(named) == 1 else other
             i += step
         if span is None or (content and other is None):
+            return found
+        if unit and _unit(tokens, span[1]) not in ("", unit):  # "5 minutes and 45 seconds": not one list
             return found
         found.append((" ".join(t.strip("'\"") for t in tokens[span[0]:span[1]]), other, worded))
         i = span[1] if step == 1 else span[0] - 1
@@ -117,6 +132,8 @@ def siblings(request: str, value: Any, tool: str, tools: dict[str, list[str]]) -
     tool it goes to: ``tool`` itself, or another tool (of ``tools``: name → parameter names) that the
     words between name. Empty when the value is not in the request as one of a list."""
     try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = f"{value:g}"  # 5, not 5.0: as the request writes it
         if not isinstance(value, str) or not value.strip():
             return []
         tokens = _TOKEN.findall(request[:MAX_REQUEST])

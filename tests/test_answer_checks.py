@@ -72,6 +72,27 @@ def test_an_answer_that_uses_every_result_passes():
     assert result.text == "Oslo 7 C, Rome 19 C." and len(result.turns) == 2
 
 
+@pytest.mark.parametrize("pin,text,sent_back", [
+    (True, "Playing lo-fi beats while I study.", True),
+    (True, "Playing lo-fi beats; your 20 minute timer is running.", False),  # by its value
+    (True, "Playing lo-fi beats, and the timer is on.", False),  # by its tool's noun
+    (False, "Playing lo-fi beats while I study.", False),
+])
+def test_an_acknowledgement_beside_another_tools_result_is_named_in_the_answer(pin, text, sent_back):
+    """Seen with the 0.5B model: "Start a 20 minute timer and play some lo-fi beats while I study." answered
+    "Playing lo-fi beats while I study." (the timer's result, "started", says nothing of its own)."""
+    server = ScriptedServer([action(("set_timer", {"minutes": 20}), ("play_music", {"query": "lo-fi beats"})),
+                             answer(text), answer("20 minutes: started.")])
+    result = agent(server, "set_timer", "play_music", pin=pin).run(
+        "Start a 20 minute timer and play some lo-fi beats while I study.")
+    assert (result.turns[1].rejected == "unused") is sent_back
+    if sent_back:
+        assert "set_timer" in server.requests[2]["messages"][-1]["content"] and "20" in result.text
+    # One tool alone: its acknowledgement needs no naming ("Done." for a sent email stays an answer).
+    server = ScriptedServer([action(("set_timer", {"minutes": 20})), answer("Done.")])
+    assert agent(server, "set_timer", pin=pin).run("Start a 20 minute timer.").turns[1].rejected is None
+
+
 def test_coverage_switches_off():
     server = ScriptedServer([action(("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})),
                              answer("Oslo is 7 C.")])
@@ -350,6 +371,10 @@ def test_examples_show_what_follows_results():
     ("The capital of Norway is Oslo.", "What is the capital of Norway?", False),  # "Oslo" is its own
     ("Berlin is colder.", "Is Toronto or Berlin colder?", False),  # too short to tell
     ("Yes, 7 is bigger than 5.", "Is 7 bigger than 5?", False),
+    # A number the request did not hold is an answer (seen: "There are 7 days in a week." sent back as said back).
+    ("There are 7 days in a week.", "How many days are in a week?", False),
+    ("The square root of 144 is 12.", "What's the square root of 144?", False),
+    ("The square root of 144 is 144.", "What's the square root of 144?", True),
     ("Sorry, I can't do that: none of my tools can.", "Lock the front door", False),
 ])
 def test_restates(said, asked, restated):
@@ -801,3 +826,40 @@ def test_results_that_differ_all_through_need_no_label():
     ])
     result = agent(server, "translate").run("Translate 'thank you very much' into French and into German.")
     assert [t.rejected for t in result.turns] == [None, None] and result.text == "Merci beaucoup / Vielen Dank"
+
+
+# --- asked what time: the answer gives a time the results give -----------------------------------------
+
+FOUND_FLIGHT = ('{"flights": [{"date": "2026-12-22", "departs": "08:05", "flight": "HX 412", "from": "FCO", '
+          '"price_eur": 129, "to": "LIS"}]}')
+
+
+@pytest.mark.parametrize("coverage", [True, False])
+def test_asked_what_time_an_answer_with_no_time_of_the_results_is_sent_back_once(coverage):
+    """Seen with the 0.5B model: "What time does it leave?" answered "No flights from Rome to Lisbon on
+    2026-12-22. The flight from FCO to LIS is priced at 129 euros." with 08:05 in the result."""
+    server = ScriptedServer([action(("search_flights", {"origin": "FCO", "destination": "LIS", "date": "2026-12-22"})),
+                             answer("The flight from FCO to LIS is priced at 129 euros."),
+                             answer("HX 412 leaves at 8:05.")])
+    result = agent(server, "search_flights", coverage=coverage).run(
+        "Any flights from FCO to LIS on 2026-12-22? What time does it leave?")
+    if not coverage:
+        assert result.text == "The flight from FCO to LIS is priced at 129 euros."
+        return
+    assert [t.rejected for t in result.turns] == [None, "untimed", None]
+    assert "The results give 08:05." in server.requests[2]["messages"][-1]["content"]
+    assert result.text == "HX 412 leaves at 8:05."  # 8:05 is 08:05
+
+
+@pytest.mark.parametrize("task,output,asked,times", [
+    ("What time does it leave?", FOUND_FLIGHT, True, ["08:05"]),
+    ("When is the meeting?", "Team meeting: Friday at 10:00 in room 4.", True, ["10:00"]),
+    ("How late is the shop open?", "Open until 9:30pm", True, ["09:30"]),
+    ("What's the weather in Oslo?", '{"time": "25:99"}', False, []),  # no time asked, none there
+    ("Set a timer for 5 minutes", "12:3 and 123:45", False, []),
+])
+def test_asks_time_and_clock_times(task, output, asked, times):
+    from harness.grounding import asks_time, clock_times
+
+    assert asks_time(task) is asked and clock_times(output) == times
+    assert asks_time(None) is False and clock_times("1:00 " * 100_000)[:1] == ["01:00"]  # type: ignore[arg-type]

@@ -180,3 +180,47 @@ def test_a_pinned_number_takes_the_parameters_type():
     a._pin(turn, "convert_currency", "from_currency", ["USD"])
     a._pin(turn, "convert_currency", "nope", ["x"])
     assert turn.pins == {"convert_currency": {"amount": [187.33, 1200], "from_currency": ["USD"]}}
+
+
+# --- the files a task names are read first ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pin", [True, False])
+def test_the_files_a_task_names_are_read_first(pin):
+    """Seen with the 0.5B model: "What's on my list in todo.md?" listed the folder first; "Show me what's in
+    todo.md and in config.ini." listed a folder named 'todo.md'."""
+    server = ScriptedServer([action(("read_file", {"path": "todo.md"}), ("read_file", {"path": "config.ini"})),
+                             answer("todo.md: passport. config.ini: port 8443.")], answer_probabilities=[0.1])
+    result = agent(server, "read_file", "list_files", pin=pin).run("Show me what's in todo.md and in config.ini.")
+    if not pin:
+        assert offered(server.requests[0]) == {"read_file", "list_files", "final_answer"} and len(server.probes) == 1
+        return
+    assert offered(server.requests[0]) == {"read_file"} and not server.probes  # a call: nothing to decide
+    assert choices(server.requests[0], "read_file", "path") == ["todo.md", "config.ini"]
+    assert result.turns[0].coded == "read_file" and [r.ok for r in result.turns[0].results] == [True, True]
+
+
+@pytest.mark.parametrize("task,first", [
+    ("Read todo.md and set a reminder for tomorrow at 9am about the first item.", True),  # the reader's verb too
+    ("Put the team meeting described in notes.txt on my calendar.", True),
+    ("Set a timer for the minutes written in notes.txt.", True),  # "set" says no tool: set_timer, create_event...
+    ("Translate the first line of notes.txt into French.", False),  # another tool's verb, and not the reader's
+    ("Delete config.ini from my workspace.", False),  # no tool deletes: decide declines
+    ("What's the weather in Oslo?", False),  # no file
+])
+def test_a_named_file_is_read_first_only_where_the_task_asks_for_nothing_else_first(task, first):
+    server = ScriptedServer([answer("Done.")])
+    agent(server, "read_file", "list_files", "create_reminder", "set_timer", "create_event", "get_weather",
+          "translate").run(task)
+    assert (offered(server.requests[0]) == {"read_file"}) is first
+
+
+def test_a_lower_case_sibling_is_pinned_with_the_users_phrases_that_hold_it():
+    """Seen with the 0.5B model: "what time is it in new york and in london" looked up London; the sibling read a
+    word at a time is 'york', and pinned to it alone, it looked up 'york'."""
+    server = ScriptedServer([action(("get_time", {"city": "london"})), action(("get_time", {"city": "new york"})),
+                             answer("London 12:40, New York 07:40.")])
+    result = agent(server, "get_time", "get_weather").run("what time is it in new york and in london")
+    assert "Now call get_time with city 'york' too" in server.requests[1]["messages"][-1]["content"]
+    assert choices(server.requests[1], "get_time", "city") == ["york", "new york"]
+    assert [r.arguments["city"] for t in result.turns for r in t.results] == ["london", "new york"]

@@ -258,6 +258,9 @@ def test_values_listed_for_separate_calls_are_still_named():
     ("Anything in the news about semiconductor stocks today?", ["get_news", "get_stock_price"], ["get_news"], []),
     ("When is the meeting? It's in notes.txt.", ["read_file", "search_notes"], ["read_file"], []),
     ("What is the capital of Norway?", ["get_population", "get_weather"], [], []),
+    # Quoted words are what to work on, not a request (seen: "send" in the text to rewrite sent the answer back).
+    ("Rewrite this to sound more polite: 'Send me the file now.'", ["send_email"], [], []),
+    ("Send Bob the note 'see you at 5'", ["send_email"], [], ["send_email"]),
     ("", ["get_weather"], [], []),
 ])
 def test_the_tools_a_task_names(task, tools, ran, named):
@@ -327,10 +330,14 @@ def test_a_part_of_the_task_no_call_covers_that_names_a_tool_is_called_for(untri
     ("What's the weather in Oslo, and is it raining?", [("get_weather", {"city": "Oslo"})], []),
     ("What has customer C-4821 ordered?", [("get_orders", {"customer_id": "C-4821"})], []),  # one part
     ("weather in Oslo and in Rome", [("get_weather", {"city": "Oslo"})], []),  # siblings' to name
+    # A verb that names the noun: "Define" a definition (seen: translated, and never defined 'sonder').
+    ("Define 'sonder', and translate 'good morning' into German.",
+     [("translate", {"text": "good morning", "target_language": "German"})], ["get_definition"]),
+    ("What is the most popular song, and the weather in Oslo?", [("get_weather", {"city": "Oslo"})], []),  # no population
 ])
 def test_uncovered_tools(task, calls, named):
     tools = ["get_population", "get_weather", "get_stock_price", "search_notes", "get_contact", "send_email",
-             "get_orders", "lookup_customer"]
+             "get_orders", "lookup_customer", "get_definition", "translate"]
     assert uncovered_tools(task, tools, calls) == named
 
 

@@ -11,7 +11,8 @@ from harness.siblings import siblings
 TOOLS = {"get_weather": ["city", "unit"], "get_time": ["city"], "get_stock_price": ["symbol"], "get_news": ["topic"],
          "read_file": ["path"], "send_email": ["to", "subject", "body"], "get_definition": ["word"],
          "lookup_customer": ["name"], "get_contact": ["name"], "get_orders": ["customer_id"],
-         "convert_currency": ["amount", "from_currency", "to_currency"], "convert_units": ["value", "from_unit", "to_unit"]}
+         "convert_currency": ["amount", "from_currency", "to_currency"], "convert_units": ["value", "from_unit", "to_unit"],
+         "set_timer": ["minutes", "label"]}
 
 
 @pytest.mark.parametrize("request_,value,tool,found", [
@@ -42,6 +43,13 @@ TOOLS = {"get_weather": ["city", "unit"], "get_time": ["city"], "get_stock_price
     ("Two quick conversions: 50 USD to EUR, and 3 miles to km.", "EUR", "convert_currency", []),  # 3 is no currency
     ("Price of AAPL and MSFT?", "TSLA", "get_stock_price", []),  # the value is not in the request
     ("Price of AAPL and MSFT?", 42, "get_stock_price", []),
+    # Numbers are listed with their unit between them (seen: "Set two timers" set one, for 5 minutes).
+    ("Set two timers: one for 5 minutes and one for 45 minutes.", 5, "set_timer", [("45", "set_timer")]),
+    ("Timers for 10 and 20 minutes please", 10, "set_timer", [("20", "set_timer")]),
+    ("Set a 5 minute timer and remind me in 45 minutes", 5, "set_timer", []),  # other words between: no list
+    ("Set timers for 5 minutes and 45 seconds", 5, "set_timer", []),  # another unit
+    ("Convert 100 USD and 200 EUR to JPY", 100.0, "convert_currency", []),
+    ("Is 7 bigger than 5?", True, "set_timer", []),  # a bool is no number
 ])
 def test_siblings(request_, value, tool, found):
     assert siblings(request_, value, tool, TOOLS) == found
