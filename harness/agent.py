@@ -39,7 +39,7 @@ from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKE
 from harness.errors import HarnessError
 from harness.grounding import (MAX_WORDS, PHRASE_WORDS, close_words, copied_arguments, exact_codes, example_wording, expected_form,
                                found_value, invented_numbers, invented_optional, made_codes, mentions, message_words,
-                               misshapen_arguments, own_values, provider, repaired_values, asks_time, clock_times, reports_error, result_used, said_part,
+                               misshapen_arguments, own_values, provider, repaired_values, asks_time, clock_times, said_choices, reports_error, result_used, said_part,
                                spans, ungrounded_arguments, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
@@ -603,6 +603,8 @@ class Agent:
                 tool = self.tools.get(call.name)
                 call.arguments.update(repaired_values(call.arguments, tool.parameters, said,
                                                       self._user_said()) if tool is not None else {})
+                # A closed choice the user said ("walk" for mode 'walking', left at its default driving).
+                call.arguments.update(said_choices(call.arguments, tool.parameters, run.task) if tool is not None else {})
         if t.trim_optional:  # the call as run (and shown) leaves invented extras out
             for call in record.calls:
                 tool = self.tools.get(call.name)
@@ -962,7 +964,11 @@ class Agent:
             for parameter, value in result.arguments.items():
                 for found, tool_name in siblings(run.task, value, result.name, params):
                     key = (tool_name, parameter, _fold(found))
-                    if parameter in params.get(tool_name, ()) and key not in made and _fold(found) not in together:
+                    # Nor a part of a value a call used: 'york' (a lower-case name read a word at a time) once
+                    # "New York" was looked up. Seen with the 0.5B model: told to, it looked up 'york'.
+                    within = any(t == tool_name and p == parameter and mentions(v, found) for t, p, v in made)
+                    if parameter in params.get(tool_name, ()) and key not in made and _fold(found) not in together \
+                            and not within:
                         todo[key] = (tool_name, parameter, found)
         if not todo:
             return ""
@@ -1206,10 +1212,10 @@ class Agent:
 
     @staticmethod
     def _marks(result: ToolResult) -> list[str]:
-        """What an answer may name a call by: its short values (20, "lo-fi beats") and its tool's nouns
+        """What an answer may name a call by: its values (20, "lo-fi beats", an email's body) and its tool's nouns
         ("timer" of set_timer)."""
-        values = [str(v) for v in result.arguments.values() if isinstance(v, str | int | float)
-                  and not isinstance(v, bool) and str(v).strip() and len(str(v).split()) <= MAX_WORDS]
+        values = [str(v)[:200] for v in result.arguments.values() if isinstance(v, str | int | float)
+                  and not isinstance(v, bool) and str(v).strip()]
         return values + [p for p in result.name.split("_") if len(p) >= 3 and p not in GENERIC_VERBS]
 
     async def _run_calls(self, calls: list[ToolCall], refusals: list[str | None], run: Run) -> list[ToolResult]:

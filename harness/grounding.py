@@ -687,6 +687,36 @@ def repaired_values(arguments: dict[str, Any], schema: dict[str, Any], said: str
         return {}
 
 
+def _base(word: str) -> str:
+    """A word without the ending a verb adds, four letters kept: "walking" and "walk", "driving" and "drive"."""
+    for ending in ("ing", "ed", "es", "e", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[:-len(ending)]
+    return word
+
+
+def said_choices(arguments: dict[str, Any], schema: dict[str, Any], user: str) -> dict[str, str]:
+    """{parameter: value} for each closed choice (a string enum) where exactly one of its values is a word the
+    user said, give or take its ending, and the call gives another or none: mode 'walking' for "How long would
+    it take me to walk from Trastevere to the Colosseum?" (the default is driving). Linear; never raises."""
+    try:
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        if not isinstance(arguments, dict) or not isinstance(properties, dict):
+            return {}
+        heard = {_base(w) for w in words(user[:4000]) if len(w) >= 4}
+        out: dict[str, str] = {}
+        for name, spec in list(properties.items())[:50]:
+            choices = spec.get("enum") if isinstance(spec, dict) else None
+            if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+                continue
+            said = [c for c in choices[:50] if _base(c.casefold()) in heard]
+            if len(said) == 1 and arguments.get(name) != said[0]:
+                out[name] = said[0]
+        return out
+    except Exception:  # user input: a choice left as it was is better than a run broken
+        return {}
+
+
 # Words a looked-up value neither opens nor closes with: "email tomas" and "tomas that" are not names.
 _SPAN_EDGE = _FILLER | _COMMON | frozenset("""i im i'm me my we us you he she they him it's pls plz hi hey yes no
 not do does did done want wants need needs like let know tell give show find send write email mail call ring

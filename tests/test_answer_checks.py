@@ -209,6 +209,9 @@ def test_the_tool_that_finds_a_refused_value_is_named_and_is_the_next_action(loo
     ("x", None, "Which x?"),
     ("x", {"description": 7}, "Which x?"),
     ("x", {"description": " , e.g. "}, "Which x?"),
+    # A form alone says not what the value is: the parameter's name does (seen: "What is the three-letter code?").
+    ("base", {"description": "three-letter code, e.g. USD"}, "Which base (three-letter code, e.g. USD)?"),
+    ("from_currency", {"description": "three-letter code"}, "Which from currency (three-letter code)?"),
 ])
 def test_the_question_for_a_missing_value_says_what_it_is(name, spec, question):
     """Seen with the 0.5B model: it asks the suggested question word for word; "Which origin?" did not say
@@ -371,10 +374,6 @@ def test_examples_show_what_follows_results():
     ("The capital of Norway is Oslo.", "What is the capital of Norway?", False),  # "Oslo" is its own
     ("Berlin is colder.", "Is Toronto or Berlin colder?", False),  # too short to tell
     ("Yes, 7 is bigger than 5.", "Is 7 bigger than 5?", False),
-    # A number the request did not hold is an answer (seen: "There are 7 days in a week." sent back as said back).
-    ("There are 7 days in a week.", "How many days are in a week?", False),
-    ("The square root of 144 is 12.", "What's the square root of 144?", False),
-    ("The square root of 144 is 144.", "What's the square root of 144?", True),
     ("Sorry, I can't do that: none of my tools can.", "Lock the front door", False),
 ])
 def test_restates(said, asked, restated):
@@ -863,3 +862,14 @@ def test_asks_time_and_clock_times(task, output, asked, times):
 
     assert asks_time(task) is asked and clock_times(output) == times
     assert asks_time(None) is False and clock_times("1:00 " * 100_000)[:1] == ["01:00"]  # type: ignore[arg-type]
+
+
+def test_an_acknowledgement_named_by_a_long_value_of_its_call_is_used():
+    """Seen with the 0.5B model: "Sent to Priya Raman: Please provide the Q3 numbers." was sent back as leaving
+    send_email's result out (its body is five words)."""
+    contact = ("get_contact", {"name": "Priya"})
+    email = ("send_email", {"to": "priya.raman@example.com", "subject": "Budget", "body": "Please provide the Q3 numbers."})
+    server = ScriptedServer([action(contact), action(email), answer("Sent to Priya Raman: Please provide the Q3 numbers.")])
+    result = agent(server, "get_contact", "send_email").run(
+        "Send Priya an email with the subject 'Budget' asking her for the Q3 numbers.")
+    assert [t.rejected for t in result.turns] == [None, None, None]

@@ -224,3 +224,12 @@ def test_a_lower_case_sibling_is_pinned_with_the_users_phrases_that_hold_it():
     assert "Now call get_time with city 'york' too" in server.requests[1]["messages"][-1]["content"]
     assert choices(server.requests[1], "get_time", "city") == ["york", "new york"]
     assert [r.arguments["city"] for t in result.turns for r in t.results] == ["london", "new york"]
+
+
+def test_a_sibling_that_is_part_of_a_value_looked_up_is_no_call_to_make():
+    """Seen with the 0.5B model: both cities looked up ("New York", "London"), the hint still asked for 'york'."""
+    server = ScriptedServer([action(("get_time", {"city": "New York"}), ("get_time", {"city": "London"})),
+                             answer("New York 07:40, London 12:40.")])
+    result = agent(server, "get_time").run("what time is it in new york and in london")
+    assert "Now call" not in server.requests[1]["messages"][-1]["content"]
+    assert result.text == "New York 07:40, London 12:40."

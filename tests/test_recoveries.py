@@ -582,3 +582,13 @@ def test_message_words_never_raise_and_stay_linear():
     assert len(message_words("that " * 1_000_000)) <= 300
     assert message_words("say that " + "x" * 1_000_000) == ""
     assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_a_closed_choice_the_user_said_is_set_as_the_call_runs(repair):
+    """Seen with the 0.5B model: "How long would it take me to walk ..." left mode out: timed by car."""
+    server = ScriptedServer([action(("get_directions", {"origin": "Trastevere", "destination": "Colosseum"})),
+                             answer("37 minutes on foot.")])
+    result = agent(server, "get_directions", repair=repair).run(
+        "How long would it take me to walk from Trastevere to the Colosseum?")
+    assert result.turns[0].results[0].arguments.get("mode") == ("walking" if repair else None)

@@ -74,3 +74,18 @@ def test_arguments_within_the_limits_are_checked_as_usual(name, arguments):
 def test_many_schema_errors_are_cut_to_the_first_few():
     message = TOOLS.check("total", {"items": ["x"] * (MAX_ARGUMENT_VALUES - 1)}) or ""
     assert message.count("is not of type 'integer'") == 8
+
+
+@pytest.mark.parametrize("user,arguments,expected", [
+    # Seen with the 0.5B model: the walk was timed by car (mode left at its default, driving).
+    ("How long would it take me to walk from Trastevere to the Colosseum?", {"origin": "Trastevere"}, {"mode": "walking"}),
+    ("How long would it take me to walk there?", {"mode": "walking"}, {}),  # already so
+    ("Drive me to the walking trail", {}, {}),  # two of the choices said: neither
+    ("How far is it from Bergen to Voss?", {}, {}),  # none said
+])
+def test_a_closed_choice_the_user_said_is_the_calls(user, arguments, expected):
+    from harness.grounding import said_choices
+    from harness.tooluse import load_tools
+
+    assert said_choices(arguments, load_tools()["get_directions"].parameters, user) == expected
+    assert said_choices(None, None, user) == {} and said_choices({}, {"properties": {"m": {"enum": [1]}}}, "1") == {}  # type: ignore[arg-type]
