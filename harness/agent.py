@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Seque
 from typing import Any
 
 from harness import events as ev
-from harness.claims import (GENERIC_VERBS, asked_tools, declines, described_files, file_parameter, named_files, named_tools,
-                            unbacked_claims, uncovered_tools, unfit_action)
+from harness.claims import (GENERIC_VERBS, asked_tools, declines, described_files, file_parameter, named_files,
+                            named_tools, unbacked_claims, uncovered_part, uncovered_tools, unfit_action)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -37,10 +37,11 @@ from harness.constrained import (
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, UNSURE_AT,
                             answer_probability, decline_probability, name_choices, probe_options)
 from harness.errors import HarnessError
-from harness.grounding import (MAX_WORDS, PHRASE_WORDS, close_words, copied_arguments, exact_codes, example_wording, expected_form,
-                               found_value, invented_numbers, invented_optional, made_codes, mentions, message_words,
-                               misshapen_arguments, own_values, provider, repaired_values, asks_time, clock_times, said_choices, reports_error, result_used, said_part,
-                               spans, ungrounded_arguments, words)
+from harness.grounding import (MAX_WORDS, PHRASE_WORDS, asks_time, clock_times, close_words, copied_arguments,
+                               exact_codes, example_wording, expected_form, found_value, invented_numbers,
+                               invented_optional, made_codes, mentions, message_words, misshapen_arguments,
+                               own_values, provider, repaired_values, reports_error, result_used, said_choices,
+                               said_part, spans, ungrounded_arguments, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -1105,6 +1106,14 @@ class Agent:
             if uncovered:
                 run.turns[-1].pending = uncovered[:1]
                 untried = uncovered
+                # With pin, its one required value is a piece of that part ("sonder" of "Define 'sonder'"). Seen
+                # with the 0.5B model: told to call get_definition, it defined 'good morning' (the part translated).
+                part = uncovered_part(run.task, uncovered[0], [(r.name, r.arguments) for t in turns
+                                                              for r in t.results if r.ok])
+                required = self._required(uncovered[0])
+                if part and len(required) == 1:
+                    self._pin(run.turns[-1], uncovered[0], required[0],
+                              [s for s in spans(part) if len(s.split()) <= MAX_WORDS])
             if untried:
                 return "untried", (f"The task asks for what {untried[0]} does, and it has not run. Call it now with "
                                    "the values the task and the results give; if it can't be done, say why.")

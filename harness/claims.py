@@ -119,20 +119,39 @@ def uncovered_tools(task: str, tools: Iterable[str], calls: Iterable[tuple[str, 
     values' words or its name's noun. A task of one part names none (that is named_tools' verbs).
     Linear; never raises."""
     try:
-        def said(text: str) -> set[str]:
-            return {singular(w) for w in _WORD.findall(text[:4000].casefold())}
-
-        def nouns(name: str) -> set[str]:
-            return {singular(p) for p in re.split(r"[^a-z]+", name.casefold()) if len(p) >= 4} - GENERIC_VERBS
-
-        parts = [said(p) for p in _CLAUSE.split(task[:4000]) if p.strip()]
-        made = [(name, nouns(name) | said(" ".join(str(v)[:200] for v in list(arguments.values())[:20])))
-                for name, arguments in list(calls)[:50] if isinstance(arguments, dict)]
-        open_parts = [p for p in parts if not any(marks & p for _, marks in made)] if len(parts) > 1 else []
-        ran = {name for name, _ in made}
-        return [t for t in tools if t not in ran and any(_names(noun, p) for noun in nouns(t) for p in open_parts)]
+        calls = list(calls)[:50]
+        ran = {name for name, _ in calls}
+        open_parts = _open_parts(task, calls)
+        return [t for t in tools if t not in ran and any(_names(noun, p) for noun in _nouns(t) for _, p in open_parts)]
     except Exception:  # user input and model-chosen values: a check skipped is better than a run broken
         return []
+
+
+def uncovered_part(task: str, tool: str, calls: Iterable[tuple[str, dict[str, object]]]) -> str:
+    """The text of the first part of ``task`` that no call covers and that names ``tool`` by its noun ("Define
+    'sonder'" for get_definition, once translate ran for the part after it), or "". Linear; never raises."""
+    try:
+        return next((text for text, p in _open_parts(task, list(calls)[:50])
+                     if any(_names(noun, p) for noun in _nouns(tool))), "")
+    except Exception:  # user input and model-chosen values: a check skipped is better than a run broken
+        return ""
+
+
+def _said(text: str) -> set[str]:
+    return {singular(w) for w in _WORD.findall(text[:4000].casefold())}
+
+
+def _nouns(name: str) -> set[str]:
+    return {singular(p) for p in re.split(r"[^a-z]+", name.casefold()) if len(p) >= 4} - GENERIC_VERBS
+
+
+def _open_parts(task: str, calls: list[tuple[str, dict[str, object]]]) -> list[tuple[str, set[str]]]:
+    """The parts of ``task`` (text, words) that no call covers by a value's word or its tool's noun; none when the
+    task is one part."""
+    parts = [(p.strip(), _said(p)) for p in _CLAUSE.split(task[:4000]) if p.strip()]
+    made = [_nouns(name) | _said(" ".join(str(v)[:200] for v in list(arguments.values())[:20]))
+            for name, arguments in calls if isinstance(arguments, dict)]
+    return [(text, p) for text, p in parts if not any(marks & p for marks in made)] if len(parts) > 1 else []
 
 
 # A file name as people write one: a stem and an extension files commonly have ("config.ini",

@@ -233,3 +233,16 @@ def test_a_sibling_that_is_part_of_a_value_looked_up_is_no_call_to_make():
     result = agent(server, "get_time").run("what time is it in new york and in london")
     assert "Now call" not in server.requests[1]["messages"][-1]["content"]
     assert result.text == "New York 07:40, London 12:40."
+
+
+def test_the_tool_an_uncovered_part_names_takes_a_piece_of_that_part():
+    """Seen with the 0.5B model: "Define 'sonder', and translate 'good morning' into German." translated; told to
+    call get_definition, it defined 'good morning'."""
+    server = ScriptedServer([action(("translate", {"text": "good morning", "target_language": "German"})),
+                             answer("Guten Morgen."), action(("get_definition", {"word": "sonder"})),
+                             answer("Guten Morgen. Sonder: the sense that every passer-by has a life as vivid as yours.")])
+    result = agent(server, "translate", "get_definition").run("Define 'sonder', and translate 'good morning' into German.")
+    assert result.turns[1].rejected == "untried" and offered(server.requests[2]) == {"get_definition"}
+    words = choices(server.requests[2], "get_definition", "word")
+    assert "sonder" in words and "good morning" not in words
+    assert [r.arguments for t in result.turns for r in t.results][-1] == {"word": "sonder"}
