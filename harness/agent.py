@@ -17,7 +17,7 @@ from typing import Any
 
 from harness import events as ev
 from harness.claims import (GENERIC_VERBS, asked_tools, declines, described_files, file_parameter, named_files,
-                            named_tools, unbacked_claims, uncovered_part, uncovered_tools, unfit_action)
+                            named_tools, names_tool, unbacked_claims, uncovered_part, uncovered_tools, unfit_action)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -1004,6 +1004,8 @@ class Agent:
         pinned_values += [v for v in typed if v not in pinned_values]
         if not pinned_values:
             del record.pins[tool_name][parameter]
+            if not record.pins[tool_name]:
+                del record.pins[tool_name]
 
     def _phrases(self, values: list[str]) -> list[str]:
         """``values`` (the user's words a note names), each in lower case with the user's longer phrases that
@@ -1106,14 +1108,15 @@ class Agent:
             if uncovered:
                 run.turns[-1].pending = uncovered[:1]
                 untried = uncovered
-                # With pin, its one required value is a piece of that part ("sonder" of "Define 'sonder'"). Seen
-                # with the 0.5B model: told to call get_definition, it defined 'good morning' (the part translated).
+                # With pin, its one required value is a piece of that part ("sonder" of "Define 'sonder'"), one that
+                # does not name the tool; none where the part has no other ("what's the weather there": Lima is in
+                # another part). Seen with the 0.5B model: told to call get_definition, it defined 'good morning'.
                 part = uncovered_part(run.task, uncovered[0], [(r.name, r.arguments) for t in turns
                                                               for r in t.results if r.ok])
                 required = self._required(uncovered[0])
                 if part and len(required) == 1:
-                    self._pin(run.turns[-1], uncovered[0], required[0],
-                              [s for s in spans(part) if len(s.split()) <= MAX_WORDS])
+                    self._pin(run.turns[-1], uncovered[0], required[0], [s for s in spans(part) if len(s.split())
+                                                                         <= MAX_WORDS and not names_tool(s, uncovered[0])])
             if untried:
                 return "untried", (f"The task asks for what {untried[0]} does, and it has not run. Call it now with "
                                    "the values the task and the results give; if it can't be done, say why.")

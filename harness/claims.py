@@ -137,6 +137,16 @@ def uncovered_part(task: str, tool: str, calls: Iterable[tuple[str, dict[str, ob
         return ""
 
 
+def names_tool(text: str, tool: str) -> bool:
+    """Whether ``text`` has a word that names ``tool`` by its noun ("Define" and get_definition, "weather" and
+    get_weather). Linear; never raises."""
+    try:
+        said = _said(text)
+        return any(_names(noun, said) for noun in _nouns(tool))
+    except Exception:  # user input: a check skipped is better than a run broken
+        return False
+
+
 def _said(text: str) -> set[str]:
     return {singular(w) for w in _WORD.findall(text[:4000].casefold())}
 

@@ -246,3 +246,13 @@ def test_the_tool_an_uncovered_part_names_takes_a_piece_of_that_part():
     words = choices(server.requests[2], "get_definition", "word")
     assert "sonder" in words and "good morning" not in words
     assert [r.arguments for t in result.turns for r in t.results][-1] == {"word": "sonder"}
+
+
+def test_an_uncovered_part_with_no_piece_of_its_own_pins_nothing():
+    """ "what's the weather there today": the city is in the other part (seen pinned to 'weather', it was refused)."""
+    server = ScriptedServer([action(("get_population", {"place": "Lima"})), answer("Lima: 10092000 people."),
+                             action(("get_weather", {"city": "Lima"})), answer("Lima: 10092000 people, foggy, 17 C.")])
+    result = agent(server, "get_population", "get_weather").run(
+        "How many people live in Lima, and what's the weather there today?")
+    assert result.turns[1].rejected == "untried" and offered(server.requests[2]) == {"get_weather"}
+    assert choices(server.requests[2], "get_weather", "city") is None and result.turns[1].pins == {}
