@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Seque
 from typing import Any
 
 from harness import events as ev
-from harness.claims import (GENERIC_VERBS, asked_tools, declines, described_files, file_parameter, named_files,
-                            named_tools, names_tool, unbacked_claims, uncovered_part, uncovered_tools, unfit_action)
+from harness.claims import (GENERIC_VERBS, asked_tools, asks_about_now, declines, described_files, file_parameter,
+                            named_files, named_tools, names_tool, unbacked_claims, uncovered_part, uncovered_tools,
+                            unfit_action, unfit_thing)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -378,24 +379,27 @@ class Agent:
         record.answer_probability = answer_probability(logprobs, self.tools.names)
         if record.answer_probability is None or record.answer_probability < DECLINE_AT:
             return
-        unfit = unfit_action(run.task, [text for t in self.tools for text in (
-            t.name.replace("_", " "), t.description, json.dumps(t.parameters))]) \
-            if self.techniques.unfit and not may_replan else ""
-        if record.answer_probability < ANSWER_AT and not unfit:
+        texts = [text for t in self.tools for text in (t.name.replace("_", " "), t.description, json.dumps(t.parameters))]
+        fits = self.techniques.unfit and not may_replan
+        unfit = unfit_action(run.task, texts) if fits else ""
+        # A question whose words no tool carries ("the capital of Norway" beside get_population) is answered;
+        # about now or the user's own things ("the air quality index in Paris today") it is declined.
+        thing = unfit_thing(run.task, texts) if fits and not unfit else ""
+        if record.answer_probability < ANSWER_AT and not unfit and not thing:
             return
-        coded = self._coded(run.task) if not unfit else None
+        coded = self._coded(run.task) if not unfit and not thing else None
         if coded is not None:  # the user gave a code that only this tool takes ("NVDA"): it is called
             record.coded = coded
             options["json_schema"] = self._action_schema((coded,), may_replan, must_call=True)
             return
-        asked = asked_tools(run.task, self.tools.names) if self.techniques.unfit and not unfit else []
+        asked = asked_tools(run.task, self.tools.names) if self.techniques.unfit and not unfit and not thing else []
         if asked:  # "..., and translate 'good morning' into German": a request to call, not a question
             record.coded = asked[0]
             options["json_schema"] = self._action_schema(tuple(run.policy.allowed or ()), may_replan, must_call=True)
             return
         options["json_schema"] = self._action_schema(("final_answer",), may_replan)
-        if unfit:  # an action no tool does: say so (the model's greedy answer says it done)
-            record.unfit = unfit
+        if unfit or (thing and asks_about_now(run.task)):  # no tool does it: say so (greedy says it done)
+            record.unfit = unfit or thing
             options["json_schema"] = decline_schema(DECLINE_OPENING)
         elif self.techniques.decline and not may_replan:
             await self._decline(record, options)

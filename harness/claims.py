@@ -275,3 +275,89 @@ def asked_tools(task: str, tools: Iterable[str]) -> list[str]:
         return [name for name in tools if (verb := _verb(name)) and singular(verb) in opened]
     except Exception:  # user input: a check skipped is better than a run broken
         return []
+
+
+# What a question asks for: "What's the air quality index in Paris today?" asks for "air quality index",
+# "whats portugal's capital" for "capital". The thing runs from after its determiner to a preposition or
+# the end; an "of" part belongs to it ("the status of Li Wei's order").
+_ASKING = re.compile(r"\b(?:what(?:'s|’s|\s+is|\s+was|\s+are|\s+were)|whats|how\s+(?:high|low|much|many|big|bad|good|"
+                     r"strong|long|far|old|tall|warm|cold|hot)\s+(?:is|are|was|were)|show\s+me|tell\s+me|give\s+me|"
+                     r"get\s+me|check)\s+((?:the|my|a|an|your|our|today'?s|tonight'?s|tomorrow'?s|(?!(?:what|that|it|there|here|who|"
+                     r"where|how|let|he|she)'s)\w+'s)\s+[^\n]{1,120})",
+                     re.IGNORECASE)
+_DETERMINER = re.compile(r"^(?:(?:the|my|a|an|your|our|this|that|today'?s|tonight'?s|tomorrow'?s|[\w-]+'s)\s+)+",
+                         re.IGNORECASE)
+_THING_END = re.compile(r"\s+(?:in|on|at|for|from|to|with|by|between|like|near|right|now|today|tomorrow|tonight|"
+                        r"and|or|is|are|was|were|do|does|did|has|have|i|you|we|please)\b|[,.;:!?\"“(]|'(?!s\b)|$",
+                        re.IGNORECASE)
+# Words that say when or whose, not what: "the live score", "the current weather".
+_QUALIFIERS = frozenset("current latest live local recent last new next real actual exact".split())
+# Words that ask about now or about the user's own things: no model knows them without a tool.
+_NOW = re.compile(r"\b(?:today|tonight|now|currently|current|live|latest|this\s+(?:morning|week|month)|my|our|mine)\b",
+                  re.IGNORECASE)
+
+
+def asked_thing(task: str) -> str:
+    """The thing the first question of ``task`` asks for ("air quality index", "capital of Norway"), or "".
+    Linear; never raises."""
+    try:
+        found = _ASKING.search(task[:4000])
+        if found is None:
+            return ""
+        rest = found.group(1)[_DETERMINER.match(found.group(1)).end():]  # type: ignore[union-attr]
+        head = rest[:_THING_END.search(rest).start()].strip()  # type: ignore[union-attr]
+        if re.match(r"of\s", rest[len(head):].lstrip(), re.IGNORECASE):
+            tail = rest[len(head):].lstrip()[3:]
+            owner = _DETERMINER.match(tail)
+            tail = tail[owner.end() if owner else 0:]
+            head = f"{head} of {tail[:_THING_END.search(tail).start()].strip()}"  # type: ignore[union-attr]
+        return head if re.search(r"[A-Za-z]", head) else ""
+    except Exception:  # user input: a check skipped is better than a run broken
+        return ""
+
+
+def _base(word: str) -> str:
+    """A word without the ending a verb, plural or comparison adds, cut to six letters: "drive" and "driving"
+    are "driv", "prices" and "price" "pric"."""
+    for ending in ("ings", "ing", "ers", "er", "ed", "es", "e", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[:-len(ending)][:6]
+    return word[:6]
+
+
+# Words of a request that say nothing of what it asks a tool for.
+_PLAIN = frozenset("""what whats the and how many much high low big long far old does did can could would will you
+your yours mine i'm we our its it's there here this that these those please pls now right today tonight tomorrow
+yesterday current currently latest live tell show give get find check let know need want like about some any which
+who whom when where why than then also just been being have has had not yes okay hey for from with into are was
+were is be am do of in on at to by or but so very really""".split())
+
+
+def unfit_thing(task: str, tool_texts: Iterable[str]) -> str:
+    """The thing a question asks for (``asked_thing``) when no word of the request (outside quotes) is a word of
+    any tool's text (name, description, parameters): "air quality index" where only get_weather is offered,
+    "capital of Norway" where get_population is. "" when a word fits a tool, or the question asks for no thing.
+    A word in capitals (three letters or more), a number or a file name is a value, not a thing: tools take
+    values by their form, so a request with one is left to them. Linear; never raises."""
+    try:
+        thing = asked_thing(task)
+        if not [w for w in re.findall(r"[a-z]+", thing.casefold()) if w not in _PLAIN and w not in _QUALIFIERS]:
+            return ""
+        plain = _QUOTES.sub(" ", task[:4000])
+        if re.search(r"\b[A-Z]{3,}\b|\d", plain) or named_files(plain):
+            return ""
+        said = [w for w in re.findall(r"[a-z]+", plain.casefold()) if len(w) >= 3 and w not in _PLAIN]
+        carried = {_base(w) for text in list(tool_texts)[:200]
+                   for w in re.findall(r"[a-z]+", str(text)[:4000].casefold()) if len(w) >= 3}
+        return "" if any(_base(w) in carried for w in said) else thing
+    except Exception:  # user input: a check skipped is better than a run broken
+        return ""
+
+
+def asks_about_now(task: str) -> bool:
+    """Whether ``task`` asks about now or about the user's own things ("today", "live", "my"): what no model
+    knows without a tool. Linear; never raises."""
+    try:
+        return _NOW.search(task[:4000]) is not None
+    except Exception:  # user input
+        return False

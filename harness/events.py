@@ -117,7 +117,7 @@ class TurnRecord:
     # The tool that made decide's first action a call: a code only it takes (Agent._coded), or its verb
     # opening a part of the request (claims.asked_tools).
     coded: str | None = None
-    unfit: str = ""  # the request's action no offered tool does (claims.unfit_action), when decide declined for it
+    unfit: str = ""  # what no offered tool does or gives (claims.unfit_action, unfit_thing), when decide declined for it
     probes: int = 0  # requests made to read those probabilities
     probe_usage: Usage = field(default_factory=Usage)  # theirs (``usage`` is the turn's own request)
     rejected: str | None = None  # why the harness sent this turn's answer back ("echo", "restated", "claimed", "untried", "numbers", "untimed", "unused")

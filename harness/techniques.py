@@ -28,7 +28,10 @@ class Techniques:
     # more, is answered, opening "Sorry, I can't". Measured with the 0.5B model over the benchmark: those
     # requests put 4-98% there, and it called the look-alike (find_restaurants for a hotel, get_stock_price
     # to buy shares); no request a tool fits opened so. And the other way: a request a part of which opens with
-    # a tool's verb ("..., and translate 'good morning' into German") has a call as its first action.
+    # a tool's verb ("..., and translate 'good morning' into German") has a call as its first action. So
+    # is a question for a thing when no word of the request is a word of any tool (claims.unfit_thing: "the
+    # capital of Norway" beside get_population is answered; "the air quality index in Paris today", about
+    # now or the user's own things, declined): the model had called the look-alike and answered its number.
     unfit: bool = True
     # A required short value (a name, an id, a number) must appear in what the user wrote or a tool
     # returned; a guessed one is sent back with "ask the user or look it up".

@@ -108,6 +108,69 @@ def test_unfit_action_never_raises_and_stays_linear():
     assert time.perf_counter() - started < 2
 
 
+@pytest.mark.parametrize("task,thing", [
+    ("What's the air quality index in Paris today?", "air quality index"),
+    ("How high is the UV index in Sydney right now?", "UV index"),
+    ("What is the capital of Norway?", "capital of Norway"),
+    ("whats portugal's capital", "capital"),
+    ("What's the live score of the Arsenal game?", "live score of the Arsenal game"),
+    ("Show me the photos from my phone's gallery from last weekend.", "photos"),
+    ("Li Wei is asking about their order. What's the status?", "status"),
+    ("Show me what's in todo.md and in config.ini.", ""),  # "what's" is no owner
+    ("How many people live in Iceland?", ""),  # no thing asked by name
+    ("Thanks, that's all!", ""),
+    ("", ""),
+])
+def test_asked_thing(task, thing):
+    from harness.claims import asked_thing
+
+    assert asked_thing(task) == thing
+
+
+@pytest.mark.parametrize("task,tools,thing", [
+    ("What's the air quality index in Paris today?", ["get_weather"], "air quality index"),
+    ("How high is the UV index in Sydney right now?", ["get_weather", "get_time"], "UV index"),
+    ("What is the capital of Norway?", ["get_population", "get_weather"], "capital of Norway"),
+    ("Show me the photos from my phone's gallery from last weekend.", ["list_files", "read_file"], "photos"),
+    # A word of the request is a word of a tool: the tool may well give it.
+    ("Li Wei is asking about their order. What's the status?", ["lookup_customer", "get_orders"], ""),
+    ("How far is the drive from Bergen to Voss? What's the distance?", ["get_directions"], ""),  # drive ~ driving
+    ("What's the weather in Oslo?", ["get_weather"], ""),
+    # A value in a tool's form: tools take it by its form, whatever the thing is called.
+    ("What's the cheapest fare from OSL to CDG?", ["search_flights"], ""),
+    ("What's the GBP to USD rate?", ["get_exchange_rate"], ""),
+    ("Show me the lines of notes.txt", ["read_file"], ""),
+    ("Write a haiku about autumn.", ["get_weather"], ""),  # no question
+])
+def test_unfit_thing(task, tools, thing):
+    from harness.claims import unfit_thing
+
+    assert unfit_thing(task, _texts(*tools)) == thing
+
+
+@pytest.mark.parametrize("task,now", [
+    ("What's the air quality index in Paris today?", True), ("What's the live score?", True),
+    ("Show me the photos from my phone.", True), ("check the balance on our gift card", True),
+    ("What is the capital of Norway?", False), ("What's the opposite of 'ancient'?", False),
+    ("Is the sky blue? I wonder.", False),
+])
+def test_asks_about_now(task, now):
+    from harness.claims import asks_about_now
+
+    assert asks_about_now(task) is now
+
+
+def test_unfit_thing_never_raises_and_stays_linear():
+    from harness.claims import asked_thing, asks_about_now, unfit_thing
+
+    assert unfit_thing(None, [None]) == "" and asked_thing(None) == "" and asks_about_now(None) is False  # type: ignore[arg-type]
+    started = time.perf_counter()
+    assert unfit_thing("what's the " * 500_000, ["x" * 1_000_000]) == ""
+    assert unfit_thing("What's the " + "a " * 1_000_000 + "index", ["weather"] * 1_000_000) == ""
+    asked_thing("show me the " + "x's " * 1_000_000)
+    assert time.perf_counter() - started < 2
+
+
 @pytest.mark.parametrize("task,tools,asked", [
     ("Define 'sonder', and translate 'good morning' into German.", ["get_definition", "translate"], ["translate"]),
     ("Please convert 5 miles to km", ["convert_units", "get_weather"], ["convert_units"]),

@@ -85,7 +85,8 @@ def test_a_likely_answer_is_made_the_first_action(p, decide, answers):
     get_population: at ANSWER_AT or more the first action is an answer."""
     replies = [answer("Oslo.")] if answers else [action(("get_weather", {"city": "Oslo"})), answer("Oslo: 7 C.")]
     server = ScriptedServer(replies, answer_probabilities=[p])
-    result = agent(server, "get_weather", "get_population", decide=decide).run("What is the capital of Norway?")
+    # (unfit off: "capital of Norway" is a thing no tool carries, answered whatever the probability)
+    result = agent(server, "get_weather", "get_population", decide=decide, unfit=False).run("What is the capital of Norway?")
     # With an answer decided, a second probe reads its opening (decline; this server sends none for it).
     probes = (2 if answers else 1) if decide else 0
     assert len(server.probes) == probes == result.turns[0].probes
@@ -236,6 +237,37 @@ def test_an_action_no_tool_does_is_declined(p, unfit, declines):
     assert result.turns[0].unfit == ("reserve" if declines else "")
     assert len(server.probes) == 1  # the opening is not probed: it is the decline
     assert result.text.startswith("Sorry, I can't") is declines
+
+
+@pytest.mark.parametrize("task,tools,p,unfit,first", [
+    # About now: no model knows it without a tool, so the answer declines.
+    ("What's the air quality index in Paris today?", ("get_weather",), 0.06, True, "decline"),
+    ("What's the air quality index in Paris today?", ("get_weather",), 0.06, False, "call"),
+    ("What's the air quality index in Paris today?", ("get_weather",), 0.01, True, "call"),  # under DECLINE_AT
+    # Knowledge: answered, and the opening is the model's (probed as any answer is).
+    ("What is the capital of Norway?", ("get_population", "get_weather"), 0.2, True, "answer"),
+    ("What is the capital of Norway?", ("get_population", "get_weather"), 0.2, False, "call"),
+    # A word of the request is a tool's: the model decides.
+    ("What's the weather in Paris today?", ("get_weather",), 0.06, True, "call"),
+])
+def test_a_question_for_a_thing_no_tool_carries_is_answered(task, tools, p, unfit, first):
+    """Seen with the 0.5B model: "What is the capital of Norway?" (answering 21%) called get_population and
+    answered with its number; "What's the air quality index in Paris today?" (6%) called get_weather and
+    answered "14", the temperature. No word of either request is a word of the tools offered."""
+    replies = {"decline": [answer("Sorry, I can't do that: none of my tools can.")],
+               "answer": [answer("Oslo")],
+               "call": [action((tools[0], {"city": "Paris"} if "weather" in tools[0] else {"place": "Norway"})),
+                        answer("Paris: sunny, 14 C.")]}[first]
+    server = ScriptedServer(replies, answer_probabilities=[p], decline_probabilities=[0.0])
+    result = agent(server, *tools, unfit=unfit).run(task)
+    schema = server.requests[0]["response_format"]["json_schema"]["schema"]
+    assert (schema == decline_schema("Sorry, I can't")) is (first == "decline")
+    assert (tools[0] in offered(server.requests[0])) is (first == "call")
+    assert result.turns[0].unfit == ({"decline": "air quality index"}.get(first, ""))
+    assert len(server.probes) == {"decline": 1, "answer": 2, "call": 1}[first]  # an answer's opening is probed
+    assert result.turns[0].calls[0].name == ("final_answer" if first != "call" else tools[0])
+    if first != "call":
+        assert result.text == {"decline": "Sorry, I can't do that: none of my tools can.", "answer": "Oslo"}[first]
 
 
 def test_an_action_a_tool_does_is_not_declined():
