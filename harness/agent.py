@@ -17,8 +17,8 @@ from typing import Any
 
 from harness import events as ev
 from harness.claims import (GENERIC_VERBS, asked_tools, asks_about_now, declines, described_files, file_parameter,
-                            named_files, named_tools, names_tool, unbacked_claims, uncovered_part, uncovered_tools,
-                            unfit_action, unfit_thing)
+                            is_question, named_files, named_tools, names_tool, people, shares_words, unbacked_claims,
+                            uncovered_part, uncovered_tools, unfit_action, unfit_thing)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -385,6 +385,13 @@ class Agent:
         # A question whose words no tool carries ("the capital of Norway" beside get_population) is answered;
         # about now or the user's own things ("the air quality index in Paris today") it is declined.
         thing = unfit_thing(run.task, texts) if fits and not unfit else ""
+        person = self._person(run.task) if fits and not unfit and not thing else None
+        if person is not None:  # "What number should I dial?" for Alice: her contact is looked up, not made up
+            tool, parameter, names, record.then = person
+            record.coded = tool
+            options["json_schema"] = pinned(self._action_schema((tool,), may_replan, must_call=True),
+                                            {tool: {parameter: names}})
+            return
         if record.answer_probability < ANSWER_AT and not unfit and not thing:
             return
         coded = self._coded(run.task) if not unfit and not thing else None
@@ -638,6 +645,7 @@ class Agent:
             # From the run, not the transcript: compaction may have moved the user's message.
             task = run.task if self.techniques.restate_task else ""
             hints = [self._fill_hint(record, run) if self.techniques.fill else "",
+                     self._then_hint(record, run) if self.techniques.fill else "",
                      self._sibling_hint(record, run) if self.techniques.siblings else ""]
             hint = "\n".join(h for h in hints if h)
             if self.techniques.fill and not record.pending:
@@ -765,6 +773,45 @@ class Agent:
         takers = {tool.name for tool in self.tools
                   if (sole := self._sole_parameter(tool)) and exact_codes(task, self._parameter(tool.name, sole))}
         return takers.pop() if len(takers) == 1 else None
+
+    def _person(self, task: str) -> tuple[str, str, list[str], list[tuple[str, str]]] | None:
+        """With lookup: (tool, its parameter, the names, [(tool, parameter) the lookup gives a value to]) where
+        ``task`` is a question that names people (claims.people), exactly one tool looks a person up by name
+        alone (its one required parameter is "name"; no approval), and a word of the question is a word of that
+        tool or of a tool it gives a value to (lookup_customer's id for get_orders). Seen with the 0.5B model:
+        "I want to ring Alice this afternoon. What number should I dial?" gave answering 49% and the answer
+        "123-456-7890"; "Li Wei is asking about their order. What's the status?" called track_package with a
+        made-up number."""
+        if not self.techniques.lookup or not is_question(task):
+            return None
+        names = people(task)
+        takers = [t for t in self.tools if not t.needs_approval and self._required(t.name) == ["name"]]
+        if not names or len(takers) != 1:
+            return None
+        taker = takers[0]
+        fed = [(t.name, p) for t in self.tools if t is not taker for p in self._required(t.name)
+               if provider(p, self._parameter(t.name, p), [(o.name, o.description) for o in self.tools if o is not t])
+               == taker.name]
+        then = [(t, p) for t, p in fed if shares_words(task, [t.replace("_", " "), self.tools.get(t).description],
+                                                       but=names)]  # type: ignore[union-attr]
+        if not then and not shares_words(task, [taker.name.replace("_", " "), taker.description], but=names):
+            return None
+        return taker.name, "name", names, then
+
+    def _then_hint(self, record: ev.TurnRecord, run: Run) -> str:
+        """After the person decide looked up has been found: the call the task asks for with the value found
+        (fill), its value pinned and the call the next action (``record.pending``)."""
+        first = run.turns[0]
+        if not first.then or len(run.turns) > 2 or not any(r.ok and r.name == first.coded for r in record.results):
+            return ""
+        found = [(t, p, v) for t, p in first.then for r in record.results if r.ok and r.name == first.coded
+                 and (v := found_value(r.output, p, self._parameter(t, p))) is not None]
+        if not found:
+            return ""
+        tool, parameter, value = found[0]
+        self._pin(record, tool, parameter, [value])
+        record.pending = [tool]
+        return f"Now call {tool} with {parameter} {value!r}, from this result."
 
     def _sole_parameter(self, tool: Tool) -> str | None:
         """The one required parameter of a tool that asks no approval (a lookup such as get_stock_price's

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from harness.grounding import singular
+from harness.grounding import SENTENCE_OPENERS, singular
 
 # A word that reports an action as done → the parts of a tool's name that would have done it.
 _SEND = frozenset({"send", "email", "mail", "text", "message", "sms", "notify", "reply", "forward"})
@@ -346,12 +346,23 @@ def unfit_thing(task: str, tool_texts: Iterable[str]) -> str:
         plain = _QUOTES.sub(" ", task[:4000])
         if re.search(r"\b[A-Z]{3,}\b|\d", plain) or named_files(plain):
             return ""
-        said = [w for w in re.findall(r"[a-z]+", plain.casefold()) if len(w) >= 3 and w not in _PLAIN]
-        carried = {_base(w) for text in list(tool_texts)[:200]
-                   for w in re.findall(r"[a-z]+", str(text)[:4000].casefold()) if len(w) >= 3}
-        return "" if any(_base(w) in carried for w in said) else thing
+        return "" if shares_words(plain, tool_texts) else thing
     except Exception:  # user input: a check skipped is better than a run broken
         return ""
+
+
+def shares_words(task: str, tool_texts: Iterable[str], but: Iterable[str] = ()) -> bool:
+    """Whether a word of ``task`` (three letters or more, not a plain word such as "what" or "today", nor one of
+    ``but``) is a word of a tool's text, its ending aside ("drive" and "driving"). Linear; never raises."""
+    try:
+        left_out = {w for name in list(but)[:20] for w in re.findall(r"[a-z]+", str(name)[:200].casefold())}
+        said = [w for w in re.findall(r"[a-z]+", task[:4000].casefold()) if len(w) >= 3 and w not in _PLAIN
+                and w not in left_out]
+        carried = {_base(w) for text in list(tool_texts)[:200]
+                   for w in re.findall(r"[a-z]+", str(text)[:4000].casefold()) if len(w) >= 3}
+        return any(_base(w) in carried for w in said)
+    except Exception:  # user input
+        return False
 
 
 def asks_about_now(task: str) -> bool:
@@ -359,5 +370,42 @@ def asks_about_now(task: str) -> bool:
     knows without a tool. Linear; never raises."""
     try:
         return _NOW.search(task[:4000]) is not None
+    except Exception:  # user input
+        return False
+
+
+_NAME = re.compile(r"(?<![\w'’])([A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){0,3})(?!\w|['’](?!s\b))")
+_SENTENCE = re.compile(r"(?<=[.?!])\s+")
+# Capitalised words that open a sentence rather than a name ("What", "Has John Smith ...").
+_OPENERS = frozenset("""i what whats which who where when why how is are was were do does did has have had can could
+would will should please the a an my our this that it there hey hi ok so and but then also""".split())
+
+
+def people(task: str) -> list[str]:
+    """The names in ``task`` written as a person's name is: capitalised words ("Alice", "Li Wei"). A single word
+    that opens a sentence is no name ("Send", "Tomorrow"); "Li Wei is asking" opens with two. Places look the
+    same ("Tokyo"): what takes a name decides. Linear; never raises."""
+    try:
+        found: list[str] = []
+        for sentence in _SENTENCE.split(_QUOTES.sub(" ", task[:4000]))[:100]:
+            for match in _NAME.finditer(sentence):
+                parts = match.group(1).split()
+                if not sentence[:match.start()].strip(" \t\n\"'(“"):
+                    if parts[0].casefold() in _OPENERS | SENTENCE_OPENERS or parts[0].casefold() in _ACTIONS:
+                        parts = parts[1:]
+                    elif len(parts) == 1:
+                        continue
+                name = " ".join(parts)
+                if name and name not in found:
+                    found.append(name)
+        return found[:10]
+    except Exception:  # user input
+        return []
+
+
+def is_question(task: str) -> bool:
+    """Whether ``task`` asks a question (a question mark outside quotes). Linear; never raises."""
+    try:
+        return "?" in _QUOTES.sub(" ", task[:4000])
     except Exception:  # user input
         return False

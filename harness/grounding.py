@@ -237,7 +237,7 @@ def close_words(value: str, context: str) -> str | None:
 
 
 # Capitalised words that open a sentence rather than a name ("Write to Keiko", "Email Li Wei").
-_SENTENCE_OPENERS = frozenset("""write email send text call ask tell remind message ping thank thanks please
+SENTENCE_OPENERS = frozenset("""write email send text call ask tell remind message ping thank thanks please
 hi hey is are what who where when how can could would will did do does the a an i my""".split())
 
 
@@ -258,7 +258,7 @@ def said_part(value: str, context: str) -> str | None:
     n, wanted = len(kept), [k.casefold() for k in kept]
     for i in range(len(said) - n + 1):
         if folded[i:i + n] == wanted and not (i + n < len(said) and said[i + n][:1].isupper()) \
-                and not (i > 0 and said[i - 1][:1].isupper() and said[i - 1].casefold() not in _SENTENCE_OPENERS):
+                and not (i > 0 and said[i - 1][:1].isupper() and said[i - 1].casefold() not in SENTENCE_OPENERS):
             return " ".join(kept)
     return None
 

@@ -256,3 +256,76 @@ def test_an_uncovered_part_with_no_piece_of_its_own_pins_nothing():
         "How many people live in Lima, and what's the weather there today?")
     assert result.turns[1].rejected == "untried" and offered(server.requests[2]) == {"get_weather"}
     assert choices(server.requests[2], "get_weather", "city") is None and result.turns[1].pins == {}
+
+
+# --- a person a question names is looked up first -------------------------------------------------------
+
+
+@pytest.mark.parametrize("lookup", [True, False])
+def test_a_question_that_names_a_person_looks_them_up_first(lookup):
+    """Seen with the 0.5B model: "I want to ring Alice this afternoon. What number should I dial?" gave
+    answering 49% and the answer "123-456-7890"."""
+    replies = [action(("get_contact", {"name": "Alice"})), answer("Alice Moreau: +33 6 12 34 56 78")] if lookup \
+        else [answer("123-456-7890")]
+    server = ScriptedServer(replies, answer_probabilities=[0.49], decline_probabilities=[0.0])
+    result = agent(server, "get_contact", "send_email", lookup=lookup).run(
+        "I want to ring Alice this afternoon. What number should I dial?")
+    assert offered(server.requests[0]) == ({"get_contact"} if lookup else {"final_answer"})
+    assert result.turns[0].coded == ("get_contact" if lookup else None)
+    if lookup:
+        assert choices(server.requests[0], "get_contact", "name") == ["Alice"]
+        assert result.turns[0].then == []  # send_email takes the address it finds, but the question asks no email
+        assert result.text == "Alice Moreau: +33 6 12 34 56 78"
+
+
+def test_the_call_a_person_lookup_feeds_is_named_next():
+    """Seen with the 0.5B model: "Li Wei is asking about their order. What's the status?" called track_package
+    with a made-up number; looked up first, it answered "in transit" without get_orders."""
+    server = ScriptedServer([action(("lookup_customer", {"name": "Li Wei"})), action(("get_orders", {"customer_id": "C-9034"})),
+                             answer("O-6004: processing, mechanical keyboard.")],
+                            answer_probabilities=[0.21], decline_probabilities=[0.0])
+    result = agent(server, "lookup_customer", "get_orders", "track_package", "send_email").run(
+        "Li Wei is asking about their order. What's the status?")
+    assert offered(server.requests[0]) == {"lookup_customer"} and result.turns[0].then == [("get_orders", "customer_id")]
+    assert "Now call get_orders with customer_id 'C-9034', from this result." in server.requests[1]["messages"][-1]["content"]
+    assert offered(server.requests[1]) == {"get_orders"} and choices(server.requests[1], "get_orders", "customer_id") == ["C-9034"]
+    assert [c.name for t in result.turns for c in t.calls] == ["lookup_customer", "get_orders", "final_answer"]
+
+
+@pytest.mark.parametrize("task,tools", [
+    ("What time is it in Denver?", ("get_contact", "get_time")),  # a place: no word of the question is get_contact's
+    ("Email Alice the report.", ("get_contact", "send_email")),  # no question: send_email's refusal finds her
+    ("What's Priya's phone number?", ("get_contact", "lookup_customer")),  # two tools take a name: the model's choice
+])
+def test_no_person_lookup_where_the_question_is_no_such(task, tools):
+    server = ScriptedServer([answer("ok")], answer_probabilities=[0.49], decline_probabilities=[0.0])
+    result = agent(server, *tools).run(task)
+    assert result.turns[0].coded is None and "final_answer" in offered(server.requests[0])
+
+
+@pytest.mark.parametrize("task,names", [
+    ("I want to ring Alice this afternoon. What number should I dial?", ["Alice"]),
+    ("Li Wei is asking about their order. What's the status?", ["Li Wei"]),
+    ("Has John Smith's last order arrived yet?", ["John Smith"]),
+    ("Send Keiko a WhatsApp message saying happy birthday.", ["Keiko"]),
+    ("Email Alice the report.", ["Alice"]),
+    ("Tomorrow is fine. What's 'Hello' in French?", ["French"]),  # quoted words are none; places and languages are
+    ("", []),
+])
+def test_people(task, names):
+    from harness.claims import people
+
+    assert people(task) == names
+
+
+def test_people_never_raises_and_stays_linear():
+    import time
+
+    from harness.claims import people, shares_words
+
+    assert people(None) == [] and shares_words(None, [None]) is False  # type: ignore[arg-type]
+    started = time.perf_counter()
+    people("Alice " * 1_000_000)
+    people("A" + "a" * 1_000_000)
+    shares_words("order " * 1_000_000, ["orders"] * 1_000_000)
+    assert time.perf_counter() - started < 2
