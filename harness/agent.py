@@ -17,8 +17,8 @@ from typing import Any
 
 from harness import events as ev
 from harness.claims import (GENERIC_VERBS, asked_tools, asks_about_now, declines, described_files, file_parameter,
-                            is_question, named_files, named_tools, names_tool, people, shares_words, unbacked_claims,
-                            uncovered_part, uncovered_tools, unfit_action, unfit_thing)
+                            is_question, named_files, named_tools, names_tool, own_work, people, points_back,
+                            shares_words, unbacked_claims, uncovered_part, uncovered_tools, unfit_action, unfit_thing)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -38,11 +38,11 @@ from harness.constrained import (
 from harness.decide import (ANSWER_AT, DECLINE_AT, DECLINE_OPENING, DECLINE_TOKENS, PROBE_TOKENS, UNSURE_AT,
                             answer_probability, decline_probability, name_choices, probe_options)
 from harness.errors import HarnessError
-from harness.grounding import (MAX_WORDS, PHRASE_WORDS, asks_time, clock_times, close_words, copied_arguments,
-                               exact_codes, example_wording, expected_form, found_value, invented_numbers,
-                               invented_optional, made_codes, mentions, message_words, misshapen_arguments,
-                               own_values, provider, repaired_values, reports_error, result_used, said_choices,
-                               said_part, spans, ungrounded_arguments, words)
+from harness.grounding import (DAYS_AND_MONTHS, MAX_WORDS, PHRASE_WORDS, asks_time, clock_times, close_words,
+                               copied_arguments, exact_codes, example_wording, expected_form, found_value,
+                               invented_numbers, invented_optional, made_codes, mentions, message_words,
+                               misshapen_arguments, own_values, provider, repaired_values, reports_error, result_used,
+                               said_choices, said_part, spans, ungrounded_arguments, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -277,6 +277,8 @@ class Agent:
             guessed = tuple(before.guessed) if before is not None and not answer_only else ()
             if guessed and before is not None and before.lookup:
                 allowed = tuple(before.lookup)  # the tool that finds the refused value (or ask_user)
+            elif guessed and before is not None and before.pending:
+                allowed = tuple(before.pending)  # the tool the task names instead (Agent._named_instead)
             elif guessed and self.techniques.ask and run.unsure:
                 # No tool finds it, and the model had thought of answering: an answer, which may decline or ask.
                 allowed, guessed, answer_only = ("final_answer",), (), True
@@ -320,7 +322,9 @@ class Agent:
                                                 {reader: {parameter: files}})
             elif self.techniques.decide and first:
                 await self._decide(record, options, run)
-                run.unsure = self.techniques.unsure and (record.answer_probability or 0.0) >= UNSURE_AT
+                # A request that points at what it does not name ("drive there") wants asking, however unsure.
+                run.unsure = self.techniques.unsure and (record.answer_probability or 0.0) >= UNSURE_AT \
+                    and not points_back(run.task)
             elif self.techniques.decline and answer_only and before is not None and not run.policy.may_replan \
                     and (before.rejected == "restated" or before.guessed and run.unsure):
                 # It said the request back as done with no tool run, or (unsure) guessed a value no tool finds:
@@ -385,6 +389,9 @@ class Agent:
         # A question whose words no tool carries ("the capital of Norway" beside get_population) is answered;
         # about now or the user's own things ("the air quality index in Paris today") it is declined.
         thing = unfit_thing(run.task, texts) if fits and not unfit else ""
+        # Writing the model does itself, where no tool's word is in the request: answered, never declined.
+        own = own_work(run.task, texts) if fits and not unfit and not thing else ""
+        thing = thing or own
         person = self._person(run.task) if fits and not unfit and not thing else None
         if person is not None:  # "What number should I dial?" for Alice: her contact is looked up, not made up
             tool, parameter, names, record.then = person
@@ -405,10 +412,10 @@ class Agent:
             options["json_schema"] = self._action_schema(tuple(run.policy.allowed or ()), may_replan, must_call=True)
             return
         options["json_schema"] = self._action_schema(("final_answer",), may_replan)
-        if unfit or (thing and asks_about_now(run.task)):  # no tool does it: say so (greedy says it done)
+        if unfit or (thing and not own and asks_about_now(run.task)):  # no tool does it: say so (greedy says it done)
             record.unfit = unfit or thing
             options["json_schema"] = decline_schema(DECLINE_OPENING)
-        elif self.techniques.decline and not may_replan:
+        elif self.techniques.decline and not may_replan and not own:
             await self._decline(record, options)
 
     async def _decline(self, record: ev.TurnRecord, options: dict[str, Any]) -> None:
@@ -495,11 +502,14 @@ class Agent:
                                                   "refused or invalid, or answers sent back)")
                     break
                 # One retry left: let it be an answer, so a stuck run still ends with one. Not where the note
-                # named the next action exactly: a question to the user (which ends the run too), or the refused
-                # call with the value a result gave. Seen with the 0.5B model: made to answer instead, it
-                # declined ("Pull up the recent orders for my customer.") or answered without the email sent.
+                # named the next action exactly: a question to the user (which ends the run too), the refused
+                # call with the value a result gave, or a lookup with the value to look up ("call get_contact with
+                # name 'Priya' first"). Seen with the 0.5B model: made to answer instead, it declined ("Pull up the
+                # recent orders for my customer.") or answered without the email sent.
                 last = run.turns[-1]
-                pinned = last.filled or bool(last.guessed) and not last.lookup and self.techniques.ask and not run.unsure
+                named = bool(last.lookup_for) and all(given for *_, given in last.lookup_for)
+                pinned = last.filled or named or bool(last.guessed) and not last.lookup and self.techniques.ask \
+                    and not run.unsure
                 run.force_answer |= retries == self.max_retries and self.techniques.last_chance and not pinned
         except HarnessError as exc:
             stop, text, error = "error", "", str(exc)
@@ -623,8 +633,13 @@ class Agent:
                 extra = invented_optional(call.arguments, tool.parameters, said) if tool is not None else []
                 if extra:
                     call.arguments = {k: v for k, v in call.arguments.items() if k not in extra}
-        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c, said, run.policy.allowed, record, run.unsure)
+        checks = [self.tools.check(c.name, c.arguments) or self._refusal(c, said, run.policy.allowed, record, run.unsure, run.task)
                   for c in record.calls]
+        # The same call twice in one action runs once: two emails sent, two timers started, are never what was
+        # asked for. Seen with the 0.5B model, its values pinned: the same send_email three times over.
+        keys = [_call_key(c.name, c.arguments) for c in record.calls]
+        checks = [p if p is not None or k not in keys[:i] else "Not run: the same call as one before it in this action."
+                  for i, (k, p) in enumerate(zip(keys, checks, strict=True))]
         record.guessed = sorted({c.name for c, p in zip(record.calls, checks, strict=True)
                                  if p is not None and p.startswith(GUESSED)})
         for call, problem in zip(record.calls, checks, strict=True):
@@ -676,7 +691,7 @@ class Agent:
         return str(first.get("content") or "") if first.get("role") == "system" else ""
 
     def _refusal(self, call: ToolCall, said: str, allowed: tuple[str, ...] | None,
-                 record: ev.TurnRecord, unsure: bool = False) -> str | None:
+                 record: ev.TurnRecord, unsure: bool = False, task: str = "") -> str | None:
         """Why the harness will not run a call the schema allows: outside the step's tools, a guess, or a
         value in a form its parameter rules out (the tool to find it goes in ``record.lookup_for``)."""
         if allowed and call.name not in allowed:
@@ -698,7 +713,7 @@ class Agent:
                 if kept:  # "Keiko Kim" for "Write to Keiko": the surname was made up; 'AAPL' for "AMZN"
                     call.arguments[name] = kept
                 elif not close:
-                    return self._find_or_ask(call, [(name, f"({str(value)!r} is a guess)", "")], record, allowed, unsure)
+                    return self._find_or_ask(call, [(name, f"({str(value)!r} is a guess)", "")], record, allowed, unsure, task)
                 elif self.techniques.repair:  # a near copy ("Lisboa" for "Lisbon"): the user's word, and it runs
                     call.arguments[name] = close
                 else:  # the tool stays on offer
@@ -706,7 +721,9 @@ class Agent:
         rewrite = None
         if self.techniques.copied and tool is not None:
             copied = copied_arguments(call.arguments, tool.parameters, said, self._system_text(), call.name)
-            prose = [n for n in copied if len(str(call.arguments[n]).split()) >= PHRASE_WORDS]
+            # Prose, not a value that points back at what was said before ("the song I told you about").
+            prose = [n for n in copied if len(str(call.arguments[n]).split()) >= PHRASE_WORDS
+                     and not points_back(str(call.arguments[n]))]
             if copied and prose == copied:
                 # Text the model composes (an email body) with our examples' wording in it: the tool stays on
                 # offer, to write it again. Seen with the 0.5B model: asked to find or ask for a body
@@ -723,15 +740,22 @@ class Agent:
                 value = str(call.arguments[copied[0]])[:60]
                 # "OSL" (the description's example) for the user's "Oslo": look the user's word up.
                 return self._find_or_ask(call, [(copied[0], f"({value!r} is a placeholder or our wording, not theirs)",
-                                                 self._user_word(value, said))], record, allowed, unsure)
+                                                 self._user_word(value, said))], record, allowed, unsure, task)
         if self.techniques.copied and tool is not None and rewrite is None:
             # Composed of the examples' words and none of the user's ("I'm ordering a taxi to the station." as
             # the body of "Send an email to alice.moreau@example.org."): the user never said it; ask.
             composed = example_wording(call.arguments, tool.parameters, said, example_lines(self._system_text()))
-            if composed:
+            said_message = message_words(self._user_said()) if composed and self.techniques.repair else ""
+            if composed and said_message and self._parameter(call.name, composed[0]).get("type", "string") == "string":
+                # Where the user said what the message is to say, those words ("a reminder that the review is
+                # coming up": seen with the 0.5B model, the body "I'm running late.", then asked for a body).
+                self._pin(record, call.name, composed[0], [said_message])
+                rewrite = (f"Not run: {composed[0]} is wording from our examples, not what the user asked for. Call "
+                           f"{call.name} again with {composed[0]} saying what the user said: {said_message!r}.")
+            elif composed:
                 value = str(call.arguments[composed[0]])[:60]
                 return self._find_or_ask(call, [(composed[0], f"({value!r} is our examples' wording, not theirs)", "")],
-                                         record, allowed, unsure)
+                                         record, allowed, unsure, task)
         if self.techniques.shapes and tool is not None:
             misshapen = misshapen_arguments(call.arguments, tool.parameters, said)
             if misshapen:
@@ -746,12 +770,20 @@ class Agent:
                 # the 0.5B model: asked for that lookup a turn later, it dropped the code it had found first.
                 skip = {w[0] for w in wanted}
                 return self._find_or_ask(call, wanted + [w for w in self._made(call, said, allowed) if w[0] not in skip],
-                                         record, allowed, unsure)
+                                         record, allowed, unsure, task)
         # "CHI" for the user's "Chicago" where get_airport_code could say it is ORD: look it up.
         # Seen with the 0.5B model: it searched flights from CHI to TOK, then parroted our note.
         made = self._made(call, said, allowed)
         if made:
-            return self._find_or_ask(call, made, record, allowed, unsure)
+            return self._find_or_ask(call, made, record, allowed, unsure, task)
+        if rewrite is not None and call.name not in record.pending:
+            # The call again is the next action, its other values as they were. Seen with the 0.5B model: told to
+            # write the body from what the user said, it answered with those words ("Friday's game is
+            # cancelled.") and sent nothing; or sent it twice, once to the made-up address it had used before.
+            record.pending.append(call.name)
+            for name, value in call.arguments.items():
+                if name not in record.pins.get(call.name, {}) and isinstance(value, str | int | float):
+                    self._pin(record, call.name, name, [value])
         return rewrite  # after any lookup: that is named first, and the text is asked for again later
 
     def _unused_code(self, call: ToolCall, parameter: str) -> str | None:
@@ -773,6 +805,22 @@ class Agent:
         takers = {tool.name for tool in self.tools
                   if (sole := self._sole_parameter(tool)) and exact_codes(task, self._parameter(tool.name, sole))}
         return takers.pop() if len(takers) == 1 else None
+
+    def _named_instead(self, call: ToolCall, task: str, record: ev.TurnRecord) -> str | None:
+        """With untried: the one tool, not yet called, that ``task`` names by its noun ("reminder" of
+        create_reminder) where it names ``call``'s tool by neither noun nor verb; None otherwise."""
+        if not self.techniques.untried or not task or names_tool(task, call.name) or named_tools(task, [call.name]):
+            return None
+        called = {c.name for t in self.turns for c in t.calls} | {c.name for c in record.calls}
+        named = [t.name for t in self.tools if t.name not in called and names_tool(task, t.name)]
+        return named[0] if len(named) == 1 else None
+
+    def _people_found(self) -> list[str]:
+        """The one person this conversation's results name that the user did not (claims.people; days and
+        months are no people), as [name]; [] when none, or several."""
+        found = [p for t in self.turns for r in t.results if r.ok for p in people(r.output.replace('"', " "))
+                 if not words(p) & DAYS_AND_MONTHS and not mentions(self._user_said(), p)]
+        return found[:1] if len(set(found)) == 1 else []
 
     def _person(self, task: str) -> tuple[str, str, list[str], list[tuple[str, str]]] | None:
         """With lookup: (tool, its parameter, the names, [(tool, parameter) the lookup gives a value to]) where
@@ -885,7 +933,7 @@ class Agent:
         return provider(parameter, self._parameter(tool_name, parameter), listed)
 
     def _find_or_ask(self, call: ToolCall, wanted: list[tuple[str, str, str]], record: ev.TurnRecord,
-                     allowed: tuple[str, ...] | None, unsure: bool = False) -> str:
+                     allowed: tuple[str, ...] | None, unsure: bool = False, task: str = "") -> str:
         """A refusal for values the model does not have, each (parameter, why, the user's word for it or
         ""): look them up with another tool, or ask. (Its GUESSED opening withholds the tool and offers
         ask_user next turn: see _action_schema.) With ``lookup``, the tool whose description says it
@@ -925,6 +973,11 @@ class Agent:
                 record.lookup_for.append((finder, call.name, parameter, given if len(required) == 1 else ""))
             reasons = " or ".join(f"{parameter} {why}" for parameter, why, _ in named)
             givens = [given for _, _, given in named if given] if len(required) == 1 else []
+            if required == ["name"] and not givens and (found := self._people_found()):
+                # A lookup by name that the results name one person for: that person. Seen with the 0.5B model:
+                # "email its owner" after a note said "owner Priya", told "with what the user gave", it answered.
+                givens = found
+                record.lookup_for[-len(named):] = [(f, c, p, found[0]) for f, c, p, _ in record.lookup_for[-len(named):]]
             if len(required) == 1:  # the lookup takes the user's words for it, or else a piece of what was said
                 self._pin(record, finder, required[0], givens or self._pieces(finder, required[0], used))
             look_up = (f"{finder} can find {'them' if len(givens) > 1 else 'it'}: call {finder} with "
@@ -938,6 +991,12 @@ class Agent:
         else:
             look_up = f"If one of {', '.join(t.name for t in others)} can find it, call that first. "
         question = question_for(name, self._parameter(call.name, name))
+        instead = self._named_instead(call, task, record) if not look_up else None
+        if instead is not None:
+            # The task names another tool by its noun ("set a reminder" where set_timer was called with a guessed
+            # length): that tool, not a question. Seen with the 0.5B model: it asked for the timer's length.
+            record.pending = [instead]
+            return f"{GUESSED} {reasons}. The task asks for {instead}: call {instead} instead."
         if not look_up and self.techniques.ask and unsure:  # Techniques.unsure: the next action is an answer
             return (f"{GUESSED} {reasons}. If none of your tools can do what the user asked, say you can't; if "
                     f"the user must give it, ask: \"{question}\"")

@@ -409,3 +409,33 @@ def is_question(task: str) -> bool:
         return "?" in _QUOTES.sub(" ", task[:4000])
     except Exception:  # user input
         return False
+
+
+_BACK = re.compile(r"\b(?:there|here)\W*$|\b(?:i|we|you)\s+(?:told\s+you|talked|spoke|mentioned|discussed)\b", re.IGNORECASE)
+
+
+def points_back(task: str) -> bool:
+    """Whether ``task`` points at a place or thing it does not name: a sentence that ends "there" or "here"
+    ("How long does it take to drive there?"), or "the song I told you about". Linear; never raises."""
+    try:
+        return any(_BACK.search(s) for s in _SENTENCE.split(_QUOTES.sub(" ", task[:4000]))[:100])
+    except Exception:  # user input
+        return False
+
+
+# Verbs of writing a model does itself: "Rewrite this to sound more polite: '...'".
+_OWN_WORK = frozenset("""write rewrite rephrase reword draft compose summarise summarize paraphrase proofread shorten
+explain""".split())
+
+
+def own_work(task: str, tool_texts: Iterable[str]) -> str:
+    """The verb of a request for writing the model does itself ("Rewrite this to sound more polite: 'Send me
+    the file now.'"), when no word of the request outside quotes is a word of any tool's text; else "" ("Write
+    to Keiko by email ..." is send_email's). Linear; never raises."""
+    try:
+        verb = next(iter(_openings(task)[:1]), "")
+        if verb not in _OWN_WORK:
+            return ""
+        return "" if shares_words(_QUOTES.sub(" ", task[:4000]), tool_texts) else verb
+    except Exception:  # user input
+        return ""

@@ -158,6 +158,26 @@ def made_codes(arguments: dict[str, Any], schema: dict[str, Any], context: str) 
     return found
 
 
+DAYS_AND_MONTHS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split()) | set(_MONTHS)
+# Words that say when: a value whose only words the user said are these says when, not what.
+_WHEN = frozenset("""today tonight tomorrow yesterday morning afternoon evening night noon midnight am pm next this
+week weekend month later soon""".split()) | DAYS_AND_MONTHS
+# Words of every sentence: no sign of where a value came from.
+_GLUE = frozenset("""a an the i i'll i'm i've me my we you it is are be will at on in to of for and or with""".split())
+
+
+def _says_when_only(value: str, known: set[str], name: str, spec: dict[str, Any]) -> bool:
+    """A text (not a time) whose only words the user said say when, with words of the model's own around them:
+    "Tomorrow morning, I'll be at work." for a reminder's text where the user wrote "Remind me tomorrow
+    morning." A parameter that takes a time or date is left alone."""
+    about = f"{name} {spec.get('description', '')}"[:300].casefold()
+    if re.search(r"\b(?:when|time|date|day|due|at)\b", about):
+        return False
+    parts = [w.casefold() for w in _WORD.findall(value[:400])]
+    said = [w for w in parts if w in known and w not in _GLUE]
+    return bool(said) and all(w in _WHEN for w in said) and any(w not in known and w not in _GLUE for w in parts)
+
+
 def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], context: str) -> list[str]:
     """The names of the required, free-valued arguments whose value appears nowhere in ``context``."""
     if not isinstance(arguments, dict):
@@ -184,6 +204,8 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
                 sequence = _WORD.findall(unicodedata.normalize("NFKC", context[:100_000]).casefold())
             if not _grounded(value, known, sequence if value.isupper() else None):
                 found.append(name)
+        elif isinstance(value, str) and _says_when_only(value, known, str(name), spec):
+            found.append(name)
         elif isinstance(value, str) and _date_and_time(value):
             # Too long for a name: a date and time nobody gave ("2026-12-01 10:00 AM" for "Remind me to call
             # mum.") is a guess; one that shares a number with what was said ("08:00" for "8am") is theirs.
@@ -520,11 +542,18 @@ _POINTERS = frozenset("""here there this that these those it its something anyth
 my your our the a an""".split())
 
 
+# What points back at something said before, not given here: "the song I told you about", "that topic we
+# talked about".
+_RECALL = re.compile(r"\b(?:i|we|you)\s+(?:told\s+you|talked|spoke|mentioned|discussed|said)\b")
+
+
 def _says_nothing(plain: str, name: str, tool_name: str) -> bool:
     """A value made only of pointing words and the words of its own parameter's or tool's name: "here"
-    for get_directions' origin, "word" for get_definition's word, "notes" for search_notes' query."""
+    for get_directions' origin, "word" for get_definition's word, "notes" for search_notes' query; or one
+    that points back at what was said before ("Yesterday's song I told you about.")."""
     own = _topic(f"{name} {tool_name}"[:500]) | _POINTERS
-    return all(w in own or (w.endswith("s") and w[:-1] in own) for w in plain.split())
+    return all(w in own or (w.endswith("s") and w[:-1] in own) for w in plain.split()) or \
+        _RECALL.search(plain) is not None
 
 
 def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: str, harness_text: str,

@@ -123,12 +123,13 @@ def test_retries_are_bounded():
 
 
 def test_parallel_calls_in_one_turn_run_concurrently():
-    calls = "".join(f'<tool_call>{{"name": "slow", "arguments": {{"seconds": 0.6}}}}</tool_call>' for _ in range(3))
+    # Three different calls: the same one twice in an action runs once (test_recoveries).
+    calls = "".join(f'<tool_call>{{"name": "slow", "arguments": {{"seconds": {s}}}}}</tool_call>' for s in (0.6, 0.61, 0.62))
     server = ScriptedServer([Reply(calls), Reply("done")])
     started = time.perf_counter()
     result = agent(server).run("x")
     assert time.perf_counter() - started < 1.5
-    assert [r.output for r in result.turns[0].results] == ["slept 0.6"] * 3
+    assert [r.output for r in result.turns[0].results] == ["slept 0.6", "slept 0.61", "slept 0.62"]
 
 
 def test_cancellation_mid_stream_aborts_promptly_and_keeps_transcript_consistent():

@@ -278,6 +278,10 @@ DECLINE = "Sorry, I can't do that: none of my tools can."
     ("search_notes", {"query": "notes"}, "Search my notes.", ["query"]),
     ("get_directions", {"origin": "here", "destination": "airport"}, "How far is the airport from here?", ["origin"]),
     ("get_definition", {"word": "petrichor"}, "What does petrichor mean?", []),
+    # Pointing back at what was said before, in the user's words (seen played as a song's name).
+    ("play_music", {"query": "Yesterday's song I told you about."}, "Play that song I told you about yesterday.", ["query"]),
+    ("get_news", {"topic": "the topic we talked about"}, "News on that topic we talked about", ["topic"]),
+    ("play_music", {"query": "Nina Simone"}, "Put on some Nina Simone, I told you I like her.", []),
     ("search_notes", {"query": "launch plan"}, "Find my note about the launch plan", []),
     ("send_email", {"to": "a@b.org", "subject": "Hi", "body": f"I'm afraid {DECLINE}"}, "Email a@b.org", ["body"]),
     ("send_email", {"to": "a@b.org", "subject": "Game", "body": "Friday's game is cancelled, see you soon."},

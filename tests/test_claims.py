@@ -160,6 +160,21 @@ def test_asks_about_now(task, now):
     assert asks_about_now(task) is now
 
 
+@pytest.mark.parametrize("task,tools,verb", [
+    ("Rewrite this to sound more polite: 'Send me the file now.'", ["send_email", "get_contact"], "rewrite"),
+    ("Write a haiku about autumn.", ["get_weather", "get_news"], "write"),
+    ("Please summarise this: 'The meeting moved to Friday.'", ["create_event"], "summarise"),
+    ("Write to Keiko by email and thank her for the dinner.", ["send_email", "get_contact"], ""),  # an email
+    ("Draft an event for Friday at 10.", ["create_event"], ""),  # the event is create_event's
+    ("What is a haiku?", ["get_news"], ""),  # a question, not writing
+])
+def test_own_work(task, tools, verb):
+    from harness.claims import own_work
+
+    assert own_work(task, _texts(*tools)) == verb
+    assert own_work(None, [None]) == ""  # type: ignore[arg-type]
+
+
 def test_unfit_thing_never_raises_and_stays_linear():
     from harness.claims import asked_thing, asks_about_now, unfit_thing
 

@@ -209,6 +209,35 @@ def test_a_guess_after_thinking_of_answering_is_answered_not_asked(p, unsure, an
     assert result.text.startswith("Sorry, I can't") is answers
 
 
+@pytest.mark.parametrize("task,asks", [
+    ("How long does it take to drive there?", True),  # points at a place it does not name
+    ("How long does it take to drive?", False),
+])
+def test_a_request_that_points_at_what_it_does_not_name_is_asked_about(task, asks):
+    """Seen with the 0.5B model: "How long does it take to drive there?" gave answering 10%, made-up places
+    (refused), then, made to answer, "1.4 hours. So B22 is heavier."."""
+    server = ScriptedServer([action(("get_directions", {"origin": "New York City", "destination": "Los Angeles"})),
+                             answer("Where to start?") if not asks else action(("ask_user", {"question": "Where to start?"}))],
+                            answer_probabilities=[0.10], decline_probabilities=[0.0])
+    result = agent(server, "get_directions", "get_weather").run(task)
+    assert result.turns[0].results[0].output.startswith(GUESSED)
+    assert offered(server.requests[1]) == ({"ask_user"} if asks else {"final_answer"})
+    assert result.text == "Where to start?" or not asks
+
+
+@pytest.mark.parametrize("task,back", [
+    ("How long does it take to drive there?", True), ("How far is it to the airport from here?", True),
+    ("Play that song I told you about yesterday.", True), ("Get me news on that topic we talked about.", True),
+    ("How many people live in Lima, and what's the weather there today?", False),  # Lima is named
+    ("Is there a train to Oslo?", False), ("Write 'go there' in French.", False), ("", False),
+])
+def test_points_back(task, back):
+    from harness.claims import points_back
+
+    assert points_back(task) is back
+    assert points_back(None) is False  # type: ignore[arg-type]
+
+
 def test_a_server_that_refuses_the_probe_still_answers():
     """A server started with --max-logprobs below 20 answers the probe with 400: nothing is decided, the
     run goes on, and this agent does not probe again."""
@@ -268,6 +297,21 @@ def test_a_question_for_a_thing_no_tool_carries_is_answered(task, tools, p, unfi
     assert result.turns[0].calls[0].name == ("final_answer" if first != "call" else tools[0])
     if first != "call":
         assert result.text == {"decline": "Sorry, I can't do that: none of my tools can.", "answer": "Oslo"}[first]
+
+
+@pytest.mark.parametrize("unfit", [True, False])
+def test_writing_the_model_does_itself_is_answered_not_declined(unfit):
+    """Seen with the 0.5B model: "Rewrite this to sound more polite: 'Send me the file now.'" (answering 12%)
+    called send_email, then looked up a contact named 'file'."""
+    replies = [answer("Could you please send me the file?")] if unfit else \
+        [action(("send_email", {"to": "a@b.org", "subject": "File", "body": "Send me the file now."})), answer("Sent.")]
+    server = ScriptedServer(replies, answer_probabilities=[0.12], decline_probabilities=[0.5])
+    result = agent(server, "send_email", "get_contact", unfit=unfit).run(
+        "Rewrite this to sound more polite: 'Send me the file now.'")
+    assert offered(server.requests[0]) == ({"final_answer"} if unfit else {"send_email", "get_contact", "final_answer"})
+    assert len(server.probes) == 1  # the opening is not probed: "Sorry" (50% here) is no answer to writing
+    if unfit:
+        assert result.text == "Could you please send me the file?" and result.turns[0].unfit == ""
 
 
 def test_an_action_a_tool_does_is_not_declined():

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from harness import events as ev
-from harness.agent import Agent
+from harness.agent import GUESSED, Agent
 from harness.constrained import action_schema, pinned
 from harness.grounding import spans, ungrounded_arguments
 from harness.prompt import echoes_harness
@@ -329,3 +329,40 @@ def test_people_never_raises_and_stays_linear():
     people("A" + "a" * 1_000_000)
     shares_words("order " * 1_000_000, ["orders"] * 1_000_000)
     assert time.perf_counter() - started < 2
+
+
+def test_a_lookup_by_name_takes_the_one_person_the_results_name():
+    """Seen with the 0.5B model: "Find my note about the launch plan and email its owner ..." found "owner
+    Priya"; send_email with a made-up address was refused with "call get_contact first, with what the user
+    gave", and it answered instead."""
+    server = ScriptedServer([
+        action(("search_notes", {"query": "launch plan"})),
+        action(("send_email", {"to": "+1 555 0100", "subject": "Launch plan review", "body": "The review is coming up."})),
+        action(("get_contact", {"name": "Priya"})),
+        answer("unused")])
+    agent(server, "search_notes", "get_contact", "send_email").run(
+        "Find my note about the launch plan and email its owner a reminder that the review is coming up.")
+    refusal = server.requests[2]["messages"][-1]["content"]
+    assert "call get_contact with name 'Priya' first" in refusal
+    assert choices(server.requests[2], "get_contact", "name") == ["Priya"]
+    # Its result names the address next (fill), as for a name the user gave.
+    assert "Now call send_email with to 'priya.raman@example.com', from this result." in \
+        server.requests[3]["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize("untried", [True, False])
+def test_a_guessed_call_of_a_tool_the_task_does_not_name_points_at_the_one_it_does(untried):
+    """Seen with the 0.5B model: "Read todo.md and set a reminder for tomorrow at 9am about the first item" read
+    the file, then called set_timer with 9 minutes (a guess), and was told to ask for the timer's length."""
+    server = ScriptedServer([
+        action(("read_file", {"path": "todo.md"})),
+        action(("set_timer", {"minutes": 9, "label": "First item"})),
+        action(("create_reminder", {"text": "renew passport", "when": "tomorrow 9am"}) if untried
+               else ("ask_user", {"question": "How long?"})),
+        answer("Reminder set for tomorrow 9am: renew passport.")])
+    result = agent(server, "read_file", "set_timer", "create_reminder", untried=untried).run(
+        "Read todo.md and set a reminder for tomorrow at 9am about the first item on the list.")
+    refusal = result.turns[1].results[0].output
+    assert refusal.startswith(GUESSED)
+    assert ("The task asks for create_reminder: call create_reminder instead." in refusal) is untried
+    assert offered(server.requests[2]) == ({"create_reminder", "ask_user"} if untried else {"ask_user"})

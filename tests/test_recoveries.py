@@ -169,7 +169,8 @@ def test_a_body_in_our_examples_wording_is_written_again_after_the_lookup():
     # examples' decline again, twice.
     assert again.output.endswith("Call send_email again with body saying what the user said: "
                                  "\"Friday's game is cancelled\".")
-    assert "send_email" in offered(server.requests[3])
+    # The call again is the next action: seen with the 0.5B model, the user's words became the answer instead.
+    assert offered(server.requests[3]) == {"send_email"} and result.turns[2].pending == ["send_email"]
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_contact", "send_email"]
     assert result.text == "Sent to bob.l@example.net."
 
@@ -592,3 +593,14 @@ def test_a_closed_choice_the_user_said_is_set_as_the_call_runs(repair):
     result = agent(server, "get_directions", repair=repair).run(
         "How long would it take me to walk from Trastevere to the Colosseum?")
     assert result.turns[0].results[0].arguments.get("mode") == ("walking" if repair else None)
+
+
+def test_the_same_call_twice_in_one_action_runs_once():
+    """Seen with the 0.5B model, its values pinned: the same send_email three times in one action."""
+    server = ScriptedServer([action(("set_timer", {"minutes": 5}), ("set_timer", {"minutes": 5}), ("set_timer", {"minutes": 45})),
+                             answer("Timers: 5 and 45 minutes.")])
+    result = agent(server, "set_timer").run("Set a 5 minute timer and a 45 minute one.")
+    ran = [r.arguments["minutes"] for r in result.turns[0].results if r.ok]
+    assert ran == [5, 45] and result.turns[0].refused == [False, True, False]
+    assert result.turns[0].results[1].output == "Not run: the same call as one before it in this action."
+    assert result.text == "Timers: 5 and 45 minutes."

@@ -120,6 +120,21 @@ def test_a_date_and_time_nobody_gave_is_a_guess():
                                 "Remind me tomorrow at 8am to call the plumber.") == []
     # Rewritten from what the user said: a number in common is enough.
     assert ungrounded_arguments({"text": "Call", "when": "2026-12-01T10:00:00"}, schema, "Call on 2026-12-01 at 10:00") == []
+
+
+@pytest.mark.parametrize("text,said,guessed", [
+    # Seen with the 0.5B model: "Remind me tomorrow morning." ran (refused for the time) with this text.
+    ("Tomorrow morning, I'll be at work.", "Remind me tomorrow morning.", ["text", "when"]),
+    ("Call mum", "Remind me tomorrow morning to call mum.", ["when"]),
+    ("Call the plumber tomorrow morning", "Remind me tomorrow morning to call the plumber.", ["when"]),
+    ("Tomorrow morning", "Remind me tomorrow morning.", ["when"]),  # the user's words only: asked for when
+    ("Pick up the kids on Friday", "Remind me on Friday to pick up the kids", ["when"]),
+])
+def test_a_text_that_says_only_when_is_a_guess(text, said, guessed):
+    schema = TOOLS["create_reminder"].parameters
+    assert ungrounded_arguments({"text": text, "when": "2026-12-01 14:00"}, schema, said) == guessed
+    # A parameter that takes a time keeps its words of time.
+    assert ungrounded_arguments({"text": "Call mum", "when": "tomorrow morning"}, schema, "Remind me tomorrow morning to call mum") == []
     assert ungrounded_arguments({"text": "Call", "when": "2026-12-01 10:00"}, schema, "Call tomorrow at 10am") == []
 
 
