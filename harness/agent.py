@@ -8,17 +8,20 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
-from harness.claims import (GENERIC_VERBS, asked_tools, asks_about_now, declines, described_files, file_parameter,
-                            is_question, named_files, named_tools, names_tool, own_work, people, points_back,
-                            shares_words, unbacked_claims, uncovered_part, uncovered_tools, unfit_action, unfit_thing)
+from harness.claims import (GENERIC_VERBS, PLAIN_WORDS, asked_tools, asks_about_now, dateless, declines,
+                            described_files, file_parameter, is_question, named_files, named_tools, names_tool,
+                            own_work, past_date, people, points_back, shares_words, unbacked_claims, uncovered_part,
+                            uncovered_tools, unfit_action, unfit_thing)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -389,6 +392,11 @@ class Agent:
         # A question whose words no tool carries ("the capital of Norway" beside get_population) is answered;
         # about now or the user's own things ("the air quality index in Paris today") it is declined.
         thing = unfit_thing(run.task, texts) if fits and not unfit else ""
+        # A past day's value where the tools the request speaks of take no date ("Tesla's closing price on 3 January
+        # 2020" beside get_stock_price, the latest price): declined.
+        if fits and not unfit and not thing and past_date(run.task, datetime.date.today().year) and \
+                dateless([(t.name, t.description, t.parameters) for t in self.tools], run.task):
+            unfit = past_date(run.task, datetime.date.today().year)
         # Writing the model does itself, where no tool's word is in the request: answered, never declined.
         own = own_work(run.task, texts) if fits and not unfit and not thing else ""
         thing = thing or own
@@ -790,7 +798,15 @@ class Agent:
         """The one code in the parameter's form and length the user gave that no call of the conversation
         has used yet: 'AMZN' for get_stock_price's guessed 'AAPL' (the description's example) in "weather
         in London and the AMZN share price". None when there is none, or several."""
-        codes = set(exact_codes(self._user_said(), self._parameter(call.name, parameter)))
+        spec = self._parameter(call.name, parameter)
+        codes = set(exact_codes(self._user_said(), spec))
+        if not codes:
+            # One the user wrote in lower case ("amzn price?"): the one word, not a plain one and no word a
+            # person can say (three consonants in a row, or no vowel: "amzn", "chf"; not "one"), that has the
+            # form once in capitals. Seen with the 0.5B model: 'AAPL' for "amzn", then "Sorry, I can't".
+            lower = [w for w in re.findall(r"\b[a-z]+\b", self._user_said()[:4000]) if w not in PLAIN_WORDS
+                     and (re.search(r"[^aeiou]{3}", w) or not re.search(r"[aeiou]", w))]
+            codes = set(exact_codes(" ".join(dict.fromkeys(w.upper() for w in lower)), spec))
         used = {_fold(v) for t in self.turns for c in t.calls for v in c.arguments.values()}
         fresh = [c for c in codes if _fold(c) not in used]
         return fresh[0] if len(fresh) == 1 else None

@@ -293,7 +293,7 @@ _THING_END = re.compile(r"\s+(?:in|on|at|for|from|to|with|by|between|like|near|r
 # Words that say when or whose, not what: "the live score", "the current weather".
 _QUALIFIERS = frozenset("current latest live local recent last new next real actual exact".split())
 # Words that ask about now or about the user's own things: no model knows them without a tool.
-_NOW = re.compile(r"\b(?:today|tonight|now|currently|current|live|latest|this\s+(?:morning|week|month)|my|our|mine)\b",
+_NOW = re.compile(r"\b(?:today|tonight|now|currently|current|live(?!\s+(?:in|at|on|with|near|here|there)\b)|latest|this\s+(?:morning|week|month)|my|our|mine)\b",
                   re.IGNORECASE)
 
 
@@ -326,7 +326,7 @@ def _base(word: str) -> str:
 
 
 # Words of a request that say nothing of what it asks a tool for.
-_PLAIN = frozenset("""what whats the and how many much high low big long far old does did can could would will you
+PLAIN_WORDS = frozenset("""what whats the and how many much high low big long far old does did can could would will you
 your yours mine i'm we our its it's there here this that these those please pls now right today tonight tomorrow
 yesterday current currently latest live tell show give get find check let know need want like about some any which
 who whom when where why than then also just been being have has had not yes okay hey for from with into are was
@@ -341,7 +341,7 @@ def unfit_thing(task: str, tool_texts: Iterable[str]) -> str:
     values by their form, so a request with one is left to them. Linear; never raises."""
     try:
         thing = asked_thing(task)
-        if not [w for w in re.findall(r"[a-z]+", thing.casefold()) if w not in _PLAIN and w not in _QUALIFIERS]:
+        if not [w for w in re.findall(r"[a-z]+", thing.casefold()) if w not in PLAIN_WORDS and w not in _QUALIFIERS]:
             return ""
         plain = _QUOTES.sub(" ", task[:4000])
         if re.search(r"\b[A-Z]{3,}\b|\d", plain) or named_files(plain):
@@ -356,7 +356,7 @@ def shares_words(task: str, tool_texts: Iterable[str], but: Iterable[str] = ()) 
     ``but``) is a word of a tool's text, its ending aside ("drive" and "driving"). Linear; never raises."""
     try:
         left_out = {w for name in list(but)[:20] for w in re.findall(r"[a-z]+", str(name)[:200].casefold())}
-        said = [w for w in re.findall(r"[a-z]+", task[:4000].casefold()) if len(w) >= 3 and w not in _PLAIN
+        said = [w for w in re.findall(r"[a-z]+", task[:4000].casefold()) if len(w) >= 3 and w not in PLAIN_WORDS
                 and w not in left_out]
         carried = {_base(w) for text in list(tool_texts)[:200]
                    for w in re.findall(r"[a-z]+", str(text)[:4000].casefold()) if len(w) >= 3}
@@ -439,3 +439,33 @@ def own_work(task: str, tool_texts: Iterable[str]) -> str:
         return "" if shares_words(_QUOTES.sub(" ", task[:4000]), tool_texts) else verb
     except Exception:  # user input
         return ""
+
+
+_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|" \
+         r"nov(?:ember)?|dec(?:ember)?)"
+_DATED = re.compile(rf"\b((?:19|20)\d\d)-\d\d-\d\d\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+((?:19|20)\d\d)\b|"
+                    rf"\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+((?:19|20)\d\d)\b", re.IGNORECASE)
+_DATE_PARAMETER = re.compile(r"\b(?:date|day|when|time|year|since|from|until|history|historical)\b", re.IGNORECASE)
+
+
+def past_date(task: str, year: int) -> str:
+    """The first date in ``task`` with a year before ``year`` ("3 January 2020", "2019-05-01"), or "". Linear;
+    never raises."""
+    try:
+        for found in _DATED.finditer(task[:4000]):
+            if int(next(g for g in found.groups() if g)) < year:
+                return found.group(0)
+        return ""
+    except Exception:  # user input
+        return ""
+
+
+def dateless(tools: Iterable[tuple[str, str, dict[str, object]]], task: str) -> bool:
+    """Whether the tools (name, description, JSON Schema parameters) that share a word with ``task`` are some, and
+    none of them takes a date: asked about a past day, such tools can only give today's value. Never raises."""
+    try:
+        sharing = [(d, p) for n, d, p in list(tools)[:200] if shares_words(task, [n.replace("_", " "), d, str(p)])]
+        return bool(sharing) and not any(_DATE_PARAMETER.search(f"{name} {spec}"[:500]) for _, p in sharing
+                                         for name, spec in dict(p.get("properties") or {}).items())  # type: ignore[union-attr]
+    except Exception:  # a tool's schema: a check skipped is better than a run broken
+        return False

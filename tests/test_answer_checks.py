@@ -786,6 +786,21 @@ def test_a_guessed_code_becomes_the_one_code_of_its_form_the_user_gave(repair):
         assert second.arguments == {"symbol": "AMZN"} and result.text.endswith("AMZN: 187.33 USD.")
 
 
+@pytest.mark.parametrize("task,symbol", [
+    ("amzn price?", "AMZN"),  # in lower case (seen: 'AAPL', then "Sorry, I can't")
+    ("what's the price of amzn or nvda?", None),  # two such words: which is the user's to say
+    ("what's the price of apple?", None),  # no word of the form but a plain one ("what")
+    ("price of gold?", None),  # "gold" is a word a person says, not a code
+])
+def test_a_guessed_code_becomes_the_one_lower_case_word_of_its_form(task, symbol):
+    server = ScriptedServer([action(("get_stock_price", {"symbol": "AAPL"})), answer("ok")])
+    result = agent(server, "get_stock_price", untried=False).run(task)
+    first = result.turns[0].results[0]
+    assert first.ok is (symbol is not None)
+    if symbol:
+        assert first.arguments == {"symbol": symbol}
+
+
 def test_a_question_the_harness_asked_for_is_not_overridden_by_the_last_chance():
     """Seen with the 0.5B model: "Pull up the recent orders for my customer." called get_orders with 'C-1234'
     and then lookup_customer with it, each refused as a guess; the second refusal asked for the name, but

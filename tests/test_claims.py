@@ -152,7 +152,7 @@ def test_unfit_thing(task, tools, thing):
     ("What's the air quality index in Paris today?", True), ("What's the live score?", True),
     ("Show me the photos from my phone.", True), ("check the balance on our gift card", True),
     ("What is the capital of Norway?", False), ("What's the opposite of 'ancient'?", False),
-    ("Is the sky blue? I wonder.", False),
+    ("Is the sky blue? I wonder.", False), ("How many people live in Iceland?", False),
 ])
 def test_asks_about_now(task, now):
     from harness.claims import asks_about_now
@@ -173,6 +173,32 @@ def test_own_work(task, tools, verb):
 
     assert own_work(task, _texts(*tools)) == verb
     assert own_work(None, [None]) == ""  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("task,date", [
+    ("What was Tesla's closing price on 3 January 2020?", "3 January 2020"),
+    ("Weather in Oslo on 2019-05-01?", "2019-05-01"), ("Sales on March 3, 2024", "March 3, 2024"),
+    ("Find flights on 2026-12-20.", ""),  # this year
+    ("Book it for 5 January 2027.", ""), ("What happened in 1969?", ""),  # a year alone is no day
+])
+def test_past_date(task, date):
+    from harness.claims import past_date
+
+    assert past_date(task, 2026) == date
+    assert past_date(None, 2026) == ""  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("task,tools,dateless", [
+    ("What was Tesla's closing price on 3 January 2020?", ["get_stock_price", "get_news"], True),
+    ("What was the weather in Oslo on 2019-05-01?", ["get_weather"], True),
+    ("Flights from OSL to CDG on 2020-01-03?", ["search_flights"], False),  # it takes a date
+    ("Who won the match on 3 January 2020?", ["get_stock_price"], False),  # no tool speaks of it
+])
+def test_dateless(task, tools, dateless):
+    from harness.claims import dateless as check
+
+    assert check([(n, TOOLS[n].description, TOOLS[n].parameters) for n in tools], task) is dateless
+    assert check([("x", None, None)], task) is False  # type: ignore[list-item]
 
 
 def test_unfit_thing_never_raises_and_stays_linear():

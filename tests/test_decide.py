@@ -314,6 +314,19 @@ def test_writing_the_model_does_itself_is_answered_not_declined(unfit):
         assert result.text == "Could you please send me the file?" and result.turns[0].unfit == ""
 
 
+@pytest.mark.parametrize("unfit", [True, False])
+def test_a_past_days_value_no_tool_takes_a_date_for_is_declined(unfit):
+    """Seen with the 0.5B model: "What was Tesla's closing price on 3 January 2020?" (answering 9%) called
+    get_stock_price with TSLA (refused: the user said "Tesla"), then answered "31.45"."""
+    replies = [answer("Sorry, I can't look up past prices: none of my tools can.")] if unfit else \
+        [action(("get_stock_price", {"symbol": "TSLA"})), answer("31.45")]
+    server = ScriptedServer(replies, answer_probabilities=[0.09], decline_probabilities=[0.0])
+    result = agent(server, "get_stock_price", "get_news", unfit=unfit).run("What was Tesla's closing price on 3 January 2020?")
+    schema = server.requests[0]["response_format"]["json_schema"]["schema"]
+    assert (schema == decline_schema("Sorry, I can't")) is unfit
+    assert result.turns[0].unfit == ("3 January 2020" if unfit else "")
+
+
 def test_an_action_a_tool_does_is_not_declined():
     server = ScriptedServer([action(("set_timer", {"minutes": 20})), answer("Timer: 20 minutes.")],
                             answer_probabilities=[0.18])
