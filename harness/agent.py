@@ -8,6 +8,7 @@ prompt extends the previous one and vLLM's prefix cache serves it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import functools
 import json
@@ -72,6 +73,18 @@ Message = dict[str, Any]
 
 def _fold(value: object) -> str:
     return str(value).strip().casefold()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fit:
+    """What Agent._fit found no offered tool fits: to decline, or to answer (``own``: writing the model does
+    itself, never declined). Falsy when it found nothing."""
+    decline: str = ""
+    answer: str = ""
+    own: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.decline or self.answer)
 
 
 def _call_key(name: str, arguments: dict[str, Any]) -> str:
@@ -379,52 +392,61 @@ class Agent:
         """The first action of a run becomes an answer when the model gives answering ANSWER_AT or more,
         and (with ``decline``) that answer opens with DECLINE_OPENING when the model gives opening with
         "Sorry" DECLINE_AT or more (harness/decide.py). The short requests that read them are the turn's
-        probes (``record.probes``, ``record.probe_usage``)."""
+        probes (``record.probes``, ``record.probe_usage``). From DECLINE_AT up, what no tool fits (``_fit``)
+        is answered or declined, and a person the question names is looked up (``_person``); from ANSWER_AT
+        up, a code one tool takes (``_coded``) or a tool's verb opening a part is called instead."""
         may_replan = run.policy.may_replan
         logprobs = await self._probe(record, options, PROBE_TOKENS)
         record.name_choices = name_choices(logprobs)
         record.answer_probability = answer_probability(logprobs, self.tools.names)
         if record.answer_probability is None or record.answer_probability < DECLINE_AT:
             return
-        texts = [text for t in self.tools for text in (t.name.replace("_", " "), t.description, json.dumps(t.parameters))]
         fits = self.techniques.unfit and not may_replan
-        unfit = unfit_action(run.task, texts) if fits else ""
-        # A question whose words no tool carries ("the capital of Norway" beside get_population) is answered;
-        # about now or the user's own things ("the air quality index in Paris today") it is declined.
-        thing = unfit_thing(run.task, texts) if fits and not unfit else ""
-        # A past day's value where the tools the request speaks of take no date ("Tesla's closing price on 3 January
-        # 2020" beside get_stock_price, the latest price): declined.
-        if fits and not unfit and not thing and past_date(run.task, datetime.date.today().year) and \
-                dateless([(t.name, t.description, t.parameters) for t in self.tools], run.task):
-            unfit = past_date(run.task, datetime.date.today().year)
-        # Writing the model does itself, where no tool's word is in the request: answered, never declined.
-        own = own_work(run.task, texts) if fits and not unfit and not thing else ""
-        thing = thing or own
-        person = self._person(run.task) if fits and not unfit and not thing else None
+        fit = self._fit(run.task) if fits else _Fit()
+        person = self._person(run.task) if fits and not fit else None
         if person is not None:  # "What number should I dial?" for Alice: her contact is looked up, not made up
             tool, parameter, names, record.then = person
             record.coded = tool
             options["json_schema"] = pinned(self._action_schema((tool,), may_replan, must_call=True),
                                             {tool: {parameter: names}})
             return
-        if record.answer_probability < ANSWER_AT and not unfit and not thing:
+        if record.answer_probability < ANSWER_AT and not fit:
             return
-        coded = self._coded(run.task) if not unfit and not thing else None
+        coded = self._coded(run.task) if not fit else None
         if coded is not None:  # the user gave a code that only this tool takes ("NVDA"): it is called
             record.coded = coded
             options["json_schema"] = self._action_schema((coded,), may_replan, must_call=True)
             return
-        asked = asked_tools(run.task, self.tools.names) if self.techniques.unfit and not unfit and not thing else []
+        asked = asked_tools(run.task, self.tools.names) if self.techniques.unfit and not fit else []
         if asked:  # "..., and translate 'good morning' into German": a request to call, not a question
             record.coded = asked[0]
             options["json_schema"] = self._action_schema(tuple(run.policy.allowed or ()), may_replan, must_call=True)
             return
         options["json_schema"] = self._action_schema(("final_answer",), may_replan)
-        if unfit or (thing and not own and asks_about_now(run.task)):  # no tool does it: say so (greedy says it done)
-            record.unfit = unfit or thing
+        if fit.decline:  # no tool does it: say so (the model's greedy answer says it done)
+            record.unfit = fit.decline
             options["json_schema"] = decline_schema(DECLINE_OPENING)
-        elif self.techniques.decline and not may_replan and not own:
+        elif self.techniques.decline and not may_replan and not fit.own:
             await self._decline(record, options)
+
+    def _fit(self, task: str) -> _Fit:
+        """What no offered tool fits, found in ``task`` alone (claims): the first action is then an answer,
+        whatever the model's odds (from DECLINE_AT up). Declined: an action no tool's text carries ("Book me a
+        hotel room"), a thing no word of the request shares with a tool asked about now or the user's own
+        things ("the air quality index in Paris today"), a past day's value the tools it speaks of take no date
+        for ("Tesla's closing price on 3 January 2020"). Answered: such a thing otherwise ("the capital of
+        Norway" beside get_population), and writing the model does itself ("Rewrite this to sound more
+        polite: '...'"), which is never declined."""
+        texts = [text for t in self.tools for text in (t.name.replace("_", " "), t.description, json.dumps(t.parameters))]
+        if unfit := unfit_action(task, texts):
+            return _Fit(decline=unfit)
+        if thing := unfit_thing(task, texts):
+            return _Fit(decline=thing) if asks_about_now(task) else _Fit(answer=thing)
+        day = past_date(task, datetime.date.today().year)
+        if day and dateless([(t.name, t.description, t.parameters) for t in self.tools], task):
+            return _Fit(decline=day)
+        verb = own_work(task, texts)
+        return _Fit(answer=verb, own=bool(verb))
 
     async def _decline(self, record: ev.TurnRecord, options: dict[str, Any]) -> None:
         """An answer about to be written opens with DECLINE_OPENING when the model gives opening it
