@@ -46,7 +46,7 @@ from harness.grounding import (DAYS_AND_MONTHS, MAX_WORDS, PHRASE_WORDS, asks_ti
                                copied_arguments, exact_codes, example_wording, expected_form, found_value,
                                invented_numbers, invented_optional, made_codes, mentions, message_words,
                                misshapen_arguments, own_values, provider, repaired_values, reports_error, result_used,
-                               said_choices, said_part, spans, ungrounded_arguments, words)
+                               said_choices, said_part, spans, text_values, ungrounded_arguments, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -293,8 +293,8 @@ class Agent:
             guessed = tuple(before.guessed) if before is not None and not answer_only else ()
             if guessed and before is not None and before.lookup:
                 allowed = tuple(before.lookup)  # the tool that finds the refused value (or ask_user)
-            elif guessed and before is not None and before.pending:
-                allowed = tuple(before.pending)  # the tool the task names instead (Agent._named_instead)
+            elif guessed and before is not None and before.instead:
+                allowed = (before.instead,)  # the tool the task names instead (Agent._named_instead)
             elif guessed and self.techniques.ask and run.unsure:
                 # No tool finds it, and the model had thought of answering: an answer, which may decline or ask.
                 allowed, guessed, answer_only = ("final_answer",), (), True
@@ -748,7 +748,7 @@ class Agent:
                     call.arguments[name] = close
                 else:  # the tool stays on offer
                     return f"Not run: the user wrote {close!r}, not {value!r}. Call again with {name}={close!r}."
-        rewrite = None
+        rewrite, rewritten = None, ""
         if self.techniques.copied and tool is not None:
             copied = copied_arguments(call.arguments, tool.parameters, said, self._system_text(), call.name)
             # Prose, not a value that points back at what was said before ("the song I told you about").
@@ -763,6 +763,7 @@ class Agent:
                 said_message = message_words(self._user_said()) if self.techniques.repair else ""
                 if said_message:
                     self._pin(record, call.name, prose[0], [said_message])
+                rewritten = prose[0]
                 rewrite = (f"Not run: {prose[0]} is wording from our examples, not what the user asked for. Call "
                            f"{call.name} again with {prose[0]} " + (f"saying what the user said: {said_message!r}."
                                                                     if said_message else "written from the user's request."))
@@ -780,6 +781,7 @@ class Agent:
                 # Where the user said what the message is to say, those words ("a reminder that the review is
                 # coming up": seen with the 0.5B model, the body "I'm running late.", then asked for a body).
                 self._pin(record, call.name, composed[0], [said_message])
+                rewritten = composed[0]
                 rewrite = (f"Not run: {composed[0]} is wording from our examples, not what the user asked for. Call "
                            f"{call.name} again with {composed[0]} saying what the user said: {said_message!r}.")
             elif composed:
@@ -811,8 +813,8 @@ class Agent:
             # write the body from what the user said, it answered with those words ("Friday's game is
             # cancelled.") and sent nothing; or sent it twice, once to the made-up address it had used before.
             record.pending.append(call.name)
-            for name, value in call.arguments.items():
-                if name not in record.pins.get(call.name, {}) and isinstance(value, str | int | float):
+            for name, value in call.arguments.items():  # never the value refused: it is to be written again
+                if name != rewritten and name not in record.pins.get(call.name, {}) and isinstance(value, str | int | float):
                     self._pin(record, call.name, name, [value])
         return rewrite  # after any lookup: that is named first, and the text is asked for again later
 
@@ -822,12 +824,14 @@ class Agent:
         in London and the AMZN share price". None when there is none, or several."""
         spec = self._parameter(call.name, parameter)
         codes = set(exact_codes(self._user_said(), spec))
-        if not codes:
-            # One the user wrote in lower case ("amzn price?"): the one word, not a plain one and no word a
-            # person can say (three consonants in a row, or no vowel: "amzn", "chf"; not "one"), that has the
-            # form once in capitals. Seen with the 0.5B model: 'AAPL' for "amzn", then "Sorry, I can't".
-            lower = [w for w in re.findall(r"\b[a-z]+\b", self._user_said()[:4000]) if w not in PLAIN_WORDS
-                     and (re.search(r"[^aeiou]{3}", w) or not re.search(r"[aeiou]", w))]
+        guess = str(call.arguments.get(parameter, ""))
+        if not codes and guess and f"e.g. {guess}" in str(spec.get("description", "")):
+            # For the description's own example ('AAPL'), one the user wrote in lower case ("amzn price?"): the one
+            # word, not a plain one and no word a person can say (three consonants in a row, or no vowel: "amzn",
+            # "chf"; not "one"), that has the form once in capitals. Seen with the 0.5B model: 'AAPL' for "amzn",
+            # then "Sorry, I can't".
+            lower = [w for w in re.findall(r"\b[a-z]+\b", self._user_said()[-4000:]) if w not in PLAIN_WORDS
+                     and (re.search(r"[^aeiouy]{3}", w) or not re.search(r"[aeiouy]", w))]
             codes = set(exact_codes(" ".join(dict.fromkeys(w.upper() for w in lower)), spec))
         used = {_fold(v) for t in self.turns for c in t.calls for v in c.arguments.values()}
         fresh = [c for c in codes if _fold(c) not in used]
@@ -849,6 +853,10 @@ class Agent:
         create_reminder) where it names ``call``'s tool by neither noun nor verb; None otherwise."""
         if not self.techniques.untried or not task or names_tool(task, call.name) or named_tools(task, [call.name]):
             return None
+        tool = self.tools.get(call.name)
+        if tool is None or shares_words(task, [call.name.replace("_", " "), tool.description, json.dumps(tool.parameters)],
+                                        but=list(GENERIC_VERBS)):
+            return None  # "How do I walk to Central Station? ... this weather": get_directions' "walking"
         called = {c.name for t in self.turns for c in t.calls} | {c.name for c in record.calls}
         named = [t.name for t in self.tools if t.name not in called and names_tool(task, t.name)]
         return named[0] if len(named) == 1 else None
@@ -856,7 +864,9 @@ class Agent:
     def _people_found(self) -> list[str]:
         """The one person this conversation's results name that the user did not (claims.people; days and
         months are no people), as [name]; [] when none, or several."""
-        found = [p for t in self.turns for r in t.results if r.ok for p in people(r.output.replace('"', " "))
+        prose = [v for t in self.turns for r in t.results if r.ok for v in text_values(r.output)
+                 if len(v.split()) >= 3]  # "owner Priya" in a note; not a status "Shipped" nor a city "Paris"
+        found = [p for v in prose for p in people(v)
                  if not words(p) & DAYS_AND_MONTHS and not mentions(self._user_said(), p)]
         return found[:1] if len(set(found)) == 1 else []
 
@@ -871,7 +881,8 @@ class Agent:
         if not self.techniques.lookup or not is_question(task):
             return None
         names = people(task)
-        takers = [t for t in self.tools if not t.needs_approval and self._required(t.name) == ["name"]]
+        takers = [t for t in self.tools if not t.needs_approval and self._required(t.name) == ["name"]
+                  and "enum" not in self._parameter(t.name, "name")]  # load_skill's names are its skills
         if not names or len(takers) != 1:
             return None
         taker = takers[0]
@@ -882,6 +893,9 @@ class Agent:
                                                        but=names)]  # type: ignore[union-attr]
         if not then and not shares_words(task, [taker.name.replace("_", " "), taker.description], but=names):
             return None
+        others = [t.name for t in self.tools if t.name != taker.name and t.name not in {n for n, _ in then}]
+        if named_tools(task, others) or any(names_tool(task, t) for t in others):
+            return None  # "What's the weather in Lima right now? Email it to Bob.": the weather comes first
         return taker.name, "name", names, then
 
     def _then_hint(self, record: ev.TurnRecord, run: Run) -> str:
@@ -1033,7 +1047,7 @@ class Agent:
         if instead is not None:
             # The task names another tool by its noun ("set a reminder" where set_timer was called with a guessed
             # length): that tool, not a question. Seen with the 0.5B model: it asked for the timer's length.
-            record.pending = [instead]
+            record.instead = instead
             return f"{GUESSED} {reasons}. The task asks for {instead}: call {instead} instead."
         if not look_up and self.techniques.ask and unsure:  # Techniques.unsure: the next action is an answer
             return (f"{GUESSED} {reasons}. If none of your tools can do what the user asked, say you can't; if "

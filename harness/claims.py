@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from harness.grounding import SENTENCE_OPENERS, singular
+from harness.grounding import RECALL, SENTENCE_OPENERS, singular
 
 # A word that reports an action as done → the parts of a tool's name that would have done it.
 _SEND = frozenset({"send", "email", "mail", "text", "message", "sms", "notify", "reply", "forward"})
@@ -239,7 +239,7 @@ _ACTIONS: dict[str, tuple[str, ...]] = {
 # Words before the verb that leave it a request: "Please book ...", "Can you book ...".
 _LEAD_INS = frozenset("""please pls hey hi hello ok okay so now then also just kindly can could would will you
 go ahead and i want need would like to me for""".split())
-_PART = re.compile(r"[,;:.!?()\n]+|\s+(?:and|then)\s+", re.IGNORECASE)
+_PART = re.compile(r"[,;:.!?()\n]+|(?<!\s)\s+(?:and|then)\s+", re.IGNORECASE)  # one run of spaces: linear
 _LEADING_WORD = re.compile(r"[A-Za-z']+")
 
 
@@ -293,7 +293,8 @@ _THING_END = re.compile(r"\s+(?:in|on|at|for|from|to|with|by|between|like|near|r
 # Words that say when or whose, not what: "the live score", "the current weather".
 _QUALIFIERS = frozenset("current latest live local recent last new next real actual exact".split())
 # Words that ask about now or about the user's own things: no model knows them without a tool.
-_NOW = re.compile(r"\b(?:today|tonight|now|currently|current|live(?!\s+(?:in|at|on|with|near|here|there)\b)|latest|this\s+(?:morning|week|month)|my|our|mine)\b",
+_NOW = re.compile(r"\b(?:today|tonight|tomorrow|weekend|now|currently|current|"
+                  r"live(?!\s+(?:in|at|on|with|near|here|there)\b)|latest|this\s+(?:morning|week|month)|my|our|mine)\b",
                   re.IGNORECASE)
 
 
@@ -319,9 +320,13 @@ def asked_thing(task: str) -> str:
 def _base(word: str) -> str:
     """A word without the ending a verb, plural or comparison adds, cut to six letters: "drive" and "driving"
     are "driv", "prices" and "price" "pric"."""
-    for ending in ("ings", "ing", "ers", "er", "ed", "es", "e", "s"):
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            return word[:-len(ending)][:6]
+    stripped = True
+    while stripped:  # "ordered" -> "order" -> "ord", as "order" -> "ord"
+        stripped = False
+        for ending in ("ings", "ing", "ers", "er", "ed", "es", "e", "s"):
+            if word.endswith(ending) and len(word) - len(ending) >= 3:
+                word, stripped = word[:-len(ending)], True
+                break
     return word[:6]
 
 
@@ -378,7 +383,8 @@ _NAME = re.compile(r"(?<![\w'’])([A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){0,3})(?!\w|[
 _SENTENCE = re.compile(r"(?<=[.?!])\s+")
 # Capitalised words that open a sentence rather than a name ("What", "Has John Smith ...").
 _OPENERS = frozenset("""i what whats which who where when why how is are was were do does did has have had can could
-would will should please the a an my our this that it there hey hi ok so and but then also""".split())
+would will should please the a an my our this that it there hey hi ok so and but then also hello dear thanks
+today tonight tomorrow yesterday monday tuesday wednesday thursday friday saturday sunday on in at""".split())
 
 
 def people(task: str) -> list[str]:
@@ -411,7 +417,7 @@ def is_question(task: str) -> bool:
         return False
 
 
-_BACK = re.compile(r"\b(?:there|here)\W*$|\b(?:i|we|you)\s+(?:told\s+you|talked|spoke|mentioned|discussed)\b", re.IGNORECASE)
+_BACK = re.compile(rf"\b(?:there|here)\W*$|{RECALL.pattern}", re.IGNORECASE)
 
 
 def points_back(task: str) -> bool:
@@ -424,8 +430,8 @@ def points_back(task: str) -> bool:
 
 
 # Verbs of writing a model does itself: "Rewrite this to sound more polite: '...'".
-_OWN_WORK = frozenset("""write rewrite rephrase reword draft compose summarise summarize paraphrase proofread shorten
-explain""".split())
+# Not "explain": "Explain how to get to the station" is get_directions'.
+_OWN_WORK = frozenset("write rewrite rephrase reword draft compose summarise summarize paraphrase proofread shorten".split())
 
 
 def own_work(task: str, tool_texts: Iterable[str]) -> str:

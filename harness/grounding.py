@@ -166,12 +166,16 @@ week weekend month later soon""".split()) | DAYS_AND_MONTHS
 _GLUE = frozenset("""a an the i i'll i'm i've me my we you it is are be will at on in to of for and or with""".split())
 
 
+def _about_time(name: str, spec: Any) -> bool:
+    about = f"{name} {spec.get('description', '') if isinstance(spec, dict) else ''}"[:300].casefold()
+    return re.search(r"\b(?:when|time|date|day|due|at)\b", about) is not None
+
+
 def _says_when_only(value: str, known: set[str], name: str, spec: dict[str, Any]) -> bool:
     """A text (not a time) whose only words the user said say when, with words of the model's own around them:
     "Tomorrow morning, I'll be at work." for a reminder's text where the user wrote "Remind me tomorrow
     morning." A parameter that takes a time or date is left alone."""
-    about = f"{name} {spec.get('description', '')}"[:300].casefold()
-    if re.search(r"\b(?:when|time|date|day|due|at)\b", about):
+    if _about_time(name, spec):
         return False
     parts = [w.casefold() for w in _WORD.findall(value[:400])]
     said = [w for w in parts if w in known and w not in _GLUE]
@@ -188,6 +192,8 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
     digits: set[str] | None = None  # the context's digit runs, read when a date and time needs them
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
     required = set(schema.get("required", [])) if isinstance(schema, dict) else set()
+    # Beside a parameter that takes the time, a text whose only words of the user's say when is a guess.
+    timed = isinstance(properties, dict) and any(n in required and _about_time(str(n), s) for n, s in properties.items())
     found: list[str] = []
     for name, value in arguments.items():
         spec = properties.get(name, {})
@@ -204,7 +210,7 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
                 sequence = _WORD.findall(unicodedata.normalize("NFKC", context[:100_000]).casefold())
             if not _grounded(value, known, sequence if value.isupper() else None):
                 found.append(name)
-        elif isinstance(value, str) and _says_when_only(value, known, str(name), spec):
+        elif isinstance(value, str) and timed and _says_when_only(value, known, str(name), spec):
             found.append(name)
         elif isinstance(value, str) and _date_and_time(value):
             # Too long for a name: a date and time nobody gave ("2026-12-01 10:00 AM" for "Remind me to call
@@ -544,7 +550,8 @@ my your our the a an""".split())
 
 # What points back at something said before, not given here: "the song I told you about", "that topic we
 # talked about".
-_RECALL = re.compile(r"\b(?:i|we|you)\s+(?:told\s+you|talked|spoke|mentioned|discussed|said)\b")
+RECALL = re.compile(r"\b(?:i|we|you)\s+(?:told\s+you|talked|spoke|mentioned|discussed)(?:\s+\w+){0,2}\s+about\b",
+                    re.IGNORECASE)
 
 
 def _says_nothing(plain: str, name: str, tool_name: str) -> bool:
@@ -553,7 +560,7 @@ def _says_nothing(plain: str, name: str, tool_name: str) -> bool:
     that points back at what was said before ("Yesterday's song I told you about.")."""
     own = _topic(f"{name} {tool_name}"[:500]) | _POINTERS
     return all(w in own or (w.endswith("s") and w[:-1] in own) for w in plain.split()) or \
-        _RECALL.search(plain) is not None
+        RECALL.search(plain) is not None
 
 
 def copied_arguments(arguments: dict[str, Any], schema: dict[str, Any], said: str, harness_text: str,
@@ -631,6 +638,15 @@ def example_wording(arguments: dict[str, Any], schema: dict[str, Any], said: str
         if len(content) >= 2 and content <= theirs and not content & heard:
             found.append(name)
     return found
+
+
+def text_values(output: str) -> list[str]:
+    """The strings inside a tool's output when it is JSON (each leaf), else the output itself. Never raises."""
+    try:
+        data = json.loads(output[:20_000])
+    except (ValueError, RecursionError, TypeError):
+        return [output] if isinstance(output, str) else []
+    return [v for v in _leaves(data, []) if isinstance(v, str)]
 
 
 def _json_object(output: str) -> dict[str, Any] | None:
