@@ -282,6 +282,9 @@ DECLINE = "Sorry, I can't do that: none of my tools can."
     ("play_music", {"query": "Yesterday's song I told you about."}, "Play that song I told you about yesterday.", ["query"]),
     ("get_news", {"topic": "the topic we talked about"}, "News on that topic we talked about", ["topic"]),
     ("play_music", {"query": "Nina Simone"}, "Put on some Nina Simone, I told you I like her.", []),
+    # What the user dictated is theirs, recall or not.
+    ("send_email", {"to": "a@b.org", "subject": "Invoice", "body": "As we discussed, the invoice is attached."},
+     "Email a@b.org saying 'As we discussed, the invoice is attached.'", []),
     ("search_notes", {"query": "launch plan"}, "Find my note about the launch plan", []),
     ("send_email", {"to": "a@b.org", "subject": "Hi", "body": f"I'm afraid {DECLINE}"}, "Email a@b.org", ["body"]),
     ("send_email", {"to": "a@b.org", "subject": "Game", "body": "Friday's game is cancelled, see you soon."},
@@ -791,6 +794,7 @@ def test_a_guessed_code_becomes_the_one_code_of_its_form_the_user_gave(repair):
     ("what's the price of amzn or nvda?", None),  # two such words: which is the user's to say
     ("what's the price of apple?", None),  # no word of the form but a plain one ("what")
     ("price of gold?", None),  # "gold" is a word a person says, not a code
+    ("whats apple trading at? tysm", None),  # "tysm" has a vowel ("y") and no three consonants in a row
 ])
 def test_a_guessed_code_becomes_the_one_lower_case_word_of_its_form(task, symbol):
     server = ScriptedServer([action(("get_stock_price", {"symbol": "AAPL"})), answer("ok")])

@@ -167,6 +167,7 @@ def test_asks_about_now(task, now):
     ("Write to Keiko by email and thank her for the dinner.", ["send_email", "get_contact"], ""),  # an email
     ("Draft an event for Friday at 10.", ["create_event"], ""),  # the event is create_event's
     ("What is a haiku?", ["get_news"], ""),  # a question, not writing
+    ("Explain how to get to the station from here.", ["get_directions"], ""),  # explaining is no writing of its own
 ])
 def test_own_work(task, tools, verb):
     from harness.claims import own_work
@@ -199,6 +200,15 @@ def test_dateless(task, tools, dateless):
 
     assert check([(n, TOOLS[n].description, TOOLS[n].parameters) for n in tools], task) is dateless
     assert check([("x", None, None)], task) is False  # type: ignore[list-item]
+
+
+def test_the_parts_of_a_request_split_in_linear_time():
+    from harness.claims import asked_tools, own_work, unfit_action
+
+    started = time.perf_counter()
+    for spaces in (" " * 4000, "\t" * 4000, " \t" * 2000):
+        unfit_action(spaces + "x", ["book"]), own_work(spaces, ["x"]), asked_tools(spaces, ["translate"])
+    assert time.perf_counter() - started < 0.5
 
 
 def test_unfit_thing_never_raises_and_stays_linear():

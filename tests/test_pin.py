@@ -296,6 +296,8 @@ def test_the_call_a_person_lookup_feeds_is_named_next():
     ("What time is it in Denver?", ("get_contact", "get_time")),  # a place: no word of the question is get_contact's
     ("Email Alice the report.", ("get_contact", "send_email")),  # no question: send_email's refusal finds her
     ("What's Priya's phone number?", ("get_contact", "lookup_customer")),  # two tools take a name: the model's choice
+    # The task asks for another tool too: the weather comes first, the person after.
+    ("What's the weather in Lima right now? Email it to Bob.", ("get_contact", "send_email", "get_weather")),
 ])
 def test_no_person_lookup_where_the_question_is_no_such(task, tools):
     server = ScriptedServer([answer("ok")], answer_probabilities=[0.49], decline_probabilities=[0.0])
@@ -309,7 +311,9 @@ def test_no_person_lookup_where_the_question_is_no_such(task, tools):
     ("Has John Smith's last order arrived yet?", ["John Smith"]),
     ("Send Keiko a WhatsApp message saying happy birthday.", ["Keiko"]),
     ("Email Alice the report.", ["Alice"]),
-    ("Tomorrow is fine. What's 'Hello' in French?", ["French"]),  # quoted words are none; places and languages are
+    ("Tomorrow is fine. What's 'Hello' in French?", ["French"]),
+    ("Tomorrow Alice needs the report. What's her email?", ["Alice"]),  # a time word opens the sentence
+    ("Hello Bob, how are you?", ["Bob"]),  # quoted words are none; places and languages are
     ("", []),
 ])
 def test_people(task, names):
@@ -366,3 +370,43 @@ def test_a_guessed_call_of_a_tool_the_task_does_not_name_points_at_the_one_it_do
     assert refusal.startswith(GUESSED)
     assert ("The task asks for create_reminder: call create_reminder instead." in refusal) is untried
     assert offered(server.requests[2]) == ({"create_reminder", "ask_user"} if untried else {"ask_user"})
+
+
+def test_a_rewrite_never_pins_the_value_it_refused():
+    """Found in review: with no words of the user's for the body, the refused body was pinned as the only one."""
+    decline = "I'm sorry, but I can't do that: none of my tools can."
+    server = ScriptedServer([action(("send_email", {"to": "bob.l@example.net", "subject": "Game", "body": decline})),
+                             action(("send_email", {"to": "bob.l@example.net", "subject": "Game", "body": "Friday's game."})),
+                             answer("Sent to bob.l@example.net: Friday's game.")])
+    result = agent(server, "send_email", "get_contact").run("Email bob.l@example.net about Friday's game.")
+    assert result.turns[0].results[0].output.startswith("Not run: body is wording from our examples")
+    assert choices(server.requests[1], "send_email", "body") is None  # to be written again
+    assert choices(server.requests[1], "send_email", "to") == ["bob.l@example.net"]
+
+
+def test_no_tool_named_instead_where_the_task_speaks_of_the_called_one():
+    """Found in review: "How do I walk to Central Station?" with a guessed origin was sent to get_weather
+    ("this weather"), not asked where from."""
+    server = ScriptedServer([action(("get_directions", {"origin": "Home", "destination": "Central Station"})),
+                             action(("ask_user", {"question": "Where to start?"}))])
+    result = agent(server, "get_directions", "get_weather").run(
+        "How do I walk to Central Station? Walking in this weather is no fun.")
+    refusal = result.turns[0].results[0].output
+    assert refusal.startswith(GUESSED) and "instead" not in refusal and result.turns[0].instead == ""
+    assert offered(server.requests[1]) == {"ask_user"}
+
+
+def test_the_people_a_result_names_are_in_its_prose():
+    """Found in review: a status "Shipped" or a city "Paris", each a whole value, counted as a person."""
+    from harness.grounding import text_values
+
+    assert text_values('{"status": "Shipped", "city": "Paris", "note": "owner Priya, review on the 14th"}') == \
+        ["Shipped", "Paris", "owner Priya, review on the 14th"]
+    assert text_values("plain text, not JSON") == ["plain text, not JSON"] and text_values(None) == []  # type: ignore[arg-type]
+    from tools import ToolResult
+
+    a = agent(ScriptedServer([]), "get_contact")
+    for output, found in [('{"status": "Shipped", "city": "Paris"}', []),
+                          ('{"matches": ["Note: launch plan, owner Priya, next review on the 14th."]}', ["Priya"])]:
+        a.turns = [ev.TurnRecord(raw_text="", results=[ToolResult("search_notes", {}, output)])]
+        assert a._people_found() == found

@@ -133,6 +133,10 @@ def test_a_date_and_time_nobody_gave_is_a_guess():
 def test_a_text_that_says_only_when_is_a_guess(text, said, guessed):
     schema = TOOLS["create_reminder"].parameters
     assert ungrounded_arguments({"text": text, "when": "2026-12-01 14:00"}, schema, said) == guessed
+    # A tool with no time to take: its text's words of time are its own ("See you on Friday" in an email body).
+    email = TOOLS["send_email"].parameters
+    assert ungrounded_arguments({"to": "a@b.c", "subject": "Friday", "body": "See you on Friday at the match!"}, email,
+                                "Email a@b.c about Friday") == []
     # A parameter that takes a time keeps its words of time.
     assert ungrounded_arguments({"text": "Call mum", "when": "tomorrow morning"}, schema, "Remind me tomorrow morning to call mum") == []
     assert ungrounded_arguments({"text": "Call", "when": "2026-12-01 10:00"}, schema, "Call tomorrow at 10am") == []
