@@ -15,7 +15,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from harness import events as ev
@@ -85,6 +85,12 @@ class _Fit:
 
     def __bool__(self) -> bool:
         return bool(self.decline or self.answer)
+
+
+def _tool_texts(tools: Iterable[Tool]) -> list[str]:
+    """The words a tool fit is read against (claims.unfit_action and its kin): each tool's name, description and
+    parameters."""
+    return [text for t in tools for text in (t.name.replace("_", " "), t.description, json.dumps(t.parameters))]
 
 
 def _call_key(name: str, arguments: dict[str, Any]) -> str:
@@ -437,7 +443,7 @@ class Agent:
         for ("Tesla's closing price on 3 January 2020"). Answered: such a thing otherwise ("the capital of
         Norway" beside get_population), and writing the model does itself ("Rewrite this to sound more
         polite: '...'"), which is never declined."""
-        texts = [text for t in self.tools for text in (t.name.replace("_", " "), t.description, json.dumps(t.parameters))]
+        texts = _tool_texts(self.tools)
         if unfit := unfit_action(task, texts):
             return _Fit(decline=unfit)
         if thing := unfit_thing(task, texts):
@@ -854,8 +860,7 @@ class Agent:
         if not self.techniques.untried or not task or names_tool(task, call.name) or named_tools(task, [call.name]):
             return None
         tool = self.tools.get(call.name)
-        if tool is None or shares_words(task, [call.name.replace("_", " "), tool.description, json.dumps(tool.parameters)],
-                                        but=list(GENERIC_VERBS)):
+        if tool is None or shares_words(task, _tool_texts([tool]), but=list(GENERIC_VERBS)):
             return None  # "How do I walk to Central Station? ... this weather": get_directions' "walking"
         called = {c.name for t in self.turns for c in t.calls} | {c.name for c in record.calls}
         named = [t.name for t in self.tools if t.name not in called and names_tool(task, t.name)]
@@ -1021,15 +1026,15 @@ class Agent:
             required = self._required(finder)
             # The first value, and those after it that the same tool finds from a word the user gave.
             named = [wanted[0], *(w for w in wanted[1:] if w[2] and len(required) == 1 and finder_of(w[0]) == finder)]
-            for parameter, _, given in named:
-                record.lookup_for.append((finder, call.name, parameter, given if len(required) == 1 else ""))
-            reasons = " or ".join(f"{parameter} {why}" for parameter, why, _ in named)
             givens = [given for _, _, given in named if given] if len(required) == 1 else []
-            if required == ["name"] and not givens and (found := self._people_found()):
-                # A lookup by name that the results name one person for: that person. Seen with the 0.5B model:
-                # "email its owner" after a note said "owner Priya", told "with what the user gave", it answered.
-                givens = found
-                record.lookup_for[-len(named):] = [(f, c, p, found[0]) for f, c, p, _ in record.lookup_for[-len(named):]]
+            # A lookup by name that the results name one person for: that person. Seen with the 0.5B model: "email
+            # its owner" after a note said "owner Priya", told "with what the user gave", it answered.
+            found = self._people_found() if required == ["name"] and not givens else []
+            for parameter, _, given in named:
+                record.lookup_for.append((finder, call.name, parameter,
+                                          (given or next(iter(found), "")) if len(required) == 1 else ""))
+            reasons = " or ".join(f"{parameter} {why}" for parameter, why, _ in named)
+            givens = givens or found
             if len(required) == 1:  # the lookup takes the user's words for it, or else a piece of what was said
                 self._pin(record, finder, required[0], givens or self._pieces(finder, required[0], used))
             look_up = (f"{finder} can find {'them' if len(givens) > 1 else 'it'}: call {finder} with "
@@ -1343,8 +1348,7 @@ class Agent:
         others = [n for n in self.tools.names if n != reader and (not run.policy.allowed or n in run.policy.allowed)]
         if named_tools(run.task, others) and not named_tools(run.task, [reader]):
             return None
-        if self.techniques.unfit and unfit_action(run.task, [text for t in self.tools for text in (
-                t.name.replace("_", " "), t.description, json.dumps(t.parameters))]):
+        if self.techniques.unfit and unfit_action(run.task, _tool_texts(self.tools)):
             return None
         read = {_fold(v) for t in self.turns for r in t.results if r.ok and r.name == reader for v in r.arguments.values()}
         return reader, parameter, [f for f in named_files(run.task) if _fold(f) not in read][:4]
