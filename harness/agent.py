@@ -46,7 +46,7 @@ from harness.grounding import (DAYS_AND_MONTHS, MAX_WORDS, PHRASE_WORDS, asks_ti
                                copied_arguments, exact_codes, example_wording, expected_form, found_value,
                                invented_numbers, invented_optional, made_codes, mentions, message_words,
                                misshapen_arguments, own_values, provider, repaired_values, reports_error, result_used,
-                               said_choices, said_part, spans, text_values, ungrounded_arguments, words)
+                               relabelled, said_choices, said_part, spans, text_values, ungrounded_arguments, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -1287,6 +1287,12 @@ class Agent:
             if untried:
                 return "untried", (f"The task asks for what {untried[0]} does, and it has not run. Call it now with "
                                    "the values the task and the results give; if it can't be done, say why.")
+        if self.techniques.answer_check and len(self.tools) and "relabelled" not in sent_back:
+            # A number given in one thing and answered in another: a conversion no tool made. Seen with the 0.5B
+            # model: "250 NOK" for "250 euros ... in Norwegian kroner", "187.33 British pounds" for a price in USD.
+            found = relabelled(text, run.task, [self._user_said(), *(r.output for t in turns for r in t.results if r.ok)])
+            if found is not None:
+                return "relabelled", self._relabelled_note(*found, run)
         if self.techniques.answer_check and len(self.tools) and "numbers" not in sent_back:
             invented = invented_numbers(text, said)
             if invented and ran:
@@ -1314,6 +1320,27 @@ class Agent:
                 return "unused", (f"Your answer leaves out results: {shown}. Answer the task again with "
                                   "final_answer, giving the values from every result.")
         return None
+
+    def _relabelled_note(self, number: str, label: str, source: str, run: Run) -> str:
+        """The note for an answer that gives ``number`` in ``label`` when it is in ``source``: the one offered tool
+        that converts is the next action, its one number parameter pinned to ``number``."""
+        offered = [t for t in self.tools if t.name not in (FINAL_ANSWER, ASK_USER) and
+                   (not run.policy.allowed or t.name in run.policy.allowed)]
+        converters = [t for t in offered if "convert" in f"{t.name} {t.description}".casefold()]
+        if len(converters) > 1:  # the one whose codes or units fit ("e.g. USD" fits 'USD')
+            converters = [t for t in converters if any((form := expected_form(spec)) and (form[0].fullmatch(label) or
+                          form[0].fullmatch(source)) for spec in (t.parameters.get("properties") or {}).values()
+                          if isinstance(spec, dict))]
+        said = f"Your answer gives {number} in {label}, but {number} is in {source}: that is a conversion no tool made."
+        if len(converters) != 1:
+            return f"{said} If one of your tools converts it, call it now; if none can, say you can't."
+        converter = converters[0]
+        run.turns[-1].pending = [converter.name]
+        numeric = [name for name, spec in (converter.parameters.get("properties") or {}).items()
+                   if isinstance(spec, dict) and spec.get("type") in ("number", "integer")]
+        if len(numeric) == 1:
+            self._pin(run.turns[-1], converter.name, numeric[0], [number])
+        return f"{said} Call {converter.name} now to convert {number} from {source} to {label}."
 
     def _unread_file(self, run: Run) -> tuple[str, str, str, bool] | None:
         """(tool, parameter, file, named) for the first file the task names, or else describes by a listed

@@ -9,6 +9,7 @@ model's own to write. Everything here is linear in the size of its inputs and ne
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
@@ -112,6 +113,16 @@ def _initials(word: str, sequence: list[str]) -> bool:
     return False
 
 
+def _currency_like(word: str, sequence: list[str]) -> bool:
+    """Whether ``word`` (3 letters) is a country's two letters then a unit's first, said as an adjective and a
+    noun in a row: "gbp" for "British pounds" (the adjective's first letter is the code's second), "chf" for
+    "Swiss francs" does not fit and is not taken. Narrow on purpose: a code the user did not say is a guess."""
+    if len(word) != 3 or not word.isalpha():
+        return False
+    return any(later.startswith(word[2]) and earlier[:1] in (word[0], word[1]) and len(earlier) > 2
+               for earlier, later in zip(sequence, sequence[1:]))
+
+
 def _starts_one(word: str, heard: set[str]) -> bool:
     """Whether ``word`` (3 letters or more) is the start of a longer word that was said ("eur", "euros")."""
     return len(word) >= 3 and any(len(h) > len(word) and h.startswith(word) for h in heard)
@@ -125,7 +136,7 @@ def _grounded(value: str, known: set[str], sequence: list[str] | None = None) ->
             continue
         if _starts_one(word, known):
             continue
-        if sequence is not None and _initials(word, sequence):
+        if sequence is not None and (_initials(word, sequence) or _currency_like(word, sequence)):
             continue
         return False
     return True
@@ -816,3 +827,70 @@ def clock_times(text: str) -> list[str]:
 def asks_time(task: str) -> bool:
     """Whether the user asks what time (or when) something is: "What time does it leave?"."""
     return bool(_ASKS_TIME.search(task[:4000])) if isinstance(task, str) else False
+
+
+# A number and the word written right after it ("250 euros", "187.33 British"): what the number is in.
+_LABELLED = re.compile(r"(?<![\w.])(-?\d+(?:[.,]\d+)*)(?![\w]) ?([^\W\d_]{1,20})")
+_AFTER = re.compile(r"((?: [^\W\d_]{1,20}){1,2})")
+_UNIT_KEY = re.compile(r"currency|unit", re.IGNORECASE)  # a JSON field that says what a record's numbers are in
+
+
+def _text_labels(text: str) -> dict[str, str]:
+    """{number: the word right after it} in free text, the first label each number has."""
+    labels: dict[str, str] = {}
+    for number, label in _LABELLED.findall(text[:20_000]):
+        labels.setdefault(_plain_number(number), label)
+    return labels
+
+
+def _record_labels(output: str) -> dict[str, str]:
+    """{number: unit} for the numbers of each JSON object in a tool's output that has a currency or unit
+    field ({"currency": "USD", "price": 187.33} gives 187.33 in USD); the word after it where the output is
+    text. Walks without recursion; never raises."""
+    try:
+        data: Any = json.loads(output[:20_000])
+    except (ValueError, RecursionError):
+        return _text_labels(output) if isinstance(output, str) else {}
+    labels: dict[str, str] = {}
+    stack, seen = [data], 0
+    while stack and seen < 500:
+        node, seen = stack.pop(), seen + 1
+        values = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(node, list) else []
+        unit = next((v for k, v in values if isinstance(k, str) and _UNIT_KEY.search(k[:100]) and isinstance(v, str)
+                     and 0 < len(v) <= 20), None)
+        for _, value in values:
+            if isinstance(value, dict | list):
+                stack.append(value)
+            elif unit is not None and isinstance(value, int | float) and not isinstance(value, bool):
+                labels.setdefault(_plain_number(str(value)), unit)
+    return labels
+
+
+def relabelled(answer: str, task: str, sources: list[str]) -> tuple[str, str, str] | None:
+    """(number, the answer's word for it, the word its source gives) for a number the answer gives in
+    something the task asks for, when the user or a tool result gave that number in something else: "250
+    NOK" where the user said "250 euros", "187.33 British pounds" where the result said {"currency": "USD",
+    "price": 187.33}. A conversion no tool made. ``sources`` are the user's words and the tools' outputs,
+    oldest first. None when there is none. Linear; never raises."""
+    try:
+        known: dict[str, str] = {}
+        for source in sources:
+            for number, label in _record_labels(source).items():
+                known.setdefault(number, label)
+        asked = words(task)
+        said = words(answer)
+        for found in _LABELLED.finditer(answer[:20_000]):
+            plain, word = _plain_number(found.group(1)), found.group(2).casefold()
+            source = known.get(plain)
+            if source is None or word in _FILLER or word in _COMMON or word not in asked:
+                continue
+            if singular(word) == singular(source.casefold()) or words(source) & said:
+                continue
+            # The task's words that follow it, for the note: "British pounds", not "British".
+            more = _AFTER.match(answer, found.end(), min(len(answer), found.end() + 60))
+            following = more.group(1).split() if more else []
+            label = " ".join([found.group(2), *itertools.takewhile(lambda w: w.casefold() in asked, following)])
+            return plain, label, source
+    except Exception:  # model text: no finding is better than a run broken
+        return None
+    return None

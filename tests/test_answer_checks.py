@@ -10,6 +10,7 @@ import pytest
 
 from harness.agent import GUESSED, Agent
 from harness.grounding import (copied_arguments, made_codes, expected_form, found_value, invented_optional, misshapen_arguments, provider,
+                               relabelled,
                                result_used)
 from harness.prompt import question_for, render_examples
 from harness.techniques import Techniques
@@ -896,3 +897,57 @@ def test_an_acknowledgement_named_by_a_long_value_of_its_call_is_used():
     result = agent(server, "get_contact", "send_email").run(
         "Send Priya an email with the subject 'Budget' asking her for the Q3 numbers.")
     assert [t.rejected for t in result.turns] == [None, None, None]
+
+
+# --- a number given in one thing and answered in another ------------------------------------------------
+
+
+@pytest.mark.parametrize("text,task,sources,found", [
+    ("250 NOK", "I've got 250 euros. What's that in Norwegian kroner (NOK)?", None, ("250", "NOK", "euros")),
+    ("187.33 British pounds.", "AMZN share price in british pounds?", ['{"currency": "USD", "price": 187.33}'],
+     ("187.33", "British pounds", "USD")),
+    ("It is 5 km.", "Convert 5 miles to km", None, ("5", "km", "miles")),
+    ("250 euros is 91.37 NOK.", "250 euros in NOK?", ['{"amount": 250, "result": 91.37, "to": "NOK"}'], None),
+    ("250 EUR", "250 euros in NOK?", None, None),  # the same thing in a word the task does not use
+    ("187.33 USD, about 171 GBP", "price in pounds?", ['{"currency": "USD", "price": 187.33}'], None),
+    ("37 minutes", "How many minutes is the drive?", ['{"minutes": 37, "distance_km": 28.4}'], None),  # no unit said
+    ("Set for 10 minutes.", "Set a timer for 10 minutes", None, None),
+    ("It costs 12 dollars.", "What does it cost in dollars?", ['{"prices": [{"currency": "USD", "amount": 12}]}'],
+     ("12", "dollars", "USD")),  # inside a list
+])
+def test_relabelled_numbers(text, task, sources, found):
+    assert relabelled(text, task, [task, *(sources or [])]) == found
+
+
+def test_relabelled_never_raises_and_stays_linear():
+    started = time.perf_counter()
+    assert relabelled("1 a " * 50_000, "a " * 50_000, ["1 b " * 50_000, "[" * 100_000, '{"unit": "x", "v": 1}']) is None
+    assert relabelled("", "", []) is None
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_conversion_no_tool_made_is_sent_back_and_the_converter_is_the_next_action(on):
+    """Seen with the 0.5B model: "I've got 250 euros left over. What's that in Norwegian kroner (NOK)?" answered
+    "250 NOK" with no call."""
+    server = ScriptedServer([answer("250 NOK"), action(("convert_currency", {"amount": 250, "from_currency": "EUR",
+                                                                              "to_currency": "NOK"})),
+                             answer("250 euros is 91.37 NOK.")])
+    task = "I've got 250 euros left over. What's that in Norwegian kroner (NOK)?"
+    result = agent(server, "get_weather", "convert_currency", "convert_units", answer_check=on).run(task)
+    if not on:
+        assert result.text == "250 NOK" and len(server.requests) == 1
+        return
+    assert result.turns[0].rejected == "relabelled" and result.text == "250 euros is 91.37 NOK."
+    note = server.requests[1]["messages"][-1]["content"]
+    assert "250 in NOK" in note and "euros" in note and "convert_currency" in note
+    # The converter (the one whose codes fit, not convert_units) is the only tool, its amount pinned.
+    assert offered(server.requests[1]) == {"convert_currency"}
+    assert "[250]" in json.dumps(server.requests[1]["response_format"]).replace(" ", "")
+
+
+def test_a_conversion_with_no_tool_to_make_it_is_to_be_declined():
+    server = ScriptedServer([answer("250 NOK"), answer("Sorry, I can't convert currencies.")])
+    result = agent(server, "get_weather", "get_time").run("I've got 250 euros. What's that in NOK?")
+    assert result.turns[0].rejected == "relabelled" and "say you can't" in server.requests[1]["messages"][-1]["content"]
+    assert result.text == "Sorry, I can't convert currencies."

@@ -96,6 +96,21 @@ def test_grounding_of_arguments(arguments, context, guessed):
     assert ungrounded_arguments(arguments, WEATHER, context) == guessed
 
 
+CONVERT = TOOLS["convert_currency"].parameters
+
+
+@pytest.mark.parametrize("to,context,guessed", [
+    ("GBP", "amazon share price in british pounds?", []),  # a country's letters, then the unit's
+    ("NOK", "What's that in Norwegian kroner?", []),  # initials
+    ("GBP", "What's that in pounds?", ["to_currency"]),  # no adjective before it
+    ("CHF", "What's that in Swiss francs?", ["to_currency"]),  # too far from the words: a guess
+    ("EUR", "Convert 100 dollars for me", ["to_currency"]),
+])
+def test_currency_codes_said_in_words(to, context, guessed):
+    arguments = {"amount": 100, "from_currency": "USD", "to_currency": to}
+    assert ungrounded_arguments(arguments, CONVERT, context + " 100 USD") == guessed
+
+
 def test_an_address_built_from_the_users_word_is_a_guess():
     """Seen with the 0.5B model: "pls email tomas ..." sent to "Tomas@workplace.com" with no lookup."""
     schema = TOOLS["send_email"].parameters
@@ -165,9 +180,11 @@ def test_a_code_made_of_the_users_words_is_grounded():
     # Initials are read only for a value in capitals: "Tom" is no initials of "to our meeting".
     assert ungrounded_arguments({"v": "Tom"}, free, "who is coming to our meeting") == ["v"]
     # The first word may give letters from inside it, in order: JPY for "Japanese yen" (seen refused, then asked
-    # for). Not GBP for "british pounds" (no G), nor JPY for "yen" alone.
+    # for). GBP for "british pounds" too: a country's two letters, the adjective's first among them, then the
+    # unit's (seen refused, and then "What is the three-letter code?" asked of a user who had said it). Not JPY
+    # for "yen" alone.
     assert ungrounded_arguments({"v": "JPY"}, free, "one NVDA share in Japanese yen") == []
-    assert ungrounded_arguments({"v": "GBP"}, free, "share price in british pounds") == ["v"]
+    assert ungrounded_arguments({"v": "GBP"}, free, "share price in british pounds") == []
     assert ungrounded_arguments({"v": "JPY"}, free, "how many yen") == ["v"]
 
 
