@@ -547,6 +547,19 @@ class Agent:
                 pinned = last.filled or named or bool(last.guessed) and not last.lookup and self.techniques.ask \
                     and not run.unsure
                 run.force_answer |= retries == self.max_retries and self.techniques.last_chance and not pinned
+            else:
+                if self.techniques.wrap_up and run.turns and any(r.ok for r in run.turns[-1].results):
+                    # The steps ran out with results just in: one request more, an answer only, that reports
+                    # them. Checked like any answer; sent back, the run stops at max_steps all the same.
+                    run.force_answer = True
+                    async for event in self._request(run):
+                        yield event
+                    async for item in self._act(run.turns[-1], run):
+                        if isinstance(item, Outcome):
+                            if item.stop is not None:
+                                stop, text = item.stop, item.text
+                        else:
+                            yield item
         except HarnessError as exc:
             stop, text, error = "error", "", str(exc)
         yield ev.Final(ev.Result.from_turns(run.turns, stop, text, session_id=self.session_id, error=error))

@@ -132,6 +132,10 @@ class Techniques:
     echo_guard: bool = True
     # When only one retry is left, the next action must be an answer (not another refused call).
     last_chance: bool = True
+    # A run whose steps ran out right after calls that ran gets one more request, for an answer only, from
+    # the results in (as smolagents gives a final answer at max_steps). Seen with the 0.5B model: the note
+    # found, the owner's address looked up and the email sent on the sixth step, it stopped with no answer.
+    wrap_up: bool = True
     # The run's task is restated after each tool result, so the answer is to it, not to an example.
     restate_task: bool = True
 

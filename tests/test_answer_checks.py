@@ -951,3 +951,34 @@ def test_a_conversion_with_no_tool_to_make_it_is_to_be_declined():
     result = agent(server, "get_weather", "get_time").run("I've got 250 euros. What's that in NOK?")
     assert result.turns[0].rejected == "relabelled" and "say you can't" in server.requests[1]["messages"][-1]["content"]
     assert result.text == "Sorry, I can't convert currencies."
+
+
+# --- steps that ran out with results just in ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_steps_that_run_out_after_results_get_one_answer_only_request(on):
+    """Seen with the 0.5B model: the note found, the owner's address looked up and the email sent on the sixth
+    step, the run stopped with no answer."""
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), action(("get_weather", {"city": "Rome"})),
+                             answer("Oslo 7 C, Rome 19 C.")])
+    a = Agent([TOOLS["get_weather"]], client=server.client(), constrained=True, max_steps=2,
+              techniques=Techniques(wrap_up=on))
+    result = a.run("Weather in Oslo and in Rome?")
+    if not on:
+        assert result.stop_reason == "max_steps" and result.text == "" and len(server.requests) == 2
+        return
+    assert result.stop_reason == "final_answer" and result.text == "Oslo 7 C, Rome 19 C."
+    assert offered(server.requests[-1]) == {"final_answer"} and len(result.turns) == 3
+
+
+def test_the_answer_after_the_steps_is_checked_and_none_follows_refused_calls():
+    # Sent back (a number no result holds): the run stops at max_steps, with no answer and no request more.
+    server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo is 31 C.")])
+    a = Agent([TOOLS["get_weather"]], client=server.client(), constrained=True, max_steps=1)
+    result = a.run("Weather in Oslo?")
+    assert (result.stop_reason, result.text, len(server.requests)) == ("max_steps", "", 2)
+    # The last step's calls were all refused (a city nobody said): no results to report, no request more.
+    server = ScriptedServer([action(("get_weather", {"city": "Lima"}))])
+    a = Agent([TOOLS["get_weather"]], client=server.client(), constrained=True, max_steps=1)
+    assert (a.run("Weather in Oslo?").stop_reason, len(server.requests)) == ("max_steps", 1)
