@@ -64,6 +64,7 @@ from harness.tools import Approve, Tool, ToolResult, ToolSet, canonical_json, de
 from harness.tools.workspace import Workspace
 
 GUESSED = "Not run: the user never gave"
+_WORDS = re.compile(r"[^\W_]+")
 DEFAULT_SYSTEM = (
     "You are a capable assistant running on the user's own machine through the harness. "
     "Use the tools when they help; answer plainly and briefly."
@@ -710,6 +711,7 @@ class Agent:
             task = run.task if self.techniques.restate_task else ""
             hints = [self._fill_hint(record, run) if self.techniques.fill else "",
                      self._then_hint(record, run) if self.techniques.fill else "",
+                     self._write_hint(record, run) if self.techniques.fill else "",
                      self._sibling_hint(record, run) if self.techniques.siblings else ""]
             hint = "\n".join(h for h in hints if h)
             if self.techniques.fill and not record.pending:
@@ -749,6 +751,20 @@ class Agent:
         home = self._home(call, said, allowed)
         if home is not None:
             return self._send_home(call, *home, record)
+        thing = self._thing_home(call, allowed)
+        if thing is not None:
+            return self._send_thing(call, *thing, record)
+        unread = self._unread_source(call, task, allowed)
+        if unread is not None:
+            source, parameter = unread
+            record.pending = [source]
+            record.write_from.append((source, call.name, parameter))
+            required = self._required(source)
+            if len(required) == 1:  # a piece of the task that does not name the tool ("onboarding project")
+                self._pin(record, source, required[0], [s for s in spans(task) if not names_tool(s, source)
+                                                        and not names_tool(s, call.name)])
+            return (f"Not run: {parameter} is to come from what {source} finds, which the task speaks of, and "
+                    f"{source} has not run. Call {source} first, then write {parameter} from its result.")
         if self.techniques.grounding and tool is not None:
             guessed = ungrounded_arguments(call.arguments, tool.parameters, said)
             for name in guessed:
@@ -931,6 +947,20 @@ class Agent:
         record.pending = [tool]
         return f"Now call {tool} with {parameter} {value!r}, from this result."
 
+    def _write_hint(self, record: ev.TurnRecord, run: Run) -> str:
+        """After the tool a refused call's prose was to come from has run (Agent._unread_source): that call again
+        is the next action, its other sound values pinned."""
+        at = next((i for i in range(len(run.turns) - 2, -1, -1) if run.turns[i].write_from), None)
+        ran = {r.name for r in record.results if r.ok}
+        if at is None:
+            return ""
+        for source, tool_name, parameter in run.turns[at].write_from:
+            if source in ran and not any(r.ok and r.name == tool_name for t in run.turns[at + 1:] for r in t.results):
+                record.pending = [tool_name]
+                self._pin_rest(record, run.turns[at], tool_name, {parameter})
+                return f"Now call {tool_name} again, with {parameter} written from this result."
+        return ""
+
     def _sole_parameter(self, tool: Tool) -> str | None:
         """The one required parameter of a tool that asks no approval (a lookup such as get_stock_price's
         symbol), when its description shows a form; None otherwise."""
@@ -961,6 +991,54 @@ class Agent:
         other, parameter = homes[0]
         fits = [w for w in wrong if not misshapen_arguments({parameter: w[2]}, other.parameters, said)]
         return other.name, parameter, fits
+
+    def _thing_home(self, call: ToolCall, allowed: tuple[str, ...] | None) -> tuple[str, str, str, str, str] | None:
+        """With lookup: (tool, its one required parameter, the call's parameter, its value, the noun) where a value
+        of two words or more ends in the noun of exactly one other tool, one that asks no approval and has not
+        run: 'Vendor Audit Note' for get_contact's name is a note, and search_notes finds notes. None otherwise."""
+        if not self.techniques.lookup:
+            return None
+        called = {c.name for t in self.turns for c in t.calls}
+        # The user's common nouns: "the vendor audit note" says "note" in lower case; "Nora Weather" is a name.
+        lower = set(_WORDS.findall(self._user_said()[-4000:]))
+        for name, value in call.arguments.items():
+            last = _WORDS.findall(str(value)[:200].casefold())[-1:] if isinstance(value, str) else []
+            if not last or len(_WORDS.findall(str(value)[:200])) < 2 or last[0] not in lower:
+                continue
+            homes = [(other, required[0]) for other in self._others(call.name, allowed)
+                     if names_tool(last[0], other.name) and not other.needs_approval and other.name not in called
+                     and len(required := self._required(other.name)) == 1]
+            if len(homes) == 1:
+                other, parameter = homes[0]
+                return other.name, parameter, name, str(value), last[0]
+        return None
+
+    def _unread_source(self, call: ToolCall, task: str, allowed: tuple[str, ...] | None) -> tuple[str, str] | None:
+        """With untried: (tool, parameter) where the call writes prose the user did not dictate (PHRASE_WORDS words
+        or more) while the task names by its noun exactly one other tool, one that asks no approval and has not
+        run: "Email Alice a short summary of my notes on the onboarding project." sends a body before
+        search_notes has read the notes. None otherwise."""
+        if not self.techniques.untried or not task or message_words(self._user_said()):
+            return None
+        prose = [name for name, value in call.arguments.items() if isinstance(value, str)
+                 and len(value.split()) >= PHRASE_WORDS and not mentions(self._user_said(), value)]
+        if not prose:
+            return None
+        called = {c.name for t in self.turns for c in t.calls}
+        sources = [t.name for t in self._others(call.name, allowed)
+                   if not t.needs_approval and t.name not in called and names_tool(task, t.name)]
+        return (sources[0], prose[0]) if len(sources) == 1 else None
+
+    def _send_thing(self, call: ToolCall, home: str, parameter: str, name: str, value: str, noun: str,
+                    record: ev.TurnRecord) -> str:
+        """The refusal for a value that names what another tool finds (``_thing_home``): that tool, called with
+        it, is the next action, and the refused call is named after it with what it found (fill). Seen with the
+        0.5B model: "Who owns the vendor audit note? I'd like their phone number." called get_contact with name
+        'Vendor Audit Note', and then made up a number."""
+        record.lookup_for.append((home, call.name, name, value))
+        self._pin(record, home, parameter, [value])
+        return (f"{GUESSED} {name} {value!r}: that is a {noun}, and {home} finds it. Call {home} with {parameter} "
+                f"{value!r} first.")
 
     def _send_home(self, call: ToolCall, home: str, parameter: str, wrong: list[tuple[str, str, str]],
                    record: ev.TurnRecord) -> str:
@@ -1102,6 +1180,9 @@ class Agent:
             value = next((v for r in lookups
                           if (v := found_value(r.output, parameter, self._parameter(tool_name, parameter))) is not None),
                          None)
+            if value is None and lookups and parameter == "name" and self._required(tool_name) == ["name"]:
+                # A person to look up by name, from a result that names one in prose ("owner Priya" in a note).
+                value = next(iter(self._people_found()), None)
             if value is not None:
                 found.append((tool_name, parameter, value))
             elif given and not lookups:  # never looked up (one that found nothing is not asked for again)

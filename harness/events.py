@@ -120,6 +120,9 @@ class TurnRecord:
     # After a person decide had looked up by name (Agent._person): (tool, parameter) for each call the task asks
     # for that takes a value that lookup returns (get_orders' customer_id), named in the note after it (fill).
     then: list[tuple[str, str]] = field(default_factory=list)
+    # (tool to run first, refused tool, its parameter): prose written before the tool the task speaks of had run
+    # (Agent._unread_source); after that tool's result the refused call is named again.
+    write_from: list[tuple[str, str, str]] = field(default_factory=list)
     instead: str = ""  # the tool a refusal here named in place of a guessed call's (Agent._named_instead): next
     unfit: str = ""  # what no offered tool does or gives (claims.unfit_action, unfit_thing), when decide declined for it
     probes: int = 0  # requests made to read those probabilities

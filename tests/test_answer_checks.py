@@ -982,3 +982,72 @@ def test_the_answer_after_the_steps_is_checked_and_none_follows_refused_calls():
     server = ScriptedServer([action(("get_weather", {"city": "Lima"}))])
     a = Agent([TOOLS["get_weather"]], client=server.client(), constrained=True, max_steps=1)
     assert (a.run("Weather in Oslo?").stop_reason, len(server.requests)) == ("max_steps", 1)
+
+
+# --- a value that names what another tool finds ------------------------------------------------------------
+
+
+def test_a_value_that_is_another_tools_thing_is_found_with_that_tool_first():
+    """Seen with the 0.5B model: "Who owns the vendor audit note? I'd like their phone number." called get_contact
+    with name 'Vendor Audit Note', then made up a number."""
+    server = ScriptedServer([action(("get_contact", {"name": "Vendor Audit Note"})),
+                             action(("search_notes", {"query": "Vendor Audit Note"})),
+                             action(("get_contact", {"name": "Priya"})), answer("Priya: +91 98 7654 3210")])
+    result = agent(server, "search_notes", "get_contact").run("Who owns the vendor audit note? I'd like their phone number.")
+    note = server.requests[1]["messages"][-1]["content"]
+    assert "'Vendor Audit Note': that is a note, and search_notes finds it" in note
+    assert offered(server.requests[1]) == {"search_notes", "ask_user"}  # that lookup (or a question), its query pinned
+    assert '["Vendor Audit Note"]' in json.dumps(server.requests[1]["response_format"])
+    # Once it ran, the refused call is named with the one person the note names (a note's prose, no field).
+    assert "Now call get_contact with name 'Priya'" in server.requests[2]["messages"][-1]["content"]
+    assert [r.name for t in result.turns for r in t.results if r.ok] == ["search_notes", "get_contact"]
+    assert result.text == "Priya: +91 98 7654 3210"
+
+
+@pytest.mark.parametrize("tool,arguments,tools", [
+    ("read_file", {"path": "notes.txt"}, ["read_file", "search_notes"]),  # a file, not a note
+    ("get_contact", {"name": "Note"}, ["search_notes", "get_contact"]),  # one word: no thing's name
+    ("get_contact", {"name": "Nora Weather"}, ["get_weather", "get_contact", "get_time"]),  # a person
+])
+def test_a_value_that_names_no_other_tools_thing_runs(tool, arguments, tools):
+    server = ScriptedServer([action((tool, arguments)), answer("ok")])
+    result = agent(server, *tools, lookup=True).run(f"Use {' '.join(map(str, arguments.values()))} please")
+    refusals = [r.output for t in result.turns for r in t.results if not r.ok]
+    assert not any("finds it" in r for r in refusals)
+
+
+# --- prose written before the tool the task speaks of has run ------------------------------------------------
+
+SUMMARY = "Email Alice a short summary of my notes on the onboarding project."
+MADE_UP = "I'm working on the onboarding project. Let me know if you have questions."
+
+
+def test_prose_written_before_the_tool_the_task_speaks_of_is_refused_and_that_tool_runs_first():
+    """Seen with the 0.5B model: the summary of "my notes" was sent with a body it made up, no note read."""
+    server = ScriptedServer([action(("send_email", {"to": "alice@example.org", "subject": "Onboarding", "body": MADE_UP})),
+                             action(("search_notes", {"query": "onboarding project"})),
+                             action(("send_email", {"to": "alice@example.org", "subject": "Onboarding",
+                                                    "body": "Onboarding: discussed on Tuesday, owner Priya."})),
+                             answer("Sent to alice@example.org: discussed on Tuesday, owner Priya.")])
+    result = agent(server, "send_email", "search_notes", "get_contact").run(SUMMARY + " Her address is alice@example.org.")
+    note = server.requests[1]["messages"][-1]["content"]
+    assert "body is to come from what search_notes finds" in note
+    assert offered(server.requests[1]) == {"search_notes"}
+    schema = json.dumps(server.requests[1]["response_format"])
+    assert '"onboarding project"' in schema and '"notes"' not in schema  # its query a piece of the task
+    # After the notes are in, the refused call again is the next action, its sound values as they were.
+    assert "Now call send_email again, with body written from this result." in server.requests[2]["messages"][-1]["content"]
+    assert offered(server.requests[2]) == {"send_email"} and '["alice@example.org"]' in json.dumps(server.requests[2]["response_format"])
+    assert [r.name for t in result.turns for r in t.results if r.ok] == ["search_notes", "send_email"]
+
+
+@pytest.mark.parametrize("task,body", [
+    ("Could you send alice@example.org a note that Friday's game is cancelled?", MADE_UP),  # dictated
+    ("Email alice@example.org about the onboarding project.", MADE_UP),  # no other tool's thing
+    (SUMMARY + " Her address is alice@example.org.", "Summary attached."),  # short: no prose
+])
+def test_prose_the_user_dictated_or_no_tool_sources_runs(task, body):
+    server = ScriptedServer([action(("send_email", {"to": "alice@example.org", "subject": "Hi", "body": body})),
+                             answer("Sent.")])
+    result = agent(server, "send_email", "search_notes", copied=False).run(task)
+    assert not any("finds, which the task speaks of" in r.output for t in result.turns for r in t.results)
