@@ -46,7 +46,8 @@ from harness.grounding import (DAYS_AND_MONTHS, MAX_WORDS, PHRASE_WORDS, asks_ti
                                copied_arguments, exact_codes, example_wording, expected_form, found_value,
                                invented_numbers, invented_optional, made_codes, mentions, message_words,
                                misshapen_arguments, own_values, provider, repaired_values, reports_error, result_used,
-                               relabelled, said_choices, said_part, spans, text_values, ungrounded_arguments, words)
+                               plain_number, relabelled, said_choices, said_part, spans, text_values, ungrounded_arguments,
+                               words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -819,6 +820,16 @@ class Agent:
                 rewritten = composed[0]
                 rewrite = (f"Not run: {composed[0]} is wording from our examples, not what the user asked for. Call "
                            f"{call.name} again with {composed[0]} saying what the user said: {said_message!r}.")
+            elif composed and any(r.ok for t in self.turns for r in t.results) and \
+                    self._parameter(call.name, composed[0]).get("type", "string") == "string":
+                # With results in, there is something to write it from: written again, not asked for (a lookup
+                # the call needs is named first). Seen with the 0.5B model: "Bob needs the server port. Look it
+                # up in config.ini and email it to him." asked the user for a subject line.
+                # With pin, a piece of what the user said ("server port"): told to write it again, it wrote the same.
+                rewritten = composed[0]
+                self._pin_said(record, call.name, composed[0])
+                rewrite = (f"Not run: {composed[0]} is wording from our examples, not what the user asked for. Call "
+                           f"{call.name} again with {composed[0]} written from the user's request.")
             elif composed:
                 value = str(call.arguments[composed[0]])[:60]
                 return self._find_or_ask(call, [(composed[0], f"({value!r} is our examples' wording, not theirs)", "")],
@@ -1287,10 +1298,24 @@ class Agent:
         said = self._grounds()
         wrong = set(ungrounded_arguments(call.arguments, tool.parameters, said)) | \
             {name for name, _, _ in misshapen_arguments(call.arguments, tool.parameters, said)}
+        # Our examples' wording ("Order for taxi" as the subject) is no value to keep: a piece of what the user
+        # said instead. Seen with the 0.5B model: kept, it was refused again after the address was found.
+        composed = example_wording(call.arguments, tool.parameters, said, example_lines(self._system_text())) \
+            if self.techniques.copied else []
+        for name in composed:
+            if name not in found and self._parameter(tool_name, name).get("type", "string") == "string":
+                self._pin_said(record, tool_name, name)
+        wrong |= set(composed)
         for name, value in call.arguments.items():
             if name in self._required(tool_name) and name not in wrong | found and not isinstance(value, bool) \
                     and isinstance(value, str | int | float) and len(str(value).split()) <= MAX_WORDS:
                 self._pin(record, tool_name, name, [value])
+
+    def _pin_said(self, record: ev.TurnRecord, tool_name: str, parameter: str) -> None:
+        """With pin: a text parameter may take only a phrase of two or three words the user said that does not name
+        the tool ("server port" for a subject); nothing is pinned where the user said none."""
+        self._pin(record, tool_name, parameter, [p for p in spans(self._user_said()) if len(p.split()) >= 2
+                                                 and not names_tool(p, tool_name)])
 
     def _pieces(self, tool_name: str, parameter: str, avoid: set[str]) -> list[str]:
         """What a lookup named "with what the user gave" may be called with: pieces of the user's messages, then
@@ -1425,6 +1450,12 @@ class Agent:
             converters = [t for t in converters if any((form := expected_form(spec)) and (form[0].fullmatch(label) or
                           form[0].fullmatch(source)) for spec in (t.parameters.get("properties") or {}).values()
                           if isinstance(spec, dict))]
+        done = next((r for t in run.turns for r in t.results if r.ok and r.name in {c.name for c in converters}
+                     and any(plain_number(str(v)) == number for v in r.arguments.values())), None)
+        if done is not None:  # converted already, and the answer gave the amount before it
+            run.force_answer = True
+            return (f"Your answer gives {number} in {label}, but {number} is in {source}. {done.name} converted it: "
+                    f"{done.output[:200]}. Answer again with final_answer, with the converted value.")
         said = f"Your answer gives {number} in {label}, but {number} is in {source}: that is a conversion no tool made."
         if len(converters) != 1:
             return f"{said} If one of your tools converts it, call it now; if none can, say you can't."

@@ -26,10 +26,10 @@ def words(text: str) -> set[str]:
 
 
 def _numbers(text: str) -> set[str]:
-    return {_plain_number(n) for n in _NUMBER.findall(text)}
+    return {plain_number(n) for n in _NUMBER.findall(text)}
 
 
-def _plain_number(text: str) -> str:
+def plain_number(text: str) -> str:
     text = text.replace(",", "")
     try:
         value = float(text)
@@ -213,7 +213,7 @@ def ungrounded_arguments(arguments: dict[str, Any], schema: dict[str, Any], cont
         if isinstance(value, bool):
             continue
         if isinstance(value, int | float):
-            if _plain_number(str(value)) not in known:
+            if plain_number(str(value)) not in known:
                 found.append(name)
         elif isinstance(value, str) and _looks_like_a_name(value):
             # Initials only for a value in capitals ("USD"): "Tom" is no initials of "to our meeting".
@@ -239,7 +239,7 @@ def invented_numbers(answer: str, context: str) -> list[str]:
     known = _numbers(context)
     out = []
     for n in _NUMBER.findall(answer):
-        plain = _plain_number(n)
+        plain = plain_number(n)
         if plain not in known and plain not in out:
             try:
                 if abs(float(plain)) <= 10:
@@ -364,7 +364,7 @@ def result_used(output: str, given: str, text: str) -> bool:
         if leaf is None or isinstance(leaf, bool):
             continue
         if isinstance(leaf, int | float):
-            number = _plain_number(str(leaf))
+            number = plain_number(str(leaf))
             if number not in known_numbers:
                 distinctive += 2
                 if number in text_numbers:
@@ -839,7 +839,7 @@ def _text_labels(text: str) -> dict[str, str]:
     """{number: the word right after it} in free text, the first label each number has."""
     labels: dict[str, str] = {}
     for number, label in _LABELLED.findall(text[:20_000]):
-        labels.setdefault(_plain_number(number), label)
+        labels.setdefault(plain_number(number), label)
     return labels
 
 
@@ -862,7 +862,7 @@ def _record_labels(output: str) -> dict[str, str]:
             if isinstance(value, dict | list):
                 stack.append(value)
             elif unit is not None and isinstance(value, int | float) and not isinstance(value, bool):
-                labels.setdefault(_plain_number(str(value)), unit)
+                labels.setdefault(plain_number(str(value)), unit)
     return labels
 
 
@@ -874,15 +874,18 @@ def relabelled(answer: str, task: str, sources: list[str]) -> tuple[str, str, st
     oldest first. None when there is none. Linear; never raises."""
     try:
         known: dict[str, str] = {}
+        named: set[str] = set()  # what results name: "AMZN" of {"symbol": "AMZN", ...} is a subject, no unit
         for source in sources:
             for number, label in _record_labels(source).items():
                 known.setdefault(number, label)
+            if _json_object(source) is not None:
+                named |= {w for v in text_values(source) for w in words(v[:200])}
         asked = words(task)
         said = words(answer)
         for found in _LABELLED.finditer(answer[:20_000]):
-            plain, word = _plain_number(found.group(1)), found.group(2).casefold()
+            plain, word = plain_number(found.group(1)), found.group(2).casefold()
             source = known.get(plain)
-            if source is None or word in _FILLER or word in _COMMON or word not in asked:
+            if source is None or word in _FILLER or word in _COMMON or word not in asked or word in named:
                 continue
             if singular(word) == singular(source.casefold()) or words(source) & said:
                 continue

@@ -912,6 +912,8 @@ def test_an_acknowledgement_named_by_a_long_value_of_its_call_is_used():
     ("187.33 USD, about 171 GBP", "price in pounds?", ['{"currency": "USD", "price": 187.33}'], None),
     ("37 minutes", "How many minutes is the drive?", ['{"minutes": 37, "distance_km": 28.4}'], None),  # no unit said
     ("Set for 10 minutes.", "Set a timer for 10 minutes", None, None),
+    # What the result names is its subject, no unit (seen: "amzn price?" answered "187.33 AMZN").
+    ("187.33 AMZN", "amzn price?", ['{"currency": "USD", "price": 187.33, "symbol": "AMZN"}'], None),
     ("It costs 12 dollars.", "What does it cost in dollars?", ['{"prices": [{"currency": "USD", "amount": 12}]}'],
      ("12", "dollars", "USD")),  # inside a list
 ])
@@ -1051,3 +1053,52 @@ def test_prose_the_user_dictated_or_no_tool_sources_runs(task, body):
                              answer("Sent.")])
     result = agent(server, "send_email", "search_notes", copied=False).run(task)
     assert not any("finds, which the task speaks of" in r.output for t in result.turns for r in t.results)
+
+
+# --- our examples' wording, with results in to write from -----------------------------------------------------
+
+PORT = "Bob needs the server port. Look it up in config.ini and email it to him."
+
+
+def test_examples_wording_with_results_in_is_written_again_from_the_users_words_not_asked_for():
+    """Seen with the 0.5B model: "Bob needs the server port. Look it up in config.ini and email it to him." asked
+    the user for a subject line (the subject was "Order for taxi"); kept through the address's lookup, refused again."""
+    body = "The server port is 8443."
+    server = ScriptedServer([action(("read_file", {"path": "config.ini"})),
+                             action(("send_email", {"to": "bob.l@example.net", "subject": "Order for taxi", "body": body})),
+                             action(("send_email", {"to": "bob.l@example.net", "subject": "server port", "body": body})),
+                             answer("Sent to bob.l@example.net: the port is 8443.")])
+    a = agent(server, "read_file", "send_email", "get_contact")
+    a.tools.get("read_file").fn = lambda path: '{"content": "[server]\\nport = 8443"}'
+    result = a.run(PORT + " His address is bob.l@example.net.")
+    note = server.requests[2]["messages"][-1]["content"]
+    assert "subject is wording from our examples" in note and "ask_user" not in note
+    assert offered(server.requests[2]) == {"send_email"}  # the call again, its subject one of the user's phrases
+    assert '"subject": {"enum": ["server port", ' in json.dumps(server.requests[2]["response_format"])
+    assert [r.name for t in result.turns for r in t.results if r.ok] == ["read_file", "send_email"]
+
+
+def test_examples_wording_with_no_results_in_is_still_asked_for():
+    server = ScriptedServer([action(("send_email", {"to": "alice.moreau@example.org", "subject": "Order for taxi",
+                                                    "body": "I'm ordering a taxi to the station."})),
+                             answer("What should the email say?")])
+    result = agent(server, "send_email").run("Send an email to alice.moreau@example.org.")
+    assert "ask_user" in offered(server.requests[1]) and "send_email" not in offered(server.requests[1])
+    assert not any(r.ok for t in result.turns for r in t.results)
+
+
+def test_a_conversion_made_already_is_pointed_at_not_made_again():
+    """Seen with the 0.5B model: with 231.42 USD converted (91.37 EUR in), it answered "231.42 euros."; told to
+    convert, it made the same call again and answered the same."""
+    converted = '{"amount": "231.42", "from": "USD", "rate": 0.9137, "result": 91.37, "to": "EUR"}'
+    server = ScriptedServer([action(("get_stock_price", {"symbol": "AAPL"})),
+                             action(("convert_currency", {"amount": 231.42, "from_currency": "USD", "to_currency": "EUR"})),
+                             answer("231.42 euros."), answer("91.37 euros.")])
+    a = agent(server, "get_stock_price", "convert_currency")
+    a.tools.get("get_stock_price").fn = lambda symbol: '{"currency": "USD", "price": 231.42, "symbol": "AAPL"}'
+    a.tools.get("convert_currency").fn = lambda amount, from_currency, to_currency: converted
+    result = a.run("How much is one AAPL share worth in euros?")
+    assert result.turns[2].rejected == "relabelled" and result.text == "91.37 euros."
+    note = server.requests[3]["messages"][-1]["content"]
+    assert "convert_currency converted it" in note and "91.37" in note and "Call convert_currency" not in note
+    assert offered(server.requests[3]) == {"final_answer"}
