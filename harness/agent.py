@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterable, Itera
 from typing import Any
 
 from harness import events as ev
-from harness.claims import (GENERIC_VERBS, PLAIN_WORDS, asked_tools, asks_about_now, dateless, declines,
+from harness.claims import (GENERIC_VERBS, PLAIN_WORDS, asked_tools, asks_about_now, asks_for, dateless, declines,
                             described_files, file_parameter, is_question, named_files, named_tools, names_tool,
                             own_work, past_date, people, points_back, shares_words, unbacked_claims, uncovered_part,
                             uncovered_tools, unfit_action, unfit_thing)
@@ -425,7 +425,9 @@ class Agent:
             record.coded = coded
             options["json_schema"] = self._action_schema((coded,), may_replan, must_call=True)
             return
-        asked = asked_tools(run.task, self.tools.names) if self.techniques.unfit and not fit else []
+        # Or a question word that asks for what one tool gives ("What do 'petrichor' and 'apricity' mean?").
+        asked = (asked_tools(run.task, self.tools.names) or asks_for(run.task, self.tools.names)) \
+            if self.techniques.unfit and not fit else []
         if asked:  # "..., and translate 'good morning' into German": a request to call, not a question
             record.coded = asked[0]
             options["json_schema"] = self._action_schema(tuple(run.policy.allowed or ()), may_replan, must_call=True)
@@ -755,6 +757,10 @@ class Agent:
         thing = self._thing_home(call, allowed)
         if thing is not None:
             return self._send_thing(call, *thing, record)
+        asked = self._asked_instead(call, task, allowed)
+        if asked is not None:
+            record.pending = [asked]
+            return f"Not run: the task asks for what {asked} gives, and for nothing {call.name} gives. Call {asked} instead."
         unread = self._unread_source(call, task, allowed)
         if unread is not None:
             source, parameter = unread
@@ -1023,6 +1029,18 @@ class Agent:
                 other, parameter = homes[0]
                 return other.name, parameter, name, str(value), last[0]
         return None
+
+    def _asked_instead(self, call: ToolCall, task: str, allowed: tuple[str, ...] | None) -> str | None:
+        """With untried: the one tool, not yet called, that a question word of ``task`` asks for (claims.asks_for:
+        "warmer" for get_weather) where the task says nothing of ``call``'s tool; None otherwise. Seen with the
+        0.5B model: "Which is warmer right now, Paris or Madrid?" called get_time for both."""
+        tool = self.tools.get(call.name)
+        if not self.techniques.untried or not task or tool is None or names_tool(task, call.name) \
+                or named_tools(task, [call.name]) or shares_words(task, _tool_texts([tool]), but=list(GENERIC_VERBS)):
+            return None
+        called = {c.name for t in self.turns for c in t.calls}
+        asked = [t for t in asks_for(task, [o.name for o in self._others(call.name, allowed)]) if t not in called]
+        return asked[0] if len(asked) == 1 else None
 
     def _unread_source(self, call: ToolCall, task: str, allowed: tuple[str, ...] | None) -> tuple[str, str] | None:
         """With untried: (tool, parameter) where the call writes prose the user did not dictate (PHRASE_WORDS words

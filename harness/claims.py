@@ -147,8 +147,29 @@ def names_tool(text: str, tool: str) -> bool:
         return False
 
 
+# Question words that ask for what a tool's name calls by another noun: "how warm is it" asks about the weather,
+# "what does 'petrichor' mean" for a definition. A short list, not a thesaurus (the rules read words, not
+# meanings): the words with which the 0.5B model called get_time for "Which is warmer, Paris or Madrid?" and
+# answered "What do 'petrichor' and 'apricity' mean?" from nothing.
+ASKS_FOR = {**dict.fromkeys("warm warmer warmest hot hotter hottest cold colder coldest".split(), "weather"),
+            **dict.fromkeys("mean meaning".split(), "definition")}
+
+
 def _said(text: str) -> set[str]:
-    return {singular(w) for w in _WORD.findall(text[:4000].casefold())}
+    said = {singular(w) for w in _WORD.findall(text[:4000].casefold())}
+    return said | {ASKS_FOR[w] for w in said if w in ASKS_FOR}
+
+
+def asks_for(task: str, tools: Iterable[str]) -> list[str]:
+    """The tools (of ``tools``: names) whose name's noun a question word of ``task`` asks for (ASKS_FOR), though
+    the task never says it: "What do 'petrichor' and 'apricity' mean?" asks for get_definition. Linear; never
+    raises."""
+    try:
+        said = {singular(w) for w in _WORD.findall(task[:4000].casefold())}
+        wanted = {ASKS_FOR[w] for w in said if w in ASKS_FOR} - said
+        return [name for name in tools if _nouns(name) & wanted]
+    except Exception:  # user input: a check skipped is better than a run broken
+        return []
 
 
 def _nouns(name: str) -> set[str]:

@@ -3,6 +3,7 @@ unused, a value in the wrong form for its parameter, optional values nobody gave
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -14,11 +15,17 @@ from harness.grounding import (copied_arguments, made_codes, expected_form, foun
                                result_used)
 from harness.prompt import question_for, render_examples
 from harness.techniques import Techniques
+from harness.tools import Tool
 from harness.tooluse import load_tools
 from scripted import ScriptedServer, action, answer, offered
 
 TOOLS = load_tools()
 WEATHER = '{"city": "Paris", "temperature": 14, "conditions": "sunny"}'
+
+
+def answering(name: str, output: str) -> Tool:
+    """A copy of a bench tool that returns ``output`` whatever it is called with (the shared one is left as it is)."""
+    return dataclasses.replace(TOOLS[name], fn=lambda **_: output)
 
 
 def agent(server: ScriptedServer, *names: str, **techniques: bool) -> Agent:
@@ -1068,8 +1075,8 @@ def test_examples_wording_with_results_in_is_written_again_from_the_users_words_
                              action(("send_email", {"to": "bob.l@example.net", "subject": "Order for taxi", "body": body})),
                              action(("send_email", {"to": "bob.l@example.net", "subject": "server port", "body": body})),
                              answer("Sent to bob.l@example.net: the port is 8443.")])
-    a = agent(server, "read_file", "send_email", "get_contact")
-    a.tools.get("read_file").fn = lambda path: '{"content": "[server]\\nport = 8443"}'
+    a = Agent([answering("read_file", '{"content": "[server]\\nport = 8443"}'), TOOLS["send_email"], TOOLS["get_contact"]],
+              client=server.client(), constrained=True)
     result = a.run(PORT + " His address is bob.l@example.net.")
     note = server.requests[2]["messages"][-1]["content"]
     assert "subject is wording from our examples" in note and "ask_user" not in note
@@ -1094,9 +1101,8 @@ def test_a_conversion_made_already_is_pointed_at_not_made_again():
     server = ScriptedServer([action(("get_stock_price", {"symbol": "AAPL"})),
                              action(("convert_currency", {"amount": 231.42, "from_currency": "USD", "to_currency": "EUR"})),
                              answer("231.42 euros."), answer("91.37 euros.")])
-    a = agent(server, "get_stock_price", "convert_currency")
-    a.tools.get("get_stock_price").fn = lambda symbol: '{"currency": "USD", "price": 231.42, "symbol": "AAPL"}'
-    a.tools.get("convert_currency").fn = lambda amount, from_currency, to_currency: converted
+    a = Agent([answering("get_stock_price", '{"currency": "USD", "price": 231.42, "symbol": "AAPL"}'),
+               answering("convert_currency", converted)], client=server.client(), constrained=True)
     result = a.run("How much is one AAPL share worth in euros?")
     assert result.turns[2].rejected == "relabelled" and result.text == "91.37 euros."
     note = server.requests[3]["messages"][-1]["content"]

@@ -234,3 +234,26 @@ def test_asked_tools(task, tools, asked):
     from harness.claims import asked_tools
 
     assert asked_tools(task, tools) == asked
+
+
+@pytest.mark.parametrize("task,tools,asked", [
+    ("What do 'petrichor' and 'apricity' mean?", ["translate", "get_definition"], ["get_definition"]),
+    ("What's the meaning of the word apricity?", ["get_definition"], ["get_definition"]),
+    ("Which is warmer right now, Paris or Madrid?", ["get_time", "get_weather"], ["get_weather"]),
+    ("In Sydney: what time is it, and how warm is it?", ["get_time", "get_weather"], ["get_weather"]),
+    ("What's the weather in Oslo, is it cold?", ["get_weather"], []),  # said outright: named, not asked for
+    ("ok cool, bye for now", ["get_weather"], []),  # not a measure
+    ("It's chilly, turn the thermostat up to 21 degrees.", ["get_weather"], []),
+])
+def test_asks_for(task, tools, asked):
+    from harness.claims import asks_for, names_tool
+    assert asks_for(task, tools) == asked
+    assert all(names_tool(task, t) for t in asked)  # and names_tool reads them the same way
+
+
+def test_asks_for_never_raises_and_stays_linear():
+    from harness.claims import asks_for
+    started = time.perf_counter()
+    assert asks_for("warm " * 100_000, ["get_weather"]) == ["get_weather"]
+    assert asks_for(None, ["x"]) == []  # type: ignore[arg-type]
+    assert time.perf_counter() - started < 2

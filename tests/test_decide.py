@@ -369,3 +369,30 @@ def test_a_request_that_opens_with_a_tools_verb_is_a_call(unfit):
     assert offered(server.requests[0]) == ({"get_definition", "translate"} if unfit else {"final_answer"})
     assert result.turns[0].coded == ("translate" if unfit else None)
     assert result.text.startswith("sonder: " if unfit else "Good morning")
+
+
+def test_a_question_word_that_asks_for_a_tool_makes_the_first_action_a_call():
+    """Seen with the 0.5B model: "What do 'petrichor' and 'apricity' mean?" gave answering 54%, and was answered
+    from nothing ("Petrichor: a type of plant")."""
+    server = ScriptedServer([action(("get_definition", {"word": "petrichor"}), ("get_definition", {"word": "apricity"})),
+                             answer("petrichor: the smell of rain; apricity: the warmth of the winter sun")],
+                            answer_probabilities=[0.54], decline_probabilities=[0.0])
+    agent(server, "get_definition", "translate").run("What do 'petrichor' and 'apricity' mean?")
+    assert "final_answer" not in offered(server.requests[0]) and "get_definition" in offered(server.requests[0])
+
+
+def test_a_call_the_task_says_nothing_of_gives_way_to_the_tool_a_question_word_asks_for():
+    """Seen with the 0.5B model: "Which is warmer right now, Paris or Madrid?" called get_time for both."""
+    server = ScriptedServer([action(("get_time", {"city": "Paris"})),
+                             action(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Madrid"})),
+                             answer("Madrid: 24 C, Paris: 14 C. Madrid is warmer.")],
+                            answer_probabilities=[0.1])
+    result = agent(server, "get_time", "get_weather").run("Which is warmer right now, Paris or Madrid?")
+    refusal = result.turns[0].results[0].output
+    assert refusal.startswith("Not run: the task asks for what get_weather gives") and not result.turns[0].results[0].ok
+    assert offered(server.requests[1]) == {"get_weather"}
+    assert [r.name for t in result.turns for r in t.results if r.ok] == ["get_weather", "get_weather"]
+    # A call the task does speak of runs: "what time is it" is get_time's.
+    server = ScriptedServer([action(("get_time", {"city": "Sydney"})), answer("23:40")], answer_probabilities=[0.1])
+    result = agent(server, "get_time", "get_weather").run("In Sydney: what time is it, and how warm is it?")
+    assert result.turns[0].results[0].ok
