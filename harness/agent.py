@@ -20,9 +20,9 @@ from typing import Any
 
 from harness import events as ev
 from harness.claims import (GENERIC_VERBS, PLAIN_WORDS, asked_tools, asks_about_now, asks_for, dateless, declines,
-                            described_files, file_parameter, is_question, named_files, named_tools, names_tool,
-                            own_work, past_date, people, points_back, shares_words, unbacked_claims, uncovered_part,
-                            uncovered_tools, unfit_action, unfit_thing)
+                            described_files, file_parameter, is_question, kind_option, named_files, named_tools,
+                            names_tool, own_work, past_date, people, points_back, same_part, shares_words, unbacked_claims,
+                            uncovered_part, uncovered_tools, unfit_action, unfit_object, unfit_thing)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -46,8 +46,8 @@ from harness.grounding import (DAYS_AND_MONTHS, MAX_WORDS, PHRASE_WORDS, asks_ti
                                copied_arguments, exact_codes, example_wording, expected_form, found_value,
                                invented_numbers, invented_optional, made_codes, mentions, message_words,
                                misshapen_arguments, own_values, provider, repaired_values, reports_error, result_used,
-                               plain_number, relabelled, said_choices, said_part, spans, text_values, ungrounded_arguments,
-                               words)
+                               plain_number, relabelled, said_choices, said_part, singular, spans, text_values,
+                               ungrounded_arguments, words)
 from harness.siblings import siblings
 from harness.techniques import Techniques
 from harness.models import BUNDLED
@@ -66,6 +66,7 @@ from harness.tools.workspace import Workspace
 
 GUESSED = "Not run: the user never gave"
 _WORDS = re.compile(r"[^\W_]+")
+_POINTING = re.compile(r"\b(?:this|that|these|those|it)\b", re.IGNORECASE)
 DEFAULT_SYSTEM = (
     "You are a capable assistant running on the user's own machine through the harness. "
     "Use the tools when they help; answer plainly and briefly."
@@ -426,7 +427,9 @@ class Agent:
             options["json_schema"] = self._action_schema((coded,), may_replan, must_call=True)
             return
         # Or a question word that asks for what one tool gives ("What do 'petrichor' and 'apricity' mean?").
-        asked = (asked_tools(run.task, self.tools.names) or asks_for(run.task, self.tools.names)) \
+        # Not where it points at what it does not give ("What does this word mean?": that is asked about).
+        asked = (asked_tools(run.task, self.tools.names) or
+                 (asks_for(run.task, self.tools.names) if not _POINTING.search(run.task[:4000]) else [])) \
             if self.techniques.unfit and not fit else []
         if asked:  # "..., and translate 'good morning' into German": a request to call, not a question
             record.coded = asked[0]
@@ -448,7 +451,7 @@ class Agent:
         Norway" beside get_population), and writing the model does itself ("Rewrite this to sound more
         polite: '...'"), which is never declined."""
         texts = _tool_texts(self.tools)
-        if unfit := unfit_action(task, texts):
+        if unfit := unfit_action(task, texts) or unfit_object(task, texts):
             return _Fit(decline=unfit)
         if thing := unfit_thing(task, texts):
             return _Fit(decline=thing) if asks_about_now(task) else _Fit(answer=thing)
@@ -552,7 +555,9 @@ class Agent:
                     and not run.unsure
                 run.force_answer |= retries == self.max_retries and self.techniques.last_chance and not pinned
             else:
-                if self.techniques.wrap_up and run.turns and any(r.ok for r in run.turns[-1].results):
+                # Constrained only: there force_answer makes the request an answer; a free reply could call again.
+                if self.techniques.wrap_up and run.turns and run.turns[-1].constrained \
+                        and any(r.ok for r in run.turns[-1].results):
                     # The steps ran out with results just in: one request more, an answer only, that reports
                     # them. Checked like any answer; sent back, the run stops at max_steps all the same.
                     run.force_answer = True
@@ -680,6 +685,9 @@ class Agent:
                                                       self._user_said()) if tool is not None else {})
                 # A closed choice the user said ("walk" for mode 'walking', left at its default driving).
                 call.arguments.update(said_choices(call.arguments, tool.parameters, run.task) if tool is not None else {})
+                # A word of kind the user put on the tool's noun ("a seafood restaurant"), its one open option left out.
+                call.arguments.update(kind_option(run.task, call.name, tool.parameters, call.arguments)
+                                      if tool is not None else {})
         if t.trim_optional:  # the call as run (and shown) leaves invented extras out
             for call in record.calls:
                 tool = self.tools.get(call.name)
@@ -833,7 +841,8 @@ class Agent:
                 # up in config.ini and email it to him." asked the user for a subject line.
                 # With pin, a piece of what the user said ("server port"): told to write it again, it wrote the same.
                 rewritten = composed[0]
-                self._pin_said(record, call.name, composed[0])
+                if len(str(call.arguments[composed[0]]).split()) <= MAX_WORDS:  # a subject, not a body
+                    self._pin_said(record, call.name, composed[0])
                 rewrite = (f"Not run: {composed[0]} is wording from our examples, not what the user asked for. Call "
                            f"{call.name} again with {composed[0]} written from the user's request.")
             elif composed:
@@ -975,6 +984,11 @@ class Agent:
             if source in ran and not any(r.ok and r.name == tool_name for t in run.turns[at + 1:] for r in t.results):
                 record.pending = [tool_name]
                 self._pin_rest(record, run.turns[at], tool_name, {parameter})
+                # With pin, the result's own text ("Note: onboarding project -- discussed on Tuesday, ..."). Seen
+                # with the 0.5B model: told to write the body from the notes found, it sent the made-up one again.
+                if self._parameter(tool_name, parameter).get("type", "string") == "string":
+                    self._pin(record, tool_name, parameter, [v for r in record.results if r.ok and r.name == source
+                                                             for v in text_values(r.output) if 0 < len(v) <= 500][:20])
                 return f"Now call {tool_name} again, with {parameter} written from this result."
         return ""
 
@@ -1018,7 +1032,12 @@ class Agent:
         called = {c.name for t in self.turns for c in t.calls}
         # The user's common nouns: "the vendor audit note" says "note" in lower case; "Nora Weather" is a name.
         lower = set(_WORDS.findall(self._user_said()[-4000:]))
+        # Only a lookup's one key (get_contact's name), never text the call carries (a reminder's "Check the
+        # weather", an email's subject "Meeting notes").
+        required = self._required(call.name)
         for name, value in call.arguments.items():
+            if required != [name]:
+                continue
             last = _WORDS.findall(str(value)[:200].casefold())[-1:] if isinstance(value, str) else []
             if not last or len(_WORDS.findall(str(value)[:200])) < 2 or last[0] not in lower:
                 continue
@@ -1027,7 +1046,7 @@ class Agent:
                      and len(required := self._required(other.name)) == 1]
             if len(homes) == 1:
                 other, parameter = homes[0]
-                return other.name, parameter, name, str(value), last[0]
+                return other.name, parameter, name, str(value), singular(last[0])
         return None
 
     def _asked_instead(self, call: ToolCall, task: str, allowed: tuple[str, ...] | None) -> str | None:
@@ -1054,8 +1073,11 @@ class Agent:
         if not prose:
             return None
         called = {c.name for t in self.turns for c in t.calls}
+        # Named in the part that asks for the call, and not by the prose itself: "... and set a timer" or a
+        # reminder to "check the weather" are no source of what the call says.
         sources = [t.name for t in self._others(call.name, allowed)
-                   if not t.needs_approval and t.name not in called and names_tool(task, t.name)]
+                   if not t.needs_approval and t.name not in called and same_part(task, call.name, t.name)
+                   and not any(names_tool(str(call.arguments[n]), t.name) for n in prose)]
         return (sources[0], prose[0]) if len(sources) == 1 else None
 
     def _send_thing(self, call: ToolCall, home: str, parameter: str, name: str, value: str, noun: str,
@@ -1321,12 +1343,15 @@ class Agent:
         composed = example_wording(call.arguments, tool.parameters, said, example_lines(self._system_text())) \
             if self.techniques.copied else []
         for name in composed:
-            if name not in found and self._parameter(tool_name, name).get("type", "string") == "string":
+            if name not in found and self._parameter(tool_name, name).get("type", "string") == "string" \
+                    and len(str(call.arguments.get(name, "")).split()) <= MAX_WORDS:  # a subject, not a body
                 self._pin_said(record, tool_name, name)
         wrong |= set(composed)
+        # And a text a result gave word for word (a note, as an email's body), however long.
+        given = {v for t in self.turns for r in t.results if r.ok for v in text_values(r.output)}
         for name, value in call.arguments.items():
             if name in self._required(tool_name) and name not in wrong | found and not isinstance(value, bool) \
-                    and isinstance(value, str | int | float) and len(str(value).split()) <= MAX_WORDS:
+                    and isinstance(value, str | int | float) and (len(str(value).split()) <= MAX_WORDS or value in given):
                 self._pin(record, tool_name, name, [value])
 
     def _pin_said(self, record: ev.TurnRecord, tool_name: str, parameter: str) -> None:

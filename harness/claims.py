@@ -10,8 +10,10 @@ answer's length; never raises.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from harness.grounding import RECALL, SENTENCE_OPENERS, singular
 
@@ -137,6 +139,18 @@ def uncovered_part(task: str, tool: str, calls: Iterable[tuple[str, dict[str, ob
         return ""
 
 
+def same_part(task: str, tool: str, other: str) -> bool:
+    """Whether one part of ``task`` (between commas, "and", sentence ends) names both tools by their nouns:
+    "Email Alice a short summary of my notes" names send_email and search_notes; "Send Alice a thank-you email,
+    and set a timer" names send_email and set_timer in two parts. Linear; never raises."""
+    try:
+        asked = _asked_words(task)
+        return any(any(_names(n, p) for n in _nouns(tool)) and any(_names(n, p) for n in _nouns(other))
+                   for p in (_said(part, asked) for part in _CLAUSE.split(task[:4000]) if part.strip()))
+    except Exception:  # user input: a check skipped is better than a run broken
+        return False
+
+
 def names_tool(text: str, tool: str) -> bool:
     """Whether ``text`` has a word that names ``tool`` by its noun ("Define" and get_definition, "weather" and
     get_weather). Linear; never raises."""
@@ -155,9 +169,29 @@ ASKS_FOR = {**dict.fromkeys("warm warmer warmest hot hotter hottest cold colder 
             **dict.fromkeys("mean meaning".split(), "definition")}
 
 
-def _said(text: str) -> set[str]:
+# A sentence, and one that asks: it ends in a question mark or opens with a question word ("hey, how hot is it
+# in cairo today").
+_SENTENCES = re.compile(r"[^.!?\n]+[.!?\n]*")
+_ASKS = re.compile(r"^\W*(?:\w+,\s*)?(?:what|which|how|is|are|was|were|do|does|did|will|can|could|should|would|"
+                   r"where|when|who|why)\b", re.IGNORECASE)
+
+
+def _asked_words(text: str) -> set[str]:
+    """The ASKS_FOR words of ``text``'s questions: "warmer" in "Which is warmer?", not "hot" in "Everyone says tech
+    is hot right now." nor "cold" in "I'm freezing cold in here."."""
+    found: set[str] = set()
+    for sentence in _SENTENCES.findall(text[:4000]):
+        if sentence.rstrip().endswith("?") or _ASKS.match(sentence):
+            found |= {w for w in (singular(w) for w in _WORD.findall(sentence.casefold())) if w in ASKS_FOR}
+    return found
+
+
+def _said(text: str, asked: set[str] | None = None) -> set[str]:
+    """``text``'s words, singular, with the nouns its questions ask for (ASKS_FOR; ``asked``: the question words
+    read on the whole task, where ``text`` is a part of it)."""
     said = {singular(w) for w in _WORD.findall(text[:4000].casefold())}
-    return said | {ASKS_FOR[w] for w in said if w in ASKS_FOR}
+    asked = _asked_words(text) if asked is None else asked
+    return said | {ASKS_FOR[w] for w in said & asked}
 
 
 def asks_for(task: str, tools: Iterable[str]) -> list[str]:
@@ -166,7 +200,7 @@ def asks_for(task: str, tools: Iterable[str]) -> list[str]:
     raises."""
     try:
         said = {singular(w) for w in _WORD.findall(task[:4000].casefold())}
-        wanted = {ASKS_FOR[w] for w in said if w in ASKS_FOR} - said
+        wanted = {ASKS_FOR[w] for w in _asked_words(task)} - said
         return [name for name in tools if _nouns(name) & wanted]
     except Exception:  # user input: a check skipped is better than a run broken
         return []
@@ -179,7 +213,8 @@ def _nouns(name: str) -> set[str]:
 def _open_parts(task: str, calls: list[tuple[str, dict[str, object]]]) -> list[tuple[str, set[str]]]:
     """The parts of ``task`` (text, words) that no call covers by a value's word or its tool's noun; none when the
     task is one part."""
-    parts = [(p.strip(), _said(p)) for p in _CLAUSE.split(task[:4000]) if p.strip()]
+    asked = _asked_words(task)  # a part has lost its question mark
+    parts = [(p.strip(), _said(p, asked)) for p in _CLAUSE.split(task[:4000]) if p.strip()]
     made = [_nouns(name) | _said(" ".join(str(v)[:200] for v in list(arguments.values())[:20]))
             for name, arguments in calls if isinstance(arguments, dict)]
     return [(text, p) for text, p in parts if not any(marks & p for marks in made)] if len(parts) > 1 else []
@@ -274,6 +309,34 @@ def unfit_action(task: str, tool_texts: Iterable[str]) -> str:
         carried = {w[:5] for text in list(tool_texts)[:200] for w in re.findall(r"[a-z]+", str(text)[:4000].casefold())}
         return next((word for word in _openings(task) if word in _ACTIONS
                      and not any(stem in carried for stem in _ACTIONS[word])), "")
+    except Exception:  # user input: a check skipped is better than a run broken
+        return ""
+
+
+# Verbs that work a thing ("Start the dishwasher", "Turn on the lights"): the request fits a tool only if some
+# tool's text carries the thing too. The words between the verb and its thing are skipped.
+_WORKS = frozenset("start stop turn switch lock unlock".split())  # not "open": "Open config.ini" reads a file
+_BEFORE_THING = frozenset("on off up down the a an my our your his her their this that these those".split())
+_BETWEEN = frozenset("to in at for from with by of".split())
+
+
+def unfit_object(task: str, tool_texts: Iterable[str]) -> str:
+    """The thing a request works that no tool's text carries: "the dishwasher" of "Start the dishwasher on the eco
+    programme." where the tools set timers and reminders (set_timer's text carries "start", not "dishwasher");
+    "Start a 20 minute timer" fits ("minute" is carried; a number is skipped). "" when there is none. Linear;
+    never raises."""
+    try:
+        carried = {w[:5] for text in list(tool_texts)[:200] for w in re.findall(r"[a-z]+", str(text)[:4000].casefold())}
+        for part in _PART.split(task[:4000])[:100]:
+            said = [w.casefold() for w in _LEADING_WORD.findall(part.strip())[:12]]
+            said = said[next((i for i, w in enumerate(said) if w not in _LEAD_INS), len(said)):]
+            if not said or said[0] not in _WORKS:
+                continue
+            at = next((i for i, w in enumerate(said[1:], 1) if w not in _BEFORE_THING), 0)
+            if at and len(said[at]) >= 3 and said[at][:5] not in carried:  # "the living room lights"
+                return " ".join(["the", *itertools.takewhile(lambda w: w not in _BEFORE_THING | _BETWEEN,
+                                                             said[at:at + 3])])
+        return ""
     except Exception:  # user input: a check skipped is better than a run broken
         return ""
 
@@ -496,3 +559,45 @@ def dateless(tools: Iterable[tuple[str, str, dict[str, object]]], task: str) -> 
                                          for name, spec in dict(p.get("properties") or {}).items())  # type: ignore[union-attr]
     except Exception:  # a tool's schema: a check skipped is better than a run broken
         return False
+
+
+# Words before a tool's noun that say which or how many, not what kind: "me restaurants", "two timers".
+# Nor how good, how dear or where: "cheap", "nearby", "romantic" restaurants are no cuisine (a review found
+# them taken for one).
+_NOT_KINDS = frozenset("""a an the my your our their his her its me us them some any this that these those few many
+more most other another every each all one two three four five six seven eight nine ten good nice best new great
+top cheap expensive pricey affordable budget nearby near local close popular famous decent romantic quiet fancy
+cozy cosy family quick fast small big little large open late authentic real proper other decent""".split())
+
+
+_KIND_EXAMPLE = re.compile(r"\be\.g\.,?\s+[a-z]{3,}(?![\w-])")
+
+
+def kind_option(task: str, tool: str, schema: dict[str, Any], arguments: dict[str, Any]) -> dict[str, str]:
+    """{parameter: word} where the user put a word of kind on the tool's noun ("a seafood restaurant", "thai
+    restaurants"), the tool has exactly one optional free-text parameter whose description's example is such a
+    word ("a cuisine, e.g. thai"), and the call gives it nothing and
+    holds that word nowhere: cuisine 'seafood' for find_restaurants. A word after a number is a unit ("25 minute
+    timer"), and none is read then. Linear; never raises."""
+    try:
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        if not isinstance(properties, dict) or not isinstance(arguments, dict):
+            return {}
+        required = set(schema.get("required") or [])
+        # One whose description's example is such a word ("a cuisine, e.g. thai"); not an encoding's "utf-8".
+        open_text = [n for n, spec in list(properties.items())[:50] if n not in required and isinstance(spec, dict)
+                     and spec.get("type") == "string" and "enum" not in spec and "format" not in spec
+                     and _KIND_EXAMPLE.search(str(spec.get("description", ""))[:500])]
+        if len(open_text) != 1 or arguments.get(open_text[0]) not in (None, ""):
+            return {}
+        said = re.findall(r"[A-Za-z][\w'-]*|\d+", task[:4000])
+        nouns = _nouns(tool)
+        kinds = [said[i - 1] for i in range(1, len(said)) if singular(said[i].casefold()) in nouns
+                 and said[i - 1].isalpha() and said[i - 1].islower() and len(said[i - 1]) >= 3
+                 and said[i - 1] not in _NOT_KINDS and said[i - 1] not in PLAIN_WORDS and not said[i - 1].endswith("est")
+                 and (i < 2 or not said[i - 2].isdigit())]
+        given = {w for v in arguments.values() for w in re.findall(r"[a-z]+", str(v)[:200].casefold())}
+        kinds = [k for k in dict.fromkeys(kinds) if k not in given]
+        return {open_text[0]: kinds[0]} if len(kinds) == 1 else {}
+    except Exception:  # user input: a call left as it was is better than a run broken
+        return {}

@@ -113,14 +113,22 @@ def _initials(word: str, sequence: list[str]) -> bool:
     return False
 
 
+# What currencies are called, and the codes written for them (a unit's word and its code are one unit).
+_CURRENCY_WORDS = {"dollar": "usd", "euro": "eur", "pound": "gbp", "sterling": "gbp", "yen": "jpy", "franc": "chf",
+                   "krone": "nok", "kroner": "nok", "krona": "sek", "kronor": "sek", "yuan": "cny", "renminbi": "cny",
+                   "rupee": "inr", "peso": "mxn", "real": "brl", "reais": "brl", "rand": "zar", "won": "krw",
+                   "lira": "try", "zloty": "pln", "forint": "huf", "ruble": "rub", "rouble": "rub", "shekel": "ils"}
+
+
 def _currency_like(word: str, sequence: list[str]) -> bool:
-    """Whether ``word`` (3 letters) is a country's two letters then a unit's first, said as an adjective and a
-    noun in a row: "gbp" for "British pounds" (the adjective's first letter is the code's second), "chf" for
-    "Swiss francs" does not fit and is not taken. Narrow on purpose: a code the user did not say is a guess."""
+    """Whether ``word`` (3 letters) is a country's two letters then a currency's first, said as an adjective and
+    the currency's name in a row: "gbp" for "British pounds" (the adjective's first letter is the code's second);
+    "chf" for "Swiss francs" does not fit and is not taken, nor "eur" for "usual rate". Narrow on purpose: a
+    code the user did not say is a guess."""
     if len(word) != 3 or not word.isalpha():
         return False
-    return any(later.startswith(word[2]) and earlier[:1] in (word[0], word[1]) and len(earlier) > 2
-               for earlier, later in zip(sequence, sequence[1:]))
+    return any(later.startswith(word[2]) and singular(later) in _CURRENCY_WORDS and earlier[:1] in (word[0], word[1])
+               and len(earlier) > 2 for earlier, later in zip(sequence, sequence[1:]))
 
 
 def _starts_one(word: str, heard: set[str]) -> bool:
@@ -829,71 +837,88 @@ def asks_time(task: str) -> bool:
     return bool(_ASKS_TIME.search(task[:4000])) if isinstance(task, str) else False
 
 
-# A number and the word written right after it ("250 euros", "187.33 British"): what the number is in.
-_LABELLED = re.compile(r"(?<![\w.])(-?\d+(?:[.,]\d+)*)(?![\w]) ?([^\W\d_]{1,20})")
+# The word written right after a number ("250 euros", "187.33 British"): what the number is in.
+_LABEL = re.compile(r" ?([^\W\d_]{1,20})")
 _AFTER = re.compile(r"((?: [^\W\d_]{1,20}){1,2})")
-_UNIT_KEY = re.compile(r"currency|unit", re.IGNORECASE)  # a JSON field that says what a record's numbers are in
+# A JSON field that says what a record's amounts are in, and the fields that hold such amounts.
+_UNIT_KEY = re.compile(r"(?:^|_)(?:currency|unit)s?$", re.IGNORECASE)
+_AMOUNT_KEY = re.compile(r"price|amount|total|cost|value|balance|fee|sum", re.IGNORECASE)
 
 
-def _text_labels(text: str) -> dict[str, str]:
-    """{number: the word right after it} in free text, the first label each number has."""
-    labels: dict[str, str] = {}
-    for number, label in _LABELLED.findall(text[:20_000]):
-        labels.setdefault(plain_number(number), label)
+def _text_labels(text: str) -> dict[str, set[str]]:
+    """{number: the words right after it} in free text (a common word, "10 and 12", is no label). Linear."""
+    labels: dict[str, set[str]] = {}
+    for found in _NUMBER.finditer(text[:20_000]):
+        label = _LABEL.match(text, found.end(), min(len(text), found.end() + 22))
+        if label and label.group(1).casefold() not in _FILLER | _COMMON:
+            labels.setdefault(plain_number(found.group()), set()).add(label.group(1))
     return labels
 
 
-def _record_labels(output: str) -> dict[str, str]:
-    """{number: unit} for the numbers of each JSON object in a tool's output that has a currency or unit
-    field ({"currency": "USD", "price": 187.33} gives 187.33 in USD); the word after it where the output is
-    text. Walks without recursion; never raises."""
+def _record_labels(output: str) -> dict[str, set[str]]:
+    """{number: units} for the amounts of each JSON object in a tool's output that has a currency or unit field
+    ({"currency": "USD", "price": 187.33} gives 187.33 in USD; a count beside it, "quantity", is none); the words
+    after them where the output is text. Walks without recursion; never raises."""
     try:
         data: Any = json.loads(output[:20_000])
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, TypeError):
         return _text_labels(output) if isinstance(output, str) else {}
-    labels: dict[str, str] = {}
+    labels: dict[str, set[str]] = {}
     stack, seen = [data], 0
     while stack and seen < 500:
         node, seen = stack.pop(), seen + 1
         values = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(node, list) else []
         unit = next((v for k, v in values if isinstance(k, str) and _UNIT_KEY.search(k[:100]) and isinstance(v, str)
                      and 0 < len(v) <= 20), None)
-        for _, value in values:
+        for key, value in values:
             if isinstance(value, dict | list):
                 stack.append(value)
-            elif unit is not None and isinstance(value, int | float) and not isinstance(value, bool):
-                labels.setdefault(plain_number(str(value)), unit)
+            elif unit is not None and isinstance(key, str) and _AMOUNT_KEY.search(key[:100]) \
+                    and isinstance(value, int | float) and not isinstance(value, bool):
+                labels.setdefault(plain_number(str(value)), set()).add(unit)
     return labels
+
+
+def _same_unit(word: str, unit: str) -> bool:
+    """Whether ``word`` (an answer's) and ``unit`` (a source's) name one unit: "dollars" and "USD", "euros" and
+    "EUR", "km" and "km"."""
+    a, b = singular(word.casefold()), singular(unit.casefold())
+    return a == b or _CURRENCY_WORDS.get(a) == b or _CURRENCY_WORDS.get(b) == a or _starts_one(b, {a}) \
+        or _starts_one(a, {b})
 
 
 def relabelled(answer: str, task: str, sources: list[str]) -> tuple[str, str, str] | None:
     """(number, the answer's word for it, the word its source gives) for a number the answer gives in
-    something the task asks for, when the user or a tool result gave that number in something else: "250
+    something the task asks for, when the user or a tool result gave that number in something else only: "250
     NOK" where the user said "250 euros", "187.33 British pounds" where the result said {"currency": "USD",
     "price": 187.33}. A conversion no tool made. ``sources`` are the user's words and the tools' outputs,
     oldest first. None when there is none. Linear; never raises."""
     try:
-        known: dict[str, str] = {}
+        known: dict[str, set[str]] = {}
         named: set[str] = set()  # what results name: "AMZN" of {"symbol": "AMZN", ...} is a subject, no unit
         for source in sources:
-            for number, label in _record_labels(source).items():
-                known.setdefault(number, label)
+            for number, labels in _record_labels(source).items():
+                known.setdefault(number, set()).update(labels)
             if _json_object(source) is not None:
                 named |= {w for v in text_values(source) for w in words(v[:200])}
         asked = words(task)
         said = words(answer)
-        for found in _LABELLED.finditer(answer[:20_000]):
-            plain, word = plain_number(found.group(1)), found.group(2).casefold()
-            source = known.get(plain)
-            if source is None or word in _FILLER or word in _COMMON or word not in asked or word in named:
+        for found in _NUMBER.finditer(answer[:20_000]):
+            label = _LABEL.match(answer, found.end(), min(len(answer), found.end() + 22))
+            units = known.get(plain_number(found.group()))
+            if label is None or not units:
                 continue
-            if singular(word) == singular(source.casefold()) or words(source) & said:
+            word = label.group(1).casefold()
+            if word in _FILLER or word in _COMMON or word not in asked or word in named:
+                continue
+            if any(_same_unit(word, u) or words(u) & said for u in units):
                 continue
             # The task's words that follow it, for the note: "British pounds", not "British".
-            more = _AFTER.match(answer, found.end(), min(len(answer), found.end() + 60))
+            more = _AFTER.match(answer, label.end(), min(len(answer), label.end() + 60))
             following = more.group(1).split() if more else []
-            label = " ".join([found.group(2), *itertools.takewhile(lambda w: w.casefold() in asked, following)])
-            return plain, label, source
+            text = " ".join([label.group(1), *itertools.takewhile(lambda w: w.casefold() in asked, following)])
+            return plain_number(found.group()), text, sorted(units)[0]
     except Exception:  # model text: no finding is better than a run broken
         return None
+    return None
     return None

@@ -921,8 +921,17 @@ def test_an_acknowledgement_named_by_a_long_value_of_its_call_is_used():
     ("Set for 10 minutes.", "Set a timer for 10 minutes", None, None),
     # What the result names is its subject, no unit (seen: "amzn price?" answered "187.33 AMZN").
     ("187.33 AMZN", "amzn price?", ['{"currency": "USD", "price": 187.33, "symbol": "AMZN"}'], None),
-    ("It costs 12 dollars.", "What does it cost in dollars?", ['{"prices": [{"currency": "USD", "amount": 12}]}'],
-     ("12", "dollars", "USD")),  # inside a list
+    ("It costs 12 euros.", "What does it cost in euros?", ['{"prices": [{"currency": "USD", "amount": 12}]}'],
+     ("12", "euros", "USD")),  # inside a list
+    # The same unit in words: no conversion wanted (a review found these sent back).
+    ("One AAPL share is 231.42 dollars.", "One AAPL share in dollars?", ['{"currency": "USD", "price": 231.42}'], None),
+    ("It costs 12 euros.", "What does it cost in euros?", ['{"currency": "EUR", "price": 12}'], None),
+    # A number given twice, in two things: either is its own.
+    ("Timer set for 10 minutes.", "I ran 10 miles today. Set a timer for 10 minutes.", None, None),
+    ("5 miles = 8.05 km", "Convert 5 and 10 miles to km", None, None),  # "5 and": no label
+    # Only amounts beside a currency or unit field are in it; "community" is no unit field.
+    ("You ordered 3 items.", "How many items?", ['{"currency": "USD", "quantity": 3, "price": 12}'], None),
+    ("5000 people.", "How many people?", ['{"community": "Riverside", "population": 5000}'], None),
 ])
 def test_relabelled_numbers(text, task, sources, found):
     assert relabelled(text, task, [task, *(sources or [])]) == found
@@ -932,6 +941,7 @@ def test_relabelled_never_raises_and_stays_linear():
     started = time.perf_counter()
     assert relabelled("1 a " * 50_000, "a " * 50_000, ["1 b " * 50_000, "[" * 100_000, '{"unit": "x", "v": 1}']) is None
     assert relabelled("", "", []) is None
+    assert relabelled("1," * 10_000 + "1x", "x", ["1," * 10_000 + "1x"]) is None  # was quadratic
     assert time.perf_counter() - started < 5
 
 
@@ -981,6 +991,16 @@ def test_steps_that_run_out_after_results_get_one_answer_only_request(on):
     assert offered(server.requests[-1]) == {"final_answer"} and len(result.turns) == 3
 
 
+def test_no_request_after_the_steps_in_free_mode():
+    """A free reply could call a tool again past the limit (a review found a fourth tool run with max_steps=3)."""
+    call = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    from scripted import Reply
+    server = ScriptedServer([Reply(call), Reply(call)])
+    a = Agent([TOOLS["get_weather"]], client=server.client(), constrained=False, max_steps=2)
+    result = a.run("Weather in Oslo?")
+    assert result.stop_reason == "max_steps" and len(server.requests) == 2
+
+
 def test_the_answer_after_the_steps_is_checked_and_none_follows_refused_calls():
     # Sent back (a number no result holds): the run stops at max_steps, with no answer and no request more.
     server = ScriptedServer([action(("get_weather", {"city": "Oslo"})), answer("Oslo is 31 C.")])
@@ -1017,6 +1037,10 @@ def test_a_value_that_is_another_tools_thing_is_found_with_that_tool_first():
     ("read_file", {"path": "notes.txt"}, ["read_file", "search_notes"]),  # a file, not a note
     ("get_contact", {"name": "Note"}, ["search_notes", "get_contact"]),  # one word: no thing's name
     ("get_contact", {"name": "Nora Weather"}, ["get_weather", "get_contact", "get_time"]),  # a person
+    # Text the call carries, not a lookup's key (a review found both refused).
+    ("create_reminder", {"text": "Check the weather", "when": "tomorrow 8am"}, ["create_reminder", "get_weather"]),
+    ("send_email", {"to": "bob@example.net", "subject": "Meeting notes", "body": "we ship on friday"},
+     ["send_email", "search_notes"]),
 ])
 def test_a_value_that_names_no_other_tools_thing_runs(tool, arguments, tools):
     server = ScriptedServer([action((tool, arguments)), answer("ok")])
@@ -1047,18 +1071,26 @@ def test_prose_written_before_the_tool_the_task_speaks_of_is_refused_and_that_to
     # After the notes are in, the refused call again is the next action, its sound values as they were.
     assert "Now call send_email again, with body written from this result." in server.requests[2]["messages"][-1]["content"]
     assert offered(server.requests[2]) == {"send_email"} and '["alice@example.org"]' in json.dumps(server.requests[2]["response_format"])
+    # The body may be only what the notes found say, word for word (told to write it from them, the model had
+    # sent the made-up body again).
+    assert '"body": {"enum": ["Note: onboarding project -- discussed on Tuesday' in json.dumps(server.requests[2]["response_format"])
     assert [r.name for t in result.turns for r in t.results if r.ok] == ["search_notes", "send_email"]
 
 
-@pytest.mark.parametrize("task,body", [
-    ("Could you send alice@example.org a note that Friday's game is cancelled?", MADE_UP),  # dictated
-    ("Email alice@example.org about the onboarding project.", MADE_UP),  # no other tool's thing
-    (SUMMARY + " Her address is alice@example.org.", "Summary attached."),  # short: no prose
+@pytest.mark.parametrize("task,body,other", [
+    ("Could you send alice@example.org a note that Friday's game is cancelled?", MADE_UP, "search_notes"),  # dictated
+    ("Email alice@example.org about the onboarding project.", MADE_UP, "search_notes"),  # no other tool's thing
+    (SUMMARY + " Her address is alice@example.org.", "Summary attached.", "search_notes"),  # short: no prose
+    # Another part of the task, and prose that names the tool itself (a review found both refused).
+    ("Send alice@example.org a thank-you email for the dinner, and set a timer for 10 minutes.",
+     "Thank you so much for the lovely dinner last night, it was great.", "set_timer"),
+    ("Email alice@example.org to check the weather in Oslo before she leaves home.",
+     "Please check the weather in Oslo before you leave home today.", "get_weather"),
 ])
-def test_prose_the_user_dictated_or_no_tool_sources_runs(task, body):
+def test_prose_the_user_dictated_or_no_tool_sources_runs(task, body, other):
     server = ScriptedServer([action(("send_email", {"to": "alice@example.org", "subject": "Hi", "body": body})),
                              answer("Sent.")])
-    result = agent(server, "send_email", "search_notes", copied=False).run(task)
+    result = agent(server, "send_email", other, copied=False).run(task)
     assert not any("finds, which the task speaks of" in r.output for t in result.turns for r in t.results)
 
 
@@ -1108,3 +1140,24 @@ def test_a_conversion_made_already_is_pointed_at_not_made_again():
     note = server.requests[3]["messages"][-1]["content"]
     assert "convert_currency converted it" in note and "91.37" in note and "Call convert_currency" not in note
     assert offered(server.requests[3]) == {"final_answer"}
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_a_kind_the_user_put_on_the_tools_noun_fills_its_open_option(repair):
+    """Seen with the 0.5B model: "Can you find me a seafood restaurant in Lisbon?" searched Lisbon, cuisine left out."""
+    server = ScriptedServer([action(("find_restaurants", {"city": "Lisbon"})), answer("Casa Lumen (Lisbon).")])
+    result = agent(server, "find_restaurants", "get_weather", repair=repair).run(
+        "Can you find me a seafood restaurant in Lisbon?")
+    assert result.turns[0].results[0].arguments == ({"city": "Lisbon", "cuisine": "seafood"} if repair else {"city": "Lisbon"})
+
+
+def test_a_text_a_result_gave_is_kept_when_the_refused_call_is_filled():
+    note = "Note: onboarding project -- discussed on Tuesday, owner Priya, next review on the 14th."
+    server = ScriptedServer([action(("search_notes", {"query": "onboarding project"})),
+                             action(("send_email", {"to": "Alice", "subject": "onboarding project", "body": note})),
+                             action(("get_contact", {"name": "Alice"})),
+                             action(("send_email", {"to": "alice.moreau@example.org", "subject": "onboarding project",
+                                                    "body": note})), answer("Sent to alice.moreau@example.org.")])
+    agent(server, "search_notes", "send_email", "get_contact").run(SUMMARY)
+    schema = json.dumps(server.requests[3]["response_format"])
+    assert '"to": {"enum": ["alice.moreau@example.org"]}' in schema and f'"body": {{"enum": [{json.dumps(note)}]}}' in schema

@@ -244,6 +244,10 @@ def test_asked_tools(task, tools, asked):
     ("What's the weather in Oslo, is it cold?", ["get_weather"], []),  # said outright: named, not asked for
     ("ok cool, bye for now", ["get_weather"], []),  # not a measure
     ("It's chilly, turn the thermostat up to 21 degrees.", ["get_weather"], []),
+    # Only in a question (a review found these sent back or refused): said, not asked.
+    ("I'm freezing cold in here. Set a timer for 10 minutes.", ["get_weather", "set_timer"], []),
+    ("What's NVDA trading at? Everyone says tech is hot right now.", ["get_stock_price", "get_weather"], []),
+    ("hey, how hot is it in cairo today", ["get_weather"], ["get_weather"]),  # a question with no question mark
 ])
 def test_asks_for(task, tools, asked):
     from harness.claims import asks_for, names_tool
@@ -254,6 +258,53 @@ def test_asks_for(task, tools, asked):
 def test_asks_for_never_raises_and_stays_linear():
     from harness.claims import asks_for
     started = time.perf_counter()
-    assert asks_for("warm " * 100_000, ["get_weather"]) == ["get_weather"]
+    assert asks_for("how warm is it? " * 20_000, ["get_weather"]) == ["get_weather"]
+    assert asks_for("warm " * 100_000, ["get_weather"]) == []  # no question
     assert asks_for(None, ["x"]) == []  # type: ignore[arg-type]
     assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("task,tool,arguments,option", [
+    ("Can you find me a seafood restaurant in Lisbon?", "find_restaurants", {"city": "Lisbon"}, {"cuisine": "seafood"}),
+    ("Any thai restaurants in Lyon you can recommend?", "find_restaurants", {"city": "Lyon"}, {"cuisine": "thai"}),
+    ("Find me restaurants in Porto and in Bologna.", "find_restaurants", {"city": "Porto"}, {}),  # no kind
+    ("Find me some good restaurants in Porto.", "find_restaurants", {"city": "Porto"}, {}),
+    ("a seafood restaurant in Lisbon", "find_restaurants", {"city": "Lisbon", "cuisine": "fish"}, {}),  # given
+    ("a seafood restaurant in Lisbon", "find_restaurants", {"city": "Lisbon seafood"}, {}),  # held elsewhere
+    ("Start a 25 minute timer please.", "set_timer", {"minutes": 25}, {}),  # a unit; and no example of a kind
+    ("Set two timers: one for 5 minutes", "set_timer", {"minutes": 5}, {}),
+    ("Find me a Lisbon restaurant", "find_restaurants", {"city": "Lisbon"}, {}),  # a name, not a kind
+    # How good, how dear, where: no kind (a review found these taken for a cuisine).
+    ("Any cheap restaurants in Lyon?", "find_restaurants", {"city": "Lyon"}, {}),
+    ("a nearby restaurant in Lyon", "find_restaurants", {"city": "Lyon"}, {}),
+    ("the closest restaurant in Lyon", "find_restaurants", {"city": "Lyon"}, {}),
+])
+def test_kind_option(task, tool, arguments, option):
+    from harness.claims import kind_option
+    assert kind_option(task, tool, TOOLS[tool].parameters, arguments) == option
+
+
+def test_kind_option_reads_only_an_option_whose_example_is_a_word_and_never_raises():
+    from harness.claims import kind_option
+    schema = {"properties": {"path": {"type": "string"}, "encoding": {"type": "string", "description": "e.g. utf-8"}},
+              "required": ["path"]}
+    assert kind_option("read the config file", "read_file", schema, {"path": "config.ini"}) == {}
+    assert kind_option(None, "x", {}, {}) == {}  # type: ignore[arg-type]
+    started = time.perf_counter()
+    assert kind_option("seafood restaurant " * 20_000, "find_restaurants", TOOLS["find_restaurants"].parameters,
+                       {"city": "x"}) == {"cuisine": "seafood"}
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("task,tools,thing", [
+    ("Start the dishwasher on the eco programme.", ["set_timer", "create_reminder"], "the dishwasher"),
+    ("Turn on the living room lights.", ["set_timer", "play_music"], "the living room lights"),
+    ("It's chilly, turn the thermostat up to 21 degrees.", ["get_weather", "convert_units"], "the thermostat"),
+    ("Start a 20 minute timer and play some lo-fi beats.", ["set_timer", "play_music"], ""),  # the timer's
+    ("Please start a timer for 5 minutes.", ["set_timer"], ""),
+    ("Open config.ini and tell me the port.", ["read_file"], ""),  # "open" reads a file: not such a verb
+])
+def test_unfit_object(task, tools, thing):
+    from harness.agent import _tool_texts
+    from harness.claims import unfit_object
+    assert unfit_object(task, _tool_texts([TOOLS[t] for t in tools])) == thing

@@ -146,8 +146,9 @@ def test_an_answer_likely_to_decline_opens_with_the_decline(p_decline, decline, 
     living room lights.", with 2% or more on opening with "Sorry": such an answer now opens "Sorry, I can't"."""
     reply = answer("Sorry, I can't turn on lights: none of my tools can." if declines else "Turned on the lights.")
     server = ScriptedServer([reply], answer_probabilities=[0.6], decline_probabilities=[p_decline])
-    result = agent(server, "play_music", "set_timer", decline=decline, claims=False, echo_guard=False).run(
-        "Turn on the living room lights.")
+    # unfit off: the lights are no tool's thing (claims.unfit_object), which declines whatever the odds
+    result = agent(server, "play_music", "set_timer", decline=decline, claims=False, echo_guard=False,
+                   unfit=False).run("Turn on the living room lights.")
     schema = server.requests[0]["response_format"]["json_schema"]["schema"]
     assert (schema == decline_schema("Sorry, I can't")) is declines
     assert "pattern" in json.dumps(schema) if declines else "pattern" not in json.dumps(schema)
@@ -179,7 +180,8 @@ def test_after_an_answer_that_said_the_request_back_the_next_may_decline(decline
                              answer("Sorry, I can't turn lights on: none of my tools can." if decline
                                     else "I turned on the living room lights.")],
                             answer_probabilities=[0.6], decline_probabilities=[0.0, 0.3])
-    result = agent(server, "play_music", "set_timer", decline=decline).run("Turn on the living room lights.")
+    result = agent(server, "play_music", "set_timer", decline=decline, unfit=False).run(
+        "Turn on the living room lights.")
     assert result.turns[0].rejected == "restated"
     second = server.requests[1]["response_format"]["json_schema"]["schema"]
     assert (second == decline_schema("Sorry, I can't")) is decline
@@ -396,3 +398,21 @@ def test_a_call_the_task_says_nothing_of_gives_way_to_the_tool_a_question_word_a
     server = ScriptedServer([action(("get_time", {"city": "Sydney"})), answer("23:40")], answer_probabilities=[0.1])
     result = agent(server, "get_time", "get_weather").run("In Sydney: what time is it, and how warm is it?")
     assert result.turns[0].results[0].ok
+
+
+def test_a_question_word_with_nothing_to_look_up_is_left_to_the_answer():
+    """"What does this word mean?" names no word: answering (which asks) stays on offer (a review found it forced
+    to call get_definition, which must then make a word up)."""
+    server = ScriptedServer([answer("Which word?")], answer_probabilities=[0.9], decline_probabilities=[0.0])
+    result = agent(server, "get_definition", "translate").run("What does this word mean?")
+    assert offered(server.requests[0]) == {"final_answer"} and result.text == "Which word?"
+
+
+def test_a_thing_no_tool_works_is_declined():
+    """Seen with the 0.5B model: "Start the dishwasher on the eco programme." started a timer of a made-up length
+    (set_timer's text says "start"), then asked how long."""
+    server = ScriptedServer([answer("Sorry, I can't start the dishwasher.")], answer_probabilities=[0.1],
+                            decline_probabilities=[0.0])
+    result = agent(server, "set_timer", "create_reminder").run("Start the dishwasher on the eco programme.")
+    assert server.requests[0]["response_format"]["json_schema"]["schema"] == decline_schema("Sorry, I can't")
+    assert result.turns[0].unfit == "the dishwasher" and result.text.startswith("Sorry, I can't")

@@ -105,6 +105,8 @@ CONVERT = TOOLS["convert_currency"].parameters
     ("GBP", "What's that in pounds?", ["to_currency"]),  # no adjective before it
     ("CHF", "What's that in Swiss francs?", ["to_currency"]),  # too far from the words: a guess
     ("EUR", "Convert 100 dollars for me", ["to_currency"]),
+    ("EUR", "Convert it for me at the usual rate.", ["to_currency"]),  # "usual rate" is no currency
+    ("GBP", "Convert it, my boss paid half.", ["to_currency"]),
 ])
 def test_currency_codes_said_in_words(to, context, guessed):
     arguments = {"amount": 100, "from_currency": "USD", "to_currency": to}
