@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterable, Itera
 from typing import Any
 
 from harness import events as ev
-from harness.claims import (GENERIC_VERBS, PLAIN_WORDS, asked_tools, asks_about_now, asks_for, dateless, declines,
-                            described_files, file_parameter, is_question, kind_option, named_files, named_tools,
-                            names_tool, own_work, past_date, people, points_back, same_part, shares_words, unbacked_claims,
-                            uncovered_part, uncovered_tools, unfit_action, unfit_object, unfit_thing)
+from harness.claims import (ASKS_FOR, GENERIC_VERBS, PLAIN_WORDS, asked_tools, asks_about_now, asks_for, dateless,
+                            declines, described_files, file_parameter, is_question, kind_option, named_files,
+                            named_tools, names_tool, own_work, past_date, people, points_back, same_part, shares_words,
+                            unbacked_claims, uncovered_part, uncovered_tools, unfit_action, unfit_object, unfit_thing)
 from harness.client import AsyncClient, ChatDelta, ChatResult, iterate
 from harness.constrained import (
     ASK_USER,
@@ -1444,8 +1444,10 @@ class Agent:
                                                               for r in t.results if r.ok])
                 required = self._required(uncovered[0])
                 if part and len(required) == 1:
+                    # Nor a question word that names it ("warm" of "how warm is it": seen looked up as a city).
                     self._pin(run.turns[-1], uncovered[0], required[0], [s for s in spans(part) if len(s.split())
-                                                                         <= MAX_WORDS and not names_tool(s, uncovered[0])])
+                                                                         <= MAX_WORDS and not names_tool(s, uncovered[0])
+                                                                         and not words(s) & ASKS_FOR.keys()])
             if untried:
                 return "untried", (f"The task asks for what {untried[0]} does, and it has not run. Call it now with "
                                    "the values the task and the results give; if it can't be done, say why.")

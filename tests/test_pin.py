@@ -410,3 +410,13 @@ def test_the_people_a_result_names_are_in_its_prose():
                           ('{"matches": ["Note: launch plan, owner Priya, next review on the 14th."]}', ["Priya"])]:
         a.turns = [ev.TurnRecord(raw_text="", results=[ToolResult("search_notes", {}, output)])]
         assert a._people_found() == found
+
+
+def test_a_question_word_that_names_the_uncovered_tool_is_no_piece_of_its_part():
+    """Seen with the 0.5B model: "In Sydney: what time is it, and how warm is it?" with the time in, get_weather
+    was pinned to 'warm' (of "how warm is it") and looked up a city called "warm"."""
+    server = ScriptedServer([action(("get_time", {"city": "Sydney"})), answer("23:40"),
+                             action(("get_weather", {"city": "Sydney"})), answer("23:40, mild, 16 C.")])
+    result = agent(server, "get_time", "get_weather").run("In Sydney: what time is it, and how warm is it?")
+    assert result.turns[1].rejected == "untried" and offered(server.requests[2]) == {"get_weather"}
+    assert choices(server.requests[2], "get_weather", "city") is None
