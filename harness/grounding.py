@@ -855,14 +855,17 @@ def _text_labels(text: str) -> dict[str, set[str]]:
     return labels
 
 
-def _record_labels(output: str) -> dict[str, set[str]]:
-    """{number: units} for the amounts of each JSON object in a tool's output that has a currency or unit field
-    ({"currency": "USD", "price": 187.33} gives 187.33 in USD; a count beside it, "quantity", is none); the words
-    after them where the output is text. Walks without recursion; never raises."""
+def _record_labels(output: str) -> tuple[dict[str, set[str]], set[str]]:
+    """({number: units}, named) for a source: the amounts of each JSON object in a tool's output that has a
+    currency or unit field ({"currency": "USD", "price": 187.33} gives 187.33 in USD; a count beside it,
+    "quantity", is none), or the words after them where the output is text; and the words a JSON object's text
+    values say ("AMZN" of {"symbol": "AMZN"}). Parses once, walks without recursion; never raises."""
     try:
         data: Any = json.loads(output[:20_000])
     except (ValueError, RecursionError, TypeError):
-        return _text_labels(output) if isinstance(output, str) else {}
+        return (_text_labels(output) if isinstance(output, str) else {}), set()
+    named = {w for v in _leaves(data, []) if isinstance(v, str) for w in words(v[:200])} \
+        if isinstance(data, dict) else set()
     labels: dict[str, set[str]] = {}
     stack, seen = [data], 0
     while stack and seen < 500:
@@ -876,7 +879,7 @@ def _record_labels(output: str) -> dict[str, set[str]]:
             elif unit is not None and isinstance(key, str) and _AMOUNT_KEY.search(key[:100]) \
                     and isinstance(value, int | float) and not isinstance(value, bool):
                 labels.setdefault(plain_number(str(value)), set()).add(unit)
-    return labels
+    return labels, named
 
 
 def _same_unit(word: str, unit: str) -> bool:
@@ -897,10 +900,10 @@ def relabelled(answer: str, task: str, sources: list[str]) -> tuple[str, str, st
         known: dict[str, set[str]] = {}
         named: set[str] = set()  # what results name: "AMZN" of {"symbol": "AMZN", ...} is a subject, no unit
         for source in sources:
-            for number, labels in _record_labels(source).items():
+            labelled, subjects = _record_labels(source)
+            for number, labels in labelled.items():
                 known.setdefault(number, set()).update(labels)
-            if _json_object(source) is not None:
-                named |= {w for v in text_values(source) for w in words(v[:200])}
+            named |= subjects
         asked = words(task)
         said = words(answer)
         for found in _NUMBER.finditer(answer[:20_000]):
@@ -920,5 +923,4 @@ def relabelled(answer: str, task: str, sources: list[str]) -> tuple[str, str, st
             return plain_number(found.group()), text, sorted(units)[0]
     except Exception:  # model text: no finding is better than a run broken
         return None
-    return None
     return None
