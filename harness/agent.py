@@ -909,15 +909,23 @@ class Agent:
                   if (sole := self._sole_parameter(tool)) and exact_codes(task, self._parameter(tool.name, sole))}
         return takers.pop() if len(takers) == 1 else None
 
+    def _called(self) -> set[str]:
+        """The tools this conversation has called (run or refused)."""
+        return {c.name for t in self.turns for c in t.calls}
+
+    def _speaks_of(self, tool_name: str, task: str) -> bool:
+        """Whether ``task`` speaks of the tool: by its noun or verb, or by a word of its text, generic verbs aside
+        ("How do I walk to Central Station?" speaks of get_directions' "walking"). An unknown tool counts."""
+        tool = self.tools.get(tool_name)
+        return tool is None or names_tool(task, tool_name) or bool(named_tools(task, [tool_name])) \
+            or shares_words(task, _tool_texts([tool]), but=list(GENERIC_VERBS))
+
     def _named_instead(self, call: ToolCall, task: str, record: ev.TurnRecord) -> str | None:
         """With untried: the one tool, not yet called, that ``task`` names by its noun ("reminder" of
         create_reminder) where it names ``call``'s tool by neither noun nor verb; None otherwise."""
-        if not self.techniques.untried or not task or names_tool(task, call.name) or named_tools(task, [call.name]):
+        if not self.techniques.untried or not task or self._speaks_of(call.name, task):
             return None
-        tool = self.tools.get(call.name)
-        if tool is None or shares_words(task, _tool_texts([tool]), but=list(GENERIC_VERBS)):
-            return None  # "How do I walk to Central Station? ... this weather": get_directions' "walking"
-        called = {c.name for t in self.turns for c in t.calls} | {c.name for c in record.calls}
+        called = self._called() | {c.name for c in record.calls}
         named = [t.name for t in self.tools if t.name not in called and names_tool(task, t.name)]
         return named[0] if len(named) == 1 else None
 
@@ -1027,37 +1035,29 @@ class Agent:
         """With lookup: (tool, its one required parameter, the call's parameter, its value, the noun) where a value
         of two words or more ends in the noun of exactly one other tool, one that asks no approval and has not
         run: 'Vendor Audit Note' for get_contact's name is a note, and search_notes finds notes. None otherwise."""
-        if not self.techniques.lookup:
-            return None
-        called = {c.name for t in self.turns for c in t.calls}
-        # The user's common nouns: "the vendor audit note" says "note" in lower case; "Nora Weather" is a name.
-        lower = set(_WORDS.findall(self._user_said()[-4000:]))
         # Only a lookup's one key (get_contact's name), never text the call carries (a reminder's "Check the
         # weather", an email's subject "Meeting notes").
         required = self._required(call.name)
-        for name, value in call.arguments.items():
-            if required != [name]:
-                continue
-            last = _WORDS.findall(str(value)[:200].casefold())[-1:] if isinstance(value, str) else []
-            if not last or len(_WORDS.findall(str(value)[:200])) < 2 or last[0] not in lower:
-                continue
-            homes = [(other, required[0]) for other in self._others(call.name, allowed)
-                     if names_tool(last[0], other.name) and not other.needs_approval and other.name not in called
-                     and len(required := self._required(other.name)) == 1]
-            if len(homes) == 1:
-                other, parameter = homes[0]
-                return other.name, parameter, name, str(value), singular(last[0])
-        return None
+        value = call.arguments.get(required[0]) if len(required) == 1 else None
+        if not self.techniques.lookup or not isinstance(value, str):
+            return None
+        said = _WORDS.findall(value[:200])
+        # The user's common nouns: "the vendor audit note" says "note" in lower case; "Nora Weather" is a name.
+        if len(said) < 2 or (noun := said[-1].casefold()) not in set(_WORDS.findall(self._user_said()[-4000:])):
+            return None
+        called = self._called()
+        homes = [(other.name, keys[0]) for other in self._others(call.name, allowed)
+                 if names_tool(noun, other.name) and not other.needs_approval and other.name not in called
+                 and len(keys := self._required(other.name)) == 1]
+        return (*homes[0], required[0], value, singular(noun)) if len(homes) == 1 else None
 
     def _asked_instead(self, call: ToolCall, task: str, allowed: tuple[str, ...] | None) -> str | None:
         """With untried: the one tool, not yet called, that a question word of ``task`` asks for (claims.asks_for:
         "warmer" for get_weather) where the task says nothing of ``call``'s tool; None otherwise. Seen with the
         0.5B model: "Which is warmer right now, Paris or Madrid?" called get_time for both."""
-        tool = self.tools.get(call.name)
-        if not self.techniques.untried or not task or tool is None or names_tool(task, call.name) \
-                or named_tools(task, [call.name]) or shares_words(task, _tool_texts([tool]), but=list(GENERIC_VERBS)):
+        if not self.techniques.untried or not task or self._speaks_of(call.name, task):
             return None
-        called = {c.name for t in self.turns for c in t.calls}
+        called = self._called()
         asked = [t for t in asks_for(task, [o.name for o in self._others(call.name, allowed)]) if t not in called]
         return asked[0] if len(asked) == 1 else None
 
@@ -1072,7 +1072,7 @@ class Agent:
                  and len(value.split()) >= PHRASE_WORDS and not mentions(self._user_said(), value)]
         if not prose:
             return None
-        called = {c.name for t in self.turns for c in t.calls}
+        called = self._called()
         # Named in the part that asks for the call, and not by the prose itself: "... and set a timer" or a
         # reminder to "check the weather" are no source of what the call says.
         sources = [t.name for t in self._others(call.name, allowed)
