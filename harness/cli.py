@@ -513,6 +513,8 @@ def _tps(value: float | None) -> str:
 @click.option("--without", multiple=True, help="turn a technique off (repeatable): "
                                                + ", ".join(Techniques.names()))
 @click.option("--compare", is_flag=True, help="every technique on, each one off, none, and free mode, in one run")
+@click.option("--unaided", is_flag=True, help="also run the model alone (no tools, plain chat): what it knows by "
+                                              "itself, the ceiling for no_tool")
 @click.option("--category", "categories", multiple=True, help="only these categories (repeatable)")
 @click.option("--concurrency", default=8, show_default=True, help="cases in flight at once")
 @click.option("--sample", "per_category", type=int, default=None, help="at most N cases per category")
@@ -520,8 +522,8 @@ def _tps(value: float | None) -> str:
 @click.option("--transcripts", type=click.Path(dir_okay=False, writable=True), default=None,
               help="append each case's transcript, calls and verdict to this file (JSON lines)")
 def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, free: bool, without: tuple[str, ...],
-                      compare: bool, categories: tuple[str, ...], concurrency: int, per_category: int | None,
-                      verbose: bool, transcripts: str | None) -> None:
+                      compare: bool, unaided: bool, categories: tuple[str, ...], concurrency: int,
+                      per_category: int | None, verbose: bool, transcripts: str | None) -> None:
     """Tool-use accuracy per category on the harness's own cases (live server)."""
     from harness.tooluse import CATEGORIES, bench_tooluse, configurations
 
@@ -529,7 +531,7 @@ def bench_tooluse_cmd(base_url: str | None, model: str | None, as_json: bool, fr
     if unknown:
         raise click.BadParameter(f"unknown categories {unknown}; known: {', '.join(CATEGORIES)}", param_hint="--category")
     try:
-        configs = configurations(compare, free, without)
+        configs = configurations(compare, free, without, unaided)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--without") from exc
 

@@ -28,6 +28,9 @@ from harness.tools import Tool, ToolSet, canonical_json
 DATA = Path(__file__).parent / "data" / "tooluse"
 CATEGORIES = ("single", "choose", "parallel", "multi_step", "no_tool", "missing_tool", "missing_argument")
 ANY = "*"
+# The model alone: each case's message with no tool offered, as plain chat (no grammar, examples or checks).
+# Its no_tool score is what the model knows by itself, the most the harness can get from its own answers.
+UNAIDED = "unaided"
 # What an answer that declines for want of a tool says (checked when a case gives nothing else).
 DECLINES = ("cannot", "can't", "can not", "unable", "not able", "don't have", "do not have", "no tool",
             "not available", "isn't available", "not possible", "sorry", "not supported", "no way to",
@@ -293,21 +296,23 @@ def summarise(outcomes: list[Outcome], wall_s: float) -> dict[str, Any]:
 # --- configurations compared in one run -------------------------------------------------------------
 
 
-def configurations(compare: bool, free: bool, without: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """Agent settings by label. With ``compare``: every technique on, each one off, none, and free mode."""
+def configurations(compare: bool, free: bool, without: tuple[str, ...], unaided: bool = False) -> dict[str, dict[str, Any]]:
+    """Agent settings by label. With ``compare``: every technique on, each one off, none, and free mode. With
+    ``unaided``, one more: the model alone (UNAIDED)."""
     from harness.techniques import Techniques
 
+    extra = {UNAIDED: {UNAIDED: True}} if unaided else {}
     if not compare:
         label = "free" if free else "constrained"
         label += "".join(f" -{n}" for n in without)
-        return {label: {"constrained": not free, "techniques": Techniques().without(*without)}}
+        return {label: {"constrained": not free, "techniques": Techniques().without(*without)}, **extra}
     configs: dict[str, dict[str, Any]] = {"all": {"constrained": True, "techniques": Techniques()}}
     for name in Techniques.names():
         configs[f"-{name}"] = {"constrained": True, "techniques": Techniques().without(name)}
     configs["none"] = {"constrained": True, "techniques": Techniques.none()}
     configs["free"] = {"constrained": False, "techniques": Techniques()}
     configs["free none"] = {"constrained": False, "techniques": Techniques.none()}
-    return configs
+    return {**configs, **extra}
 
 
 def sample(cases: list[Case], per_category: int | None) -> list[Case]:
@@ -322,6 +327,18 @@ def sample(cases: list[Case], per_category: int | None) -> list[Case]:
     return out
 
 
+def agent_for(tools: ToolSet, client: Any, label: str, options: dict[str, Any]) -> Any:
+    """The agent that runs one case under the configuration ``label`` (``options``: Agent's keywords, or
+    UNAIDED: no tools at all)."""
+    from harness.agent import Agent
+
+    options = dict(options)
+    if options.pop(UNAIDED, False):
+        tools = ToolSet()  # the model alone: plain chat, nothing offered, nothing checked
+    # A salt per configuration: one configuration's cached prompts cannot flatter another's.
+    return Agent(tools, client=client, max_steps=6, max_tokens=256, cache_salt=f"tooluse-{label}", **options)
+
+
 def bench_tooluse(base_url: str, model: str, configs: dict[str, dict[str, Any]],
                   categories: tuple[str, ...] = CATEGORIES, concurrency: int = 8,
                   progress: Callable[[str, Outcome], None] | None = None,
@@ -334,10 +351,8 @@ def bench_tooluse(base_url: str, model: str, configs: dict[str, dict[str, Any]],
     cases = sample(load_cases(categories=categories), per_category)
     runs: dict[str, Any] = {}
     for label, options in configs.items():
-        def make(tools: ToolSet, options: dict[str, Any] = options) -> Agent:
-            # A salt per configuration: one configuration's cached prompts cannot flatter another's.
-            return Agent(tools, client=AsyncClient(base_url, model), max_steps=6, max_tokens=256,
-                         cache_salt=f"tooluse-{label}", **options)
+        def make(tools: ToolSet, label: str = label, options: dict[str, Any] = options) -> Agent:
+            return agent_for(tools, AsyncClient(base_url, model), label, options)
 
         started = time.perf_counter()
         outcomes = asyncio.run(run_cases(cases, make, concurrency,

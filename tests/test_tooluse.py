@@ -389,3 +389,27 @@ def test_a_case_record_holds_the_transcript_and_the_verdict():
     assert record["answer_probability"] == pytest.approx(0.03) and record["decline_probability"] is None
     assert record["name_choices"][0][0] == "get" and record["name_choices"][0][1] == pytest.approx(0.97)
     assert record["error"] is None  # a run that stopped on an error says why (a timeout under load)
+
+
+def test_unaided_runs_the_model_alone():
+    """--unaided: each case's message with nothing offered, as plain chat, scored like any run; the other
+    configurations keep their tools."""
+    import asyncio
+
+    from harness.tooluse import UNAIDED, agent_for, configurations, run_case
+    from scripted import Reply, ScriptedServer
+
+    configs = configurations(False, False, (), unaided=True)
+    assert list(configs) == ["constrained", UNAIDED]
+    assert UNAIDED in configurations(True, False, (), unaided=True) and UNAIDED not in configurations(True, False, ())
+    norway = next(c for c in load_cases() if c.id == "no_tool-capital-norway")
+    server = ScriptedServer([Reply("The capital of Norway is Oslo.")])
+    outcome = asyncio.run(run_case(norway, TOOLS, lambda tools: agent_for(tools, server.client(), UNAIDED,
+                                                                           configs[UNAIDED])))
+    assert (outcome.passed, outcome.answer, outcome.calls) == (True, "The capital of Norway is Oslo.", [])
+    request, = server.requests
+    assert "response_format" not in request and not server.probes  # no grammar, no decision probes
+    assert not any("get_population" in str(m["content"]) for m in request["messages"])  # no tool in the prompt
+    assert request["messages"][-1] == {"role": "user", "content": norway.user}
+    kept = agent_for(ToolSet([TOOLS[n] for n in norway.tools]), server.client(), "constrained", configs["constrained"])
+    assert kept.tools.names == list(norway.tools)
