@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from harness.agent import GUESSED, Agent
+from harness.agent import Agent
 from harness.grounding import (copied_arguments, made_codes, expected_form, found_value, invented_optional, misshapen_arguments, provider,
                                relabelled,
                                result_used)
 from harness.prompt import question_for, render_examples
+from harness.refusals import GUESSED
 from harness.techniques import Techniques
 from harness.tools import Tool
 from harness.tooluse import load_tools

@@ -10,9 +10,9 @@ import time
 import pytest
 from test_answer_checks import action, agent, answer, offered
 
-from harness.agent import GUESSED
 from harness.constrained import decline_schema
 from harness.decide import ANSWER_AT, DECLINE_AT, UNSURE_AT, answer_probability, decline_probability, probe_options
+from harness.refusals import GUESSED
 from harness.run import Policy
 from scripted import ScriptedServer
 

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from harness import events as ev
-from harness.agent import GUESSED, Agent
+from harness.agent import Agent
 from harness.constrained import action_schema, pinned
 from harness.grounding import spans, ungrounded_arguments
 from harness.prompt import echoes_harness
+from harness.refusals import GUESSED
 from harness.techniques import Techniques
 from harness.tools import ToolSet
 from harness.tooluse import load_tools
