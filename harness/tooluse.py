@@ -94,6 +94,21 @@ def normalise(value: str) -> str:
     return " ".join(text.split())
 
 
+_NUMBER_WORDS = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+                                "fifteen sixteen seventeen eighteen nineteen twenty".split())) | \
+    {10 * i: w for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), start=3)}
+
+
+def says(fact: str, text: str) -> bool:
+    """Whether an answer (``text``, normalised) states an expected fact: its words, or for a number up to twenty
+    or a round one up to ninety, the number's word ("seven continents" for 7)."""
+    fact = normalise(fact)
+    if fact in text:
+        return True
+    word = _NUMBER_WORDS.get(int(fact)) if fact.isdigit() and len(fact) <= 2 else None
+    return word is not None and re.search(rf"\b{word}\b", text) is not None
+
+
 def _fill(template: Any, arguments: dict[str, Any]) -> Any:
     if isinstance(template, str):
         return re.sub(r"\{(\w+)\}", lambda m: str(arguments.get(m.group(1), m.group(0))), template)
@@ -201,13 +216,13 @@ def score(case: Case, calls: list[tuple[str, dict[str, Any]]], answer: str, answ
     if not answered:
         return False, "no final answer"
     text = normalise(answer)
-    missing = [a for a in case.answer if normalise(a) not in text]
+    missing = [a for a in case.answer if not says(a, text)]
     if missing:
         return False, f"answer lacks {missing}"
     wanted = case.answer_any
     if not wanted and case.category == "missing_tool":
         wanted = DECLINES
-    if wanted and not any(normalise(a) in text for a in wanted):
+    if wanted and not any(says(a, text) for a in wanted):
         return False, f"answer has none of {list(wanted)[:6]}"
     if case.category == "missing_argument" and "?" not in answer:
         return False, "answer asks nothing"

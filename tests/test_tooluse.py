@@ -79,6 +79,18 @@ def test_answers_are_checked(category, answer, ok):
     assert score(c, list(calls), answer, True, TOOLS)[0] is ok
 
 
+@pytest.mark.parametrize("answer,ok", [
+    ("There are 7 continents.", True),
+    ("There are seven continents.", True),  # the number's word is the same fact
+    ("Seven.", True),
+    ("There are seventy continents.", False),  # a whole word only
+    ("There are five continents.", False),
+])
+def test_a_number_is_said_in_digits_or_its_word(answer, ok):
+    assert score(case("no_tool", answer=["7"]), [], answer, True, TOOLS)[0] is ok
+    assert score(case("no_tool", answer_any=["7", "Asia"]), [], answer, True, TOOLS)[0] is ok
+
+
 def test_no_answer_fails():
     assert score(case("no_tool"), [], "", False, TOOLS) == (False, "no final answer")
 
