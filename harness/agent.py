@@ -36,7 +36,7 @@ from harness.memory import MemoryStore
 from harness.memory_tools import MEMORY_TOOLS, memory_tools
 from harness.models import BUNDLED
 from harness.prompt import ToolFormat, parse_errors_message, render_examples, render_system, tool_results_message
-from harness.refusals import GUESSED, Refusals, _fold, _tool_texts
+from harness.refusals import GUESSED, Refusals, fold, tool_texts
 from harness.routing import ServerPool
 from harness.run import CONTINUE, RETRY, Next, Outcome, Policy, Run
 from harness.skills import SkillSet, expand, skill_tools
@@ -69,14 +69,14 @@ class _Fit:
 
 def _call_key(name: str, arguments: dict[str, Any]) -> str:
     """A call as compared with earlier ones when an answer stands beside it ("Cairo" is "cairo")."""
-    return _fold(canonical_json([name, arguments]))
+    return fold(canonical_json([name, arguments]))
 
 
 def _joined(partial: str, text: str) -> str:
     """An answer so far and the part it left out, given next; one of them when it holds the other."""
-    if _fold(text) in _fold(partial):
+    if fold(text) in fold(partial):
         return partial or text
-    return text if _fold(partial) in _fold(text) else f"{partial}\n{text}"
+    return text if fold(partial) in fold(text) else f"{partial}\n{text}"
 
 
 class Agent(Refusals, AnswerChecks):
@@ -396,7 +396,7 @@ class Agent(Refusals, AnswerChecks):
         for ("Tesla's closing price on 3 January 2020"). Answered: such a thing otherwise ("the capital of
         Norway" beside get_population), and writing the model does itself ("Rewrite this to sound more
         polite: '...'"), which is never declined."""
-        texts = _tool_texts(self.tools)
+        texts = tool_texts(self.tools)
         if unfit := unfit_action(task, texts) or unfit_object(task, texts):
             return _Fit(decline=unfit)
         if thing := unfit_thing(task, texts):

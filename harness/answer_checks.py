@@ -21,10 +21,11 @@ from harness.constrained import ASK_USER, FINAL_ANSWER
 from harness.grounding import (MAX_WORDS, asks_time, clock_times, expected_form, invented_numbers, mentions,
                                own_values, plain_number, relabelled, reports_error, result_used, spans, words)
 from harness.prompt import echoes_harness, restates
-from harness.refusals import _fold, _tool_texts
+from harness.refusals import fold, tool_texts
 from harness.run import Run
 from harness.techniques import Techniques
 from harness.tools import ToolResult, ToolSet, canonical_json
+
 
 def _label(result: ToolResult) -> str:
     """What a result is about, as an answer may open with it: its call's first text value ("Norway: "),
@@ -36,14 +37,14 @@ def _label(result: ToolResult) -> str:
 def _twins(one: ToolResult, other: ToolResult) -> bool:
     """Whether two results of one tool, called with different values, say the same but for those values
     ("football: markets react calmly" and "climate: markets react calmly"), which they do say."""
-    differ = [k for k in one.arguments if _fold(one.arguments.get(k)) != _fold(other.arguments.get(k))]
+    differ = [k for k in one.arguments if fold(one.arguments.get(k)) != fold(other.arguments.get(k))]
     if not differ or one.arguments.keys() != other.arguments.keys():
         return False
 
     def without(result: ToolResult) -> str:
         text = result.output[:10_000].casefold()
         for k in differ:
-            value = _fold(result.arguments[k])
+            value = fold(result.arguments[k])
             text = text.replace(value, "") if value else text
         return text
 
@@ -207,11 +208,11 @@ class AnswerChecks:
             return None
         # The whole conversation's reads: a plan's last request ("All steps are done. Now give the final answer
         # ...") is a run of its own, and its answer was sent back for notes.txt, read in the step before.
-        given = " ".join(_fold(v) for t in self.turns for r in t.results if r.ok and r.name in readers
+        given = " ".join(fold(v) for t in self.turns for r in t.results if r.ok and r.name in readers
                          for v in r.arguments.values())
         found = "\n".join(r.output for t in self.turns for r in t.results if r.ok)
         named = named_files(run.task)
-        name = next((f for f in [*named, *described_files(run.task, found)] if _fold(f) not in given), None)
+        name = next((f for f in [*named, *described_files(run.task, found)] if fold(f) not in given), None)
         return None if name is None else (*next(iter(readers.items())), name, name in named)
 
     def _read_first(self, run: Run) -> tuple[str, str, list[str]] | None:
@@ -228,10 +229,10 @@ class AnswerChecks:
         others = [n for n in self.tools.names if n != reader and (not run.policy.allowed or n in run.policy.allowed)]
         if named_tools(run.task, others) and not named_tools(run.task, [reader]):
             return None
-        if self.techniques.unfit and unfit_action(run.task, _tool_texts(self.tools)):
+        if self.techniques.unfit and unfit_action(run.task, tool_texts(self.tools)):
             return None
-        read = {_fold(v) for t in self.turns for r in t.results if r.ok and r.name == reader for v in r.arguments.values()}
-        return reader, parameter, [f for f in named_files(run.task) if _fold(f) not in read][:4]
+        read = {fold(v) for t in self.turns for r in t.results if r.ok and r.name == reader for v in r.arguments.values()}
+        return reader, parameter, [f for f in named_files(run.task) if fold(f) not in read][:4]
 
     def _unused_results(self, text: str, run: Run) -> list[ToolResult]:
         """The results of this run that neither the answer nor a later call makes any use of.
@@ -255,7 +256,7 @@ class AnswerChecks:
                 # Only where the results read alike but for those values: translations differ all through.
                 others = [o for o in ok if o.name == r.name and _twins(r, o)]
                 apart = [v for k, v in r.arguments.items() if isinstance(v, str) and v.strip()
-                         and all(_fold(o.arguments.get(k)) != _fold(v) for o in others)] if others else []
+                         and all(fold(o.arguments.get(k)) != fold(v) for o in others)] if others else []
                 if not result_used(r.output, given, f"{text}\n{later}") or apart and not any(mentions(text, v) for v in apart) \
                         and not (later and result_used(r.output, given, later)):  # not a lookup a later call used
                     unused.append(r)

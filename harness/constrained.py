@@ -16,7 +16,7 @@ from harness.tools import Tool, ToolSet, tool
 
 FINAL_ANSWER = "final_answer"
 REPLAN = "replan"  # offered only inside a plan step (see planner.py)
-ASK_USER = "ask_user"  # offered only after a call was refused for a guessed value (see agent.py)
+ASK_USER = "ask_user"  # offered only after a call was refused for a guessed value (see refusals.py)
 
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:

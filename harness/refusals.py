@@ -36,11 +36,12 @@ GUESSED = "Not run: the user never gave"
 _WORDS = re.compile(r"[^\W_]+")  # case kept: a common noun is the user's in lower case
 
 
-def _fold(value: object) -> str:
+def fold(value: object) -> str:
+    """A value as compared with another: text, trimmed, without case ("Cairo" is "cairo")."""
     return str(value).strip().casefold()
 
 
-def _tool_texts(tools: Iterable[Tool]) -> list[str]:
+def tool_texts(tools: Iterable[Tool]) -> list[str]:
     """The words a tool fit is read against (claims.unfit_action and its kin): each tool's name, description and
     parameters."""
     return [text for t in tools for text in (t.name.replace("_", " "), t.description, json.dumps(t.parameters))]
@@ -200,8 +201,8 @@ class Refusals:
             lower = [w for w in re.findall(r"\b[a-z]+\b", self._user_said()[-4000:]) if w not in PLAIN_WORDS
                      and (re.search(r"[^aeiouy]{3}", w) or not re.search(r"[aeiouy]", w))]
             codes = set(exact_codes(" ".join(dict.fromkeys(w.upper() for w in lower)), spec))
-        used = {_fold(v) for t in self.turns for c in t.calls for v in c.arguments.values()}
-        fresh = [c for c in codes if _fold(c) not in used]
+        used = {fold(v) for t in self.turns for c in t.calls for v in c.arguments.values()}
+        fresh = [c for c in codes if fold(c) not in used]
         return fresh[0] if len(fresh) == 1 else None
 
     def _coded(self, task: str) -> str | None:
@@ -224,7 +225,7 @@ class Refusals:
         ("How do I walk to Central Station?" speaks of get_directions' "walking"). An unknown tool counts."""
         tool = self.tools.get(tool_name)
         return tool is None or names_tool(task, tool_name) or bool(named_tools(task, [tool_name])) \
-            or shares_words(task, _tool_texts([tool]), but=list(GENERIC_VERBS))
+            or shares_words(task, tool_texts([tool]), but=list(GENERIC_VERBS))
 
     def _named_instead(self, call: ToolCall, task: str, record: ev.TurnRecord) -> str | None:
         """With untried: the one tool, not yet called, that ``task`` names by its noun ("reminder" of
@@ -449,10 +450,10 @@ class Refusals:
         'Rome' and with city 'Lisbon'"), so one action makes both lookups."""
         # Not a value the call already gives another parameter: a stock's "currency": "USD" is no target
         # currency for the convert_currency call that converts from it. (Seen with the 0.5B model.)
-        used = {_fold(v) for v in call.arguments.values()}
+        used = {fold(v) for v in call.arguments.values()}
         known = [(parameter, value) for parameter, _, _ in wanted
                  if self.techniques.fill and (value := self._known(call.name, parameter))
-                 and _fold(value) not in used]
+                 and fold(value) not in used]
         if known and len(known) == len(wanted):
             # A result already holds it (get_contact's email, before send_email was called with a guess). Seen
             # with the 0.5B model: told to call get_contact first, it declined with Bob's address in view.
@@ -533,7 +534,7 @@ class Refusals:
         found: list[tuple[str, str, Any]] = []
         missing: list[tuple[str, str]] = []
         for finder, tool_name, parameter, given in run.turns[at].lookup_for:
-            lookups = [r for r in reversed(since) if r.name == finder and _fold(given) in _fold(canonical_json(r.arguments))]
+            lookups = [r for r in reversed(since) if r.name == finder and fold(given) in fold(canonical_json(r.arguments))]
             value = next((v for r in lookups
                           if (v := found_value(r.output, parameter, self._parameter(tool_name, parameter))) is not None),
                          None)
@@ -572,21 +573,21 @@ class Refusals:
     def _sibling_hint(self, record: ev.TurnRecord, run: Run) -> str:
         """The calls still to make for values the user listed beside one a call of this run used; their
         tools (``record.pending``) are the next action's only ones."""
-        made = {(c.name, k, _fold(v)) for t in run.turns for c in t.calls for k, v in c.arguments.items()}
+        made = {(c.name, k, fold(v)) for t in run.turns for c in t.calls for k, v in c.arguments.items()}
         # Never a tool that changes things: "Email Bob or Alice" asks for one email, not two.
         params = {t.name: list((t.parameters.get("properties") or {})) for t in self.tools
                   if (not run.policy.allowed or t.name in run.policy.allowed) and not t.needs_approval}
         todo: dict[tuple[str, str, str], tuple[str, str, str]] = {}
         for result in (r for t in run.turns for r in t.results if r.ok):
             # Values one call used together are a pair, not a list: "USD/JPY" is base and quote.
-            together = {_fold(v) for v in result.arguments.values()}
+            together = {fold(v) for v in result.arguments.values()}
             for parameter, value in result.arguments.items():
                 for found, tool_name in siblings(run.task, value, result.name, params):
-                    key = (tool_name, parameter, _fold(found))
+                    key = (tool_name, parameter, fold(found))
                     # Nor a part of a value a call used: 'york' (a lower-case name read a word at a time) once
                     # "New York" was looked up. Seen with the 0.5B model: told to, it looked up 'york'.
                     within = any(t == tool_name and p == parameter and mentions(v, found) for t, p, v in made)
-                    if parameter in params.get(tool_name, ()) and key not in made and _fold(found) not in together \
+                    if parameter in params.get(tool_name, ()) and key not in made and fold(found) not in together \
                             and not within:
                         todo[key] = (tool_name, parameter, found)
         if not todo:
@@ -630,7 +631,7 @@ class Refusals:
         hold it: "new york" beside "york". A lower-case name is read a word at a time; seen with the 0.5B model,
         pinned to 'york' alone for "what time is it in new york and in london"."""
         said = spans(self._user_said())
-        return list(dict.fromkeys(p for v in values for p in [v, *([s for s in said if _fold(s) != _fold(v)
+        return list(dict.fromkeys(p for v in values for p in [v, *([s for s in said if fold(s) != fold(v)
                                                                     and mentions(s, v)][:3] if v == v.lower() else [])]))
 
     def _pin_rest(self, record: ev.TurnRecord, refused_turn: ev.TurnRecord, tool_name: str, found: set[str]) -> None:
@@ -674,7 +675,7 @@ class Refusals:
         form = expected_form(self._parameter(tool_name, parameter))
         before = {w for t in self.turns for c in t.calls if c.name == tool_name for w in words(str(c.arguments.get(parameter, "")))}
         said = spans(self._user_said()) + spans("\n".join(r.output for t in self.turns for r in t.results if r.ok))
-        return [p for p in dict.fromkeys(said) if _fold(p) not in avoid and not words(p) & before
+        return [p for p in dict.fromkeys(said) if fold(p) not in avoid and not words(p) & before
                 and len(p.split()) <= MAX_WORDS and (form is None or form[0].fullmatch(p))][:200]
 
     def _required(self, tool_name: str) -> list[str]:

@@ -94,19 +94,59 @@ def normalise(value: str) -> str:
     return " ".join(text.split())
 
 
-_NUMBER_WORDS = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-                                "fifteen sixteen seventeen eighteen nineteen twenty".split())) | \
-    {10 * i: w for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), start=3)}
+_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                      "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+
+
+def spoken_numbers(text: str) -> set[int]:
+    """The numbers ``text`` (normalised) says in words, each number's words read together: "twenty seven"
+    is 27 and never 7, "two hundred and five" is 205; "one two" is two numbers ("one" counts, as in "no
+    one"). Linear; never raises."""
+    found: set[int] = set()
+    total = current = 0
+    last = ""  # the kind of the word before: unit, tens, scale, and; "" outside a number
+
+    def close() -> None:
+        nonlocal total, current, last
+        found.add(total + current)
+        total = current = 0
+        last = ""
+
+    for word in text.split():
+        if word in _UNITS:
+            if last == "unit" or last == "tens" and _UNITS[word] >= 10:
+                close()  # "one two", "twenty eleven": a new number
+            current += _UNITS[word]
+            last = "unit"
+        elif word in _TENS:
+            if last in ("unit", "tens"):
+                close()
+            current += _TENS[word]
+            last = "tens"
+        elif word in _SCALES and last in ("unit", "tens", "scale"):
+            if word == "hundred":
+                current *= 100
+            else:
+                total, current = total + current * _SCALES[word], 0
+            last = "scale"
+        elif word == "and" and last == "scale":
+            last = "and"
+        elif last:
+            close()
+    if last:
+        close()
+    return found
 
 
 def says(fact: str, text: str) -> bool:
-    """Whether an answer (``text``, normalised) states an expected fact: its words, or for a number up to twenty
-    or a round one up to ninety, the number's word ("seven continents" for 7)."""
+    """Whether an answer (``text``, normalised) states an expected fact: its words, or for a number, the
+    number in words ("seven continents" for 7; not "twenty-seven")."""
     fact = normalise(fact)
     if fact in text:
         return True
-    word = _NUMBER_WORDS.get(int(fact)) if fact.isdigit() and len(fact) <= 2 else None
-    return word is not None and re.search(rf"\b{word}\b", text) is not None
+    return re.fullmatch(r"[0-9]{1,9}", fact) is not None and int(fact) in spoken_numbers(text)
 
 
 def _fill(template: Any, arguments: dict[str, Any]) -> Any:

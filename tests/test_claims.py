@@ -305,6 +305,6 @@ def test_kind_option_reads_only_an_option_whose_example_is_a_word_and_never_rais
     ("Open config.ini and tell me the port.", ["read_file"], ""),  # "open" reads a file: not such a verb
 ])
 def test_unfit_object(task, tools, thing):
-    from harness.refusals import _tool_texts
+    from harness.refusals import tool_texts
     from harness.claims import unfit_object
-    assert unfit_object(task, _tool_texts([TOOLS[t] for t in tools])) == thing
+    assert unfit_object(task, tool_texts([TOOLS[t] for t in tools])) == thing

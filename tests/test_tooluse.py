@@ -85,10 +85,32 @@ def test_answers_are_checked(category, answer, ok):
     ("Seven.", True),
     ("There are seventy continents.", False),  # a whole word only
     ("There are five continents.", False),
+    ("twenty-seven", False),  # a number word is read with the words around it
+    ("seventy seven dwarfs", False),
+    ("seven hundred", False),
 ])
 def test_a_number_is_said_in_digits_or_its_word(answer, ok):
     assert score(case("no_tool", answer=["7"]), [], answer, True, TOOLS)[0] is ok
     assert score(case("no_tool", answer_any=["7", "Asia"]), [], answer, True, TOOLS)[0] is ok
+
+
+@pytest.mark.parametrize("text,numbers", [
+    ("twenty seven", {27}), ("two hundred and five", {205}), ("three thousand four hundred", {3400}),
+    ("one and two", {1, 2}), ("seven days and ten hours", {7, 10}), ("and hundred thousand", set()),
+    ("twenty one two", {21, 2}), ("twenty eleven", {20, 11}), ("seven hundred", {700}),
+    ("", set()), ("no numbers here", set()),
+])
+def test_spoken_numbers(text, numbers):
+    from harness.tooluse import spoken_numbers
+    assert spoken_numbers(text) == numbers
+
+
+def test_says_never_raises_and_is_linear():
+    from harness.tooluse import says, spoken_numbers
+    assert says("\u1369", "x") is False and says("05", "five") is True  # an Ethiopic digit; a leading zero
+    started = time.perf_counter()
+    assert spoken_numbers("twenty " * 200_000) == {20} and says("7", "seven " * 200_000) is True
+    assert time.perf_counter() - started < 5
 
 
 def test_no_answer_fails():
@@ -425,3 +447,4 @@ def test_unaided_runs_the_model_alone():
     assert request["messages"][-1] == {"role": "user", "content": norway.user}
     kept = agent_for(ToolSet([TOOLS[n] for n in norway.tools]), server.client(), "constrained", configs["constrained"])
     assert kept.tools.names == list(norway.tools)
+    assert configs[UNAIDED] == {UNAIDED: True}  # each case's agent took a copy of its configuration
