@@ -299,6 +299,11 @@ _PART = re.compile(r"[,;:.!?()\n]+|(?<!\s)\s+(?:and|then)\s+", re.IGNORECASE)  #
 _LEADING_WORD = re.compile(r"[A-Za-z']+")
 
 
+def _carried(tool_texts: Iterable[str]) -> set[str]:
+    """The stems (first five letters) of the words the tools' texts carry."""
+    return {w[:5] for text in list(tool_texts)[:200] for w in re.findall(r"[a-z]+", str(text)[:4000].casefold())}
+
+
 def unfit_action(task: str, tool_texts: Iterable[str]) -> str:
     """The verb of a request for an action that no tool's text (name, description, parameters) carries:
     "Book me a hotel room" where the tools find restaurants, "Reserve a table" where find_restaurants
@@ -306,7 +311,7 @@ def unfit_action(task: str, tool_texts: Iterable[str]) -> str:
     "the AMZN share price" and "to call the plumber" ask for no action. "" when there is none.
     Linear; never raises."""
     try:
-        carried = {w[:5] for text in list(tool_texts)[:200] for w in re.findall(r"[a-z]+", str(text)[:4000].casefold())}
+        carried = _carried(tool_texts)
         return next((word for word in _openings(task) if word in _ACTIONS
                      and not any(stem in carried for stem in _ACTIONS[word])), "")
     except Exception:  # user input: a check skipped is better than a run broken
@@ -326,10 +331,8 @@ def unfit_object(task: str, tool_texts: Iterable[str]) -> str:
     "Start a 20 minute timer" fits ("minute" is carried; a number is skipped). "" when there is none. Linear;
     never raises."""
     try:
-        carried = {w[:5] for text in list(tool_texts)[:200] for w in re.findall(r"[a-z]+", str(text)[:4000].casefold())}
-        for part in _PART.split(task[:4000])[:100]:
-            said = [w.casefold() for w in _LEADING_WORD.findall(part.strip())[:12]]
-            said = said[next((i for i, w in enumerate(said) if w not in _LEAD_INS), len(said)):]
+        carried = _carried(tool_texts)
+        for said in _requests(task, 12):
             if not said or said[0] not in _WORKS:
                 continue
             at = next((i for i, w in enumerate(said[1:], 1) if w not in _BEFORE_THING), 0)
@@ -341,14 +344,18 @@ def unfit_object(task: str, tool_texts: Iterable[str]) -> str:
         return ""
 
 
-def _openings(task: str) -> list[str]:
-    """The word each part of a request opens with, after "please", "can you" and the like, casefolded."""
+def _requests(task: str, limit: int) -> list[list[str]]:
+    """Each part of a request as its first ``limit`` words, casefolded, after "please", "can you" and the like."""
     out = []
     for part in _PART.split(task[:4000])[:100]:
-        word = next((w.casefold() for w in _LEADING_WORD.findall(part.strip())[:8] if w.casefold() not in _LEAD_INS), "")
-        if word:
-            out.append(word)
+        said = [w.casefold() for w in _LEADING_WORD.findall(part.strip())[:limit]]
+        out.append(said[next((i for i, w in enumerate(said) if w not in _LEAD_INS), len(said)):])
     return out
+
+
+def _openings(task: str) -> list[str]:
+    """The word each part of a request opens with, after "please", "can you" and the like, casefolded."""
+    return [said[0] for said in _requests(task, 8) if said]
 
 
 def asked_tools(task: str, tools: Iterable[str]) -> list[str]:
@@ -567,7 +574,7 @@ def dateless(tools: Iterable[tuple[str, str, dict[str, object]]], task: str) -> 
 _NOT_KINDS = frozenset("""a an the my your our their his her its me us them some any this that these those few many
 more most other another every each all one two three four five six seven eight nine ten good nice best new great
 top cheap expensive pricey affordable budget nearby near local close popular famous decent romantic quiet fancy
-cozy cosy family quick fast small big little large open late authentic real proper other decent""".split())
+cozy cosy family quick fast small big little large open late authentic real proper""".split())
 
 
 _KIND_EXAMPLE = re.compile(r"\be\.g\.,?\s+[a-z]{3,}(?![\w-])")
